@@ -1,0 +1,82 @@
+"""API keys: issue (shown once, stored hashed), revoke, and resolve to a principal."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from sqlalchemy import select
+
+from app.access.models import ApiKey
+from app.branches.models import Branch
+from app.core.clock import get_clock
+from app.core.config import get_settings
+from app.core.db import UnitOfWork, sessionmaker
+from app.core.errors import NotFound, Unprocessable
+from app.core.security import Principal, Role, generate_api_key, hash_api_key
+
+# Principals are cached per process (keyed by key hash) so authenticating costs no
+# database round trip on the hot path. A revoked key stops working in this process at
+# once and in others within API_KEY_CACHE_SECONDS.
+_cache: dict[str, tuple[float, Principal | None]] = {}
+
+
+def clear_cache() -> None:
+    _cache.clear()
+
+
+async def create_key(
+    uow: UnitOfWork, name: str, role: Role, branch_id: uuid.UUID | None
+) -> tuple[ApiKey, str]:
+    if branch_id is not None and await uow.session.get(Branch, branch_id) is None:
+        raise Unprocessable("branch_id does not name a branch.", field="branch_id")
+    plain, prefix, digest = generate_api_key()
+    key = ApiKey(name=name, prefix=prefix, key_hash=digest, role=role.value, branch_id=branch_id)
+    uow.session.add(key)
+    await uow.session.flush()
+    return key, plain
+
+
+async def list_keys(uow: UnitOfWork) -> list[ApiKey]:
+    rows = await uow.session.execute(select(ApiKey).order_by(ApiKey.id))
+    return list(rows.scalars())
+
+
+async def revoke_key(uow: UnitOfWork, key_id: uuid.UUID) -> ApiKey:
+    key = await uow.session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound("API key not found.")
+    if key.active:
+        key.active = False
+        key.revoked_at = get_clock().now()
+        await uow.session.flush()
+    for digest, (_, principal) in list(_cache.items()):
+        if principal is not None and principal.id == key_id:
+            _cache.pop(digest, None)
+    return key
+
+
+async def resolve(plain: str) -> Principal | None:
+    digest = hash_api_key(plain)
+    now = time.monotonic()
+    hit = _cache.get(digest)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    async with sessionmaker()() as session:
+        row = (
+            await session.execute(
+                select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.branch_id).where(
+                    ApiKey.key_hash == digest,
+                    ApiKey.active.is_(True),  # type: ignore[attr-defined]
+                )
+            )
+        ).first()
+    principal = (
+        Principal(id=row.id, name=row.name, role=Role(row.role), branch_id=row.branch_id)
+        if row
+        else None
+    )
+    if len(_cache) > 10_000:
+        _cache.clear()
+    _cache[digest] = (now + get_settings().api_key_cache_seconds, principal)
+    return principal

@@ -1,0 +1,74 @@
+"""Settings, read only from the environment (and `.env` in development)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/supportline"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    data_dir: str = ".data"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_statement_timeout_ms: int = 15000
+
+    api_key_cache_seconds: float = 30.0
+    default_page_size: int = 50
+    max_page_size: int = 200
+    idempotency_ttl_hours: int = 24
+
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_allowed_types: list[str] = Field(
+        default_factory=lambda: [
+            "text/plain",
+            "text/csv",
+            "application/json",
+            "application/pdf",
+            "application/zip",
+            "application/gzip",
+            "application/x-tar",
+            "application/octet-stream",
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+        ]
+    )
+
+    reopen_window_days: int = 14
+
+    outbox_batch_size: int = 100
+    outbox_poll_seconds: int = 1
+    outbox_max_attempts: int = 8
+    outbox_backoff_base_seconds: float = 2.0
+    outbox_backoff_max_seconds: float = 600.0
+    outbox_consumers: list[str] = Field(default_factory=list)
+
+    worker_health_check_interval: int = 10
+    worker_max_jobs: int = 20
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.max_page_size < self.default_page_size:
+            raise ValueError("MAX_PAGE_SIZE must be >= DEFAULT_PAGE_SIZE")
+        return self
+
+    @property
+    def sync_database_url(self) -> str:
+        return self.database_url.replace("+asyncpg", "+psycopg2")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,233 @@
+"""RFC 9457 problem+json: one error type per kind, one handler set for the app."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.logging import request_id_var
+
+PROBLEM_BASE = "https://supportline.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+log = logging.getLogger("supportline.errors")
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(
+        description="Path of the offending field, e.g. ['body', 'priority']."
+    )
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem detail. Extension members depend on `type`."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "example": {
+                "type": "https://supportline.dev/problems/invalid-transition",
+                "title": "Action not allowed in the current state",
+                "status": 409,
+                "detail": "Cannot resolve a ticket that is 'new'.",
+                "instance": "/v1/tickets/0192f3c4-0000-7000-8000-000000000000/resolve",
+                "request_id": "b6f1c2d3e4f5",
+                "current_state": "new",
+                "allowed_actions": ["acknowledge", "start", "assign", "cancel"],
+            }
+        },
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class AppError(Exception):
+    status = 500
+    slug = "internal"
+    title = "Internal error"
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.extensions = extensions
+        self.headers: dict[str, str] = {}
+
+
+class BadRequest(AppError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class MalformedJSON(AppError):
+    status, slug, title = 400, "malformed-json", "Malformed JSON body"
+
+
+class Unauthorized(AppError):
+    status, slug, title = 401, "unauthorized", "Missing or invalid API key"
+
+    def __init__(self, detail: str | None = None, **ext: Any) -> None:
+        super().__init__(detail, **ext)
+        self.headers["WWW-Authenticate"] = 'Bearer realm="supportline"'
+
+
+class Forbidden(AppError):
+    status, slug, title = 403, "forbidden", "Action not permitted for this role"
+
+
+class NotFound(AppError):
+    status, slug, title = 404, "not-found", "Resource not found"
+
+
+class Conflict(AppError):
+    status, slug, title = 409, "conflict", "Conflict with the current state"
+
+
+class InvalidTransition(AppError):
+    status, slug, title = 409, "invalid-transition", "Action not allowed in the current state"
+
+
+class IdempotencyInProgress(AppError):
+    status, slug, title = 409, "idempotency-in-progress", "A request with this key is still running"
+
+
+class IdempotencyMismatch(AppError):
+    status, slug, title = (
+        422,
+        "idempotency-key-reused",
+        "Idempotency-Key reused with a different request",
+    )
+
+
+class PreconditionFailed(AppError):
+    status, slug, title = 412, "precondition-failed", "The resource has changed (stale ETag)"
+
+
+class PayloadTooLarge(AppError):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(AppError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class Unprocessable(AppError):
+    status, slug, title = 422, "validation-error", "The request is not valid"
+
+
+def _problem(
+    request: Request,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None,
+    extensions: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": request_id_var.get(),
+    }
+    if extensions:
+        body.update(extensions)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _loc(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:
+    return [p if isinstance(p, int) else str(p) for p in loc]
+
+
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return _problem(
+        request, exc.status, exc.slug, exc.title, exc.detail, exc.extensions, exc.headers
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return _problem(
+            request, 400, MalformedJSON.slug, MalformedJSON.title, "The body is not valid JSON."
+        )
+    items = [
+        {"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+        for e in errors
+    ]
+    return _problem(
+        request,
+        422,
+        Unprocessable.slug,
+        Unprocessable.title,
+        f"{len(items)} field(s) failed validation.",
+        {"errors": items},
+    )
+
+
+_HTTP_SLUGS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Missing or invalid API key"),
+    404: ("not-found", "Resource not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return _problem(request, exc.status_code, slug, title, detail, headers=exc.headers)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return _problem(request, 500, "internal", "Internal error", "An unexpected error occurred.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries typing each error as a Problem."""
+    descriptions = {
+        400: "Malformed request (e.g. invalid JSON).",
+        401: "Missing or invalid API key.",
+        403: "The key's role may not take this action.",
+        404: "Not found, or outside the key's branch scope.",
+        409: "Conflicts with the current state (or an idempotent request still running).",
+        412: "If-Match does not match the current ETag.",
+        413: "Payload too large.",
+        415: "Unsupported media type.",
+        422: "Validation failed (or Idempotency-Key reused with another body).",
+    }
+    return {
+        s: {
+            "model": Problem,
+            "description": descriptions.get(s, "Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for s in statuses
+    }

@@ -1,0 +1,136 @@
+"""Idempotency-Key on POST, stored per (principal, key) in the request's own transaction.
+
+Why in the same transaction: the stored response exists exactly when the change it
+describes was committed, so a crash can never leave a key that replays a response for
+data that was rolled back, nor a committed change without its key.
+Concurrency: a transaction-scoped advisory lock on (principal, key); a second request
+with the same key while the first holds it answers 409 instead of waiting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request, Response
+from pydantic import BaseModel
+from sqlalchemy import LargeBinary, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from app.core.columns import ts_field
+from app.core.db import UnitOfWork
+from app.core.errors import BadRequest, IdempotencyInProgress, IdempotencyMismatch
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_keys"
+
+    principal_id: uuid.UUID = Field(primary_key=True)
+    key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response_body: bytes = Field(sa_type=LargeBinary)
+    response_headers: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
+    created_at: datetime = ts_field(index=True)
+
+
+class IdempotentReplay(Exception):
+    def __init__(self, record: IdempotencyRecord) -> None:
+        self.record = record
+
+
+class IdempotentRequest:
+    def __init__(self, uow: UnitOfWork, principal_id: uuid.UUID, key: str | None, digest: str):
+        self.uow = uow
+        self.principal_id = principal_id
+        self.key = key
+        self.digest = digest
+
+    @classmethod
+    async def begin(
+        cls, uow: UnitOfWork, principal_id: uuid.UUID, request: Request
+    ) -> IdempotentRequest:
+        key = request.headers.get(HEADER)
+        if key is None:
+            return cls(uow, principal_id, None, "")
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise BadRequest(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.")
+        body = await request.body()
+        h = hashlib.sha256()
+        h.update(request.method.encode())
+        h.update(b"\0")
+        h.update(request.url.path.encode())
+        h.update(b"\0")
+        h.update(body)
+        digest = h.hexdigest()
+        lock_key = f"{principal_id}:{key}"
+        got = (
+            await uow.session.execute(
+                text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": lock_key}
+            )
+        ).scalar_one()
+        if not got:
+            raise IdempotencyInProgress(f"A request with {HEADER} '{key}' is still running.")
+        existing = (
+            await uow.session.execute(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.principal_id == principal_id, IdempotencyRecord.key == key
+                )
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            if existing.request_hash != digest:
+                raise IdempotencyMismatch(
+                    f"{HEADER} '{key}' was first used with a different request."
+                )
+            raise IdempotentReplay(existing)
+        return cls(uow, principal_id, key, digest)
+
+    async def respond(
+        self, payload: BaseModel, status_code: int = 201, headers: dict[str, str] | None = None
+    ) -> Response:
+        body = payload.__pydantic_serializer__.to_json(payload)
+        headers = headers or {}
+        if self.key is not None:
+            self.uow.session.add(
+                IdempotencyRecord(
+                    principal_id=self.principal_id,
+                    key=self.key,
+                    request_hash=self.digest,
+                    status_code=status_code,
+                    response_body=body,
+                    response_headers=headers,
+                )
+            )
+            await self.uow.session.flush()
+        return Response(
+            body, status_code=status_code, headers=headers, media_type="application/json"
+        )
+
+
+async def replay_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdempotentReplay)
+    record = exc.record
+    headers = dict(record.response_headers or {})
+    headers["Idempotent-Replayed"] = "true"
+    return Response(
+        record.response_body,
+        status_code=record.status_code,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+async def purge_expired(uow: UnitOfWork, older_than: datetime) -> int:
+    result = await uow.session.execute(
+        IdempotencyRecord.__table__.delete().where(  # type: ignore[attr-defined]
+            IdempotencyRecord.created_at < older_than
+        )
+    )
+    return int(result.rowcount or 0)

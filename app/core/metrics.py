@@ -1,0 +1,43 @@
+"""Prometheus metrics. Set PROMETHEUS_MULTIPROC_DIR to aggregate several uvicorn workers."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter(
+    "supportline_http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
+REQUEST_SECONDS = Histogram(
+    "supportline_http_request_seconds",
+    "HTTP request duration",
+    ["method", "route"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+OUTBOX_DELIVERED = Counter(
+    "supportline_outbox_delivered_total", "Outbox rows delivered", ["event_type"]
+)
+OUTBOX_FAILED = Counter(
+    "supportline_outbox_failures_total", "Outbox delivery failures", ["event_type", "final"]
+)
+OUTBOX_LAG = Gauge(
+    "supportline_outbox_lag_seconds", "Age of the oldest pending outbox row at the last drain"
+)
+JOB_FAILURES = Counter("supportline_job_failures_total", "Worker job failures", ["job"])
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

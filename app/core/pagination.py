@@ -1,0 +1,60 @@
+"""Cursor pagination: opaque cursors over a unique, stable ordering key."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Annotated, Generic, TypeVar
+
+import orjson
+from fastapi import Query
+from pydantic import BaseModel, Field
+
+from app.core.config import get_settings
+from app.core.errors import BadRequest
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+def encode_cursor(last_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([str(last_id)])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> uuid.UUID:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = orjson.loads(base64.urlsafe_b64decode(padded))
+        return uuid.UUID(data[0])
+    except Exception as exc:
+        raise BadRequest("The cursor is not valid.", param="cursor") from exc
+
+
+class PageParams(BaseModel):
+    limit: int
+    after: uuid.UUID | None
+
+
+def page_params(
+    limit: Annotated[
+        int | None, Query(ge=1, description="Page size (capped by MAX_PAGE_SIZE).")
+    ] = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+) -> PageParams:
+    settings = get_settings()
+    size = min(limit or settings.default_page_size, settings.max_page_size)
+    return PageParams(limit=size, after=decode_cursor(cursor) if cursor else None)
+
+
+def make_page(rows: list[T], limit: int, key: str = "id") -> Page[T]:
+    """`rows` must be fetched with `limit + 1` to know whether a next page exists."""
+    has_more = len(rows) > limit
+    items = rows[:limit]
+    next_cursor = encode_cursor(getattr(items[-1], key)) if has_more and items else None
+    return Page[T](items=items, next_cursor=next_cursor)

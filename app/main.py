@@ -1,0 +1,104 @@
+"""create_app(): routers, middleware, error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app import models  # noqa: F401  (complete metadata before the first query)
+from app.access.router import router as access_router
+from app.branches.router import router as branches_router
+from app.core.config import get_settings
+from app.core.db import dispose_engine
+from app.core.errors import Problem, install_error_handlers
+from app.core.health import router as health_router
+from app.core.idempotency import IdempotentReplay, replay_handler
+from app.core.logging import configure_logging
+from app.core.queue import close_pool
+from app.core.requests import RequestContextMiddleware
+
+ROUTERS = [health_router, access_router, branches_router]
+
+TAGS = [
+    {"name": "health", "description": "Liveness, readiness and metrics."},
+    {"name": "access", "description": "API keys, roles and branch scope."},
+    {"name": "branches", "description": "Branches and service points (分公司/服务网点)."},
+]
+
+DESCRIPTION = """
+Supportline: the backend of a technical-support and after-sales service centre.
+
+* Authenticate with `Authorization: Bearer <api key>` (or `X-API-Key`).
+* Every error is RFC 9457 `application/problem+json`.
+* Every POST accepts `Idempotency-Key`; reads return `ETag`, writes accept `If-Match`.
+* Lists are cursor-paginated: pass `next_cursor` back as `cursor`.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    await close_pool()
+    await dispose_engine()
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    app = FastAPI(
+        title="Supportline API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_exception_handler(IdempotentReplay, replay_handler)
+    app.add_middleware(RequestContextMiddleware)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in components["Problem"].pop("$defs", {}).items():
+        components.setdefault(name, sub)
+    # FastAPI's default 422 schema is replaced by our Problem everywhere.
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    for path in schema.get("paths", {}).values():
+        for op in path.values():
+            resp = op.get("responses", {})
+            if "422" in resp:
+                resp["422"] = {
+                    "description": resp["422"].get("description", "Validation failed."),
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                }
+            for code, r in resp.items():
+                if code.startswith(("4", "5")) and "content" in r:
+                    r["content"].pop("application/json", None)
+    app.openapi_schema = schema
+    return schema
+
+
+app = create_app()

@@ -1,0 +1,126 @@
+"""Test fixtures: real PostgreSQL and Redis (environment URLs, else embedded servers),
+one fresh database per test session migrated by Alembic, tables truncated after each test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("ENV", "test")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def _plain_dsn(url: str, database: str | None = None) -> str:
+    u = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        u = u.set(database=database)
+    return u.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+async def services() -> AsyncIterator[dict[str, str]]:
+    from app.embedded import ensure_services
+
+    embedded = ensure_services(ROOT / ".data" / "test", database="postgres")
+    base_url = os.environ["DATABASE_URL"]
+    test_db = f"sl_test_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(_plain_dsn(base_url, "postgres"))
+        await conn.execute(f'CREATE DATABASE "{test_db}"')
+        await conn.close()
+
+    await create()
+    url = make_url(base_url).set(database=test_db).render_as_string(hide_password=False)
+    os.environ["DATABASE_URL"] = url
+    from app.core.config import get_settings
+
+    get_settings.cache_clear()
+    from alembic.config import Config
+
+    from alembic import command
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.attributes["configure_logger"] = False
+    await asyncio.to_thread(command.upgrade, cfg, "head")
+    yield {"database_url": url, "redis_url": os.environ["REDIS_URL"], "base_url": base_url}
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(_plain_dsn(base_url, "postgres"))
+        await conn.execute(f'DROP DATABASE IF EXISTS "{test_db}" WITH (FORCE)')
+        await conn.close()
+
+    await drop()
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def _tables(services: dict[str, str]) -> list[str]:
+    conn = await asyncpg.connect(_plain_dsn(services["database_url"]))
+    rows = await conn.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+    )
+    await conn.close()
+    return [r["tablename"] for r in rows]
+
+
+@pytest.fixture
+async def clean_db(services: dict[str, str], _tables: list[str]) -> AsyncIterator[None]:
+    """Leaves an empty database behind (used autouse by tests/api and tests/workers)."""
+    yield
+    conn = await asyncpg.connect(_plain_dsn(services["database_url"]))
+    await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in _tables) + " CASCADE")
+    await conn.close()
+    from app.access import service as access_service
+
+    access_service.clear_cache()
+
+
+@pytest.fixture(scope="session")
+async def app(services: dict[str, str]) -> AsyncIterator[Any]:
+    from app.main import create_app
+
+    application = create_app()
+    yield application
+    from app.core.db import dispose_engine
+    from app.core.queue import close_pool
+
+    await close_pool()
+    await dispose_engine()
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def issue_key(
+    role: str = "admin", branch_id: uuid.UUID | str | None = None
+) -> dict[str, str]:
+    """An API key made through the service (as `supportline create-api-key` does)."""
+    from app.access import service
+    from app.core.db import open_uow
+    from app.core.security import Role
+
+    async for uow in open_uow():
+        _, plain = await service.create_key(
+            uow, f"test {role}", Role(role), uuid.UUID(str(branch_id)) if branch_id else None
+        )
+    return {"Authorization": f"Bearer {plain}"}
+
+
+@pytest.fixture
+async def admin(app: Any) -> dict[str, str]:
+    return await issue_key("admin")
