@@ -2,6 +2,41 @@
 
 from app.access.models import ApiKey
 from app.branches.models import Branch
+from app.catalogue.models import Category, ProductFamily, ServiceLevel
+from app.contracts.models import Contract, ContractDevice
 from app.core.idempotency import IdempotencyRecord
+from app.customers.models import Contact, Customer
+from app.devices.models import Device
+from app.outbox.models import ConsumerReceipt, OutboxMessage
+from app.tickets.models import (
+    Attachment,
+    AttachmentBlob,
+    Ticket,
+    TicketAttempt,
+    TicketComment,
+    TicketEvent,
+    TicketVisit,
+)
 
-__all__ = ["ApiKey", "Branch", "IdempotencyRecord"]
+__all__ = [
+    "ApiKey",
+    "Attachment",
+    "AttachmentBlob",
+    "Branch",
+    "Category",
+    "ConsumerReceipt",
+    "Contact",
+    "Contract",
+    "ContractDevice",
+    "Customer",
+    "Device",
+    "IdempotencyRecord",
+    "OutboxMessage",
+    "ProductFamily",
+    "ServiceLevel",
+    "Ticket",
+    "TicketAttempt",
+    "TicketComment",
+    "TicketEvent",
+    "TicketVisit",
+]

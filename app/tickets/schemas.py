@@ -1,0 +1,280 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Channel = Literal["phone", "email", "web", "chat", "fax", "webhook", "proactive"]
+ServiceType = Literal["remote", "onsite", "proactive", "training", "installation", "upgrade"]
+Priority = Literal["P1", "P2", "P3", "P4"]
+Level = Literal["high", "medium", "low"]
+Status = Literal[
+    "new",
+    "assigned",
+    "in_progress",
+    "waiting_customer",
+    "waiting_parts",
+    "waiting_vendor",
+    "resolved",
+    "closed",
+    "cancelled",
+]
+Action = Literal[
+    "acknowledge", "assign", "start", "wait", "resume", "resolve", "confirm", "reopen", "cancel"
+]
+
+_CREATE_EXAMPLE = {
+    "customer_id": "0192f3c4-5a6b-7c8d-9e0f-a1b2c3d4e5f6",
+    "contact_id": "0192f3c4-5a6b-7c8d-9e0f-a1b2c3d4e5f7",
+    "device_id": "0192f3c4-5a6b-7c8d-9e0f-a1b2c3d4e5f8",
+    "channel": "phone",
+    "category": "hardware",
+    "service_type": "onsite",
+    "impact": "high",
+    "urgency": "high",
+    "subject": "核心交换机电源模块告警,业务中断",
+    "description": "机房A的核心交换机两路电源均告警,下联业务全部中断。",
+    "fault_started_at": "2026-03-02T08:40:00+08:00",
+    "affected_system": "生产网核心",
+    "product_version": "V8.2.1",
+}
+
+
+class TicketCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": _CREATE_EXAMPLE})
+
+    customer_id: uuid.UUID
+    contact_id: uuid.UUID | None = None
+    device_id: uuid.UUID | None = None
+    branch_id: uuid.UUID | None = Field(None, description="Defaults to the customer's branch.")
+    channel: Channel
+    category: str = Field(min_length=1, max_length=64)
+    service_type: ServiceType = "remote"
+    priority: Priority | None = Field(None, description="Given, or derived from impact x urgency.")
+    impact: Level | None = None
+    urgency: Level | None = None
+    subject: str = Field(min_length=1, max_length=300)
+    description: str = Field("", max_length=20000)
+    fault_started_at: AwareDatetime | None = None
+    affected_system: str | None = Field(None, max_length=300)
+    product_version: str | None = Field(None, max_length=100)
+    external_ref: str | None = Field(None, max_length=200, description="Caller's own reference.")
+
+
+class TicketUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"priority": "P2", "category": "software"}}
+    )
+
+    subject: str | None = Field(None, min_length=1, max_length=300)
+    description: str | None = Field(None, max_length=20000)
+    category: str | None = Field(None, min_length=1, max_length=64)
+    service_type: ServiceType | None = None
+    priority: Priority | None = None
+    impact: Level | None = None
+    urgency: Level | None = None
+    contact_id: uuid.UUID | None = None
+    device_id: uuid.UUID | None = None
+    fault_started_at: AwareDatetime | None = None
+    affected_system: str | None = Field(None, max_length=300)
+    product_version: str | None = Field(None, max_length=100)
+
+
+class TicketOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    number: str
+    branch_id: uuid.UUID
+    customer_id: uuid.UUID
+    contact_id: uuid.UUID | None
+    device_id: uuid.UUID | None
+    contract_id: uuid.UUID | None
+    uncontracted: bool
+    service_level: str | None
+    channel: Channel
+    category: str
+    service_type: ServiceType
+    impact: Level | None
+    urgency: Level | None
+    priority: Priority
+    priority_source: Literal["given", "derived"]
+    status: Status
+    subject: str
+    description: str
+    product_version: str | None
+    affected_system: str | None
+    fault_started_at: datetime | None
+    external_ref: str | None
+    owner_id: uuid.UUID | None
+    created_by: uuid.UUID
+    resolution_summary: str | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    close_reason: str | None
+    cancelled_at: datetime | None
+    reopen_count: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    allowed_actions: list[Action] = Field(default_factory=list)
+
+
+class ActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(None, max_length=4000, description="Recorded on the timeline.")
+
+
+class AssignBody(ActionBody):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"owner_id": _CREATE_EXAMPLE["contact_id"]}}
+    )
+
+    owner_id: uuid.UUID
+
+
+class AcknowledgeBody(ActionBody):
+    owner_id: uuid.UUID | None = Field(None, description="Defaults to the caller.")
+
+
+class WaitBody(ActionBody):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"on": "customer", "note": "等待客户提供日志"}}
+    )
+
+    on: Literal["customer", "parts", "vendor"]
+
+
+class ResolveBody(ActionBody):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"resolution_summary": "更换电源模块后业务恢复。"}},
+    )
+
+    resolution_summary: str = Field(min_length=1, max_length=20000)
+
+
+class ReasonBody(ActionBody):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"reason": "客户反馈问题复现"}}
+    )
+
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class ConfirmBody(ActionBody):
+    contact_id: uuid.UUID | None = Field(None, description="The reporter who confirmed.")
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    ticket_id: uuid.UUID
+    type: str
+    actor_id: uuid.UUID | None
+    actor_name: str | None
+    actor_role: str | None
+    channel: str | None
+    at: datetime
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    data: dict[str, Any] | None
+
+
+class CommentCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"body": "已远程登录查看日志。", "visibility": "internal"}},
+    )
+
+    body: str = Field(min_length=1, max_length=20000)
+    visibility: Literal["public", "internal"] = "public"
+
+
+class CommentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    ticket_id: uuid.UUID
+    author_id: uuid.UUID
+    visibility: Literal["public", "internal"]
+    body: str
+    created_at: datetime
+
+
+class AttemptCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"kind": "fix", "description": "重启主控板", "outcome": "failed"}
+        },
+    )
+
+    kind: Literal["diagnosis", "fix"]
+    description: str = Field(min_length=1, max_length=20000)
+    outcome: Literal["failed", "partial", "fixed"]
+    minutes_spent: int | None = Field(None, ge=0, le=100000)
+
+
+class AttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    ticket_id: uuid.UUID
+    engineer_id: uuid.UUID
+    kind: str
+    description: str
+    outcome: str
+    minutes_spent: int | None
+    created_at: datetime
+
+
+class VisitCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"arrived_at": "2026-03-02T10:05:00+08:00"}},
+    )
+
+    arrived_at: AwareDatetime
+    departed_at: AwareDatetime | None = None
+    notes: str | None = Field(None, max_length=20000)
+
+
+class VisitUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"departed_at": "2026-03-02T12:30:00+08:00"}}
+    )
+
+    departed_at: AwareDatetime | None = None
+    notes: str | None = Field(None, max_length=20000)
+
+
+class VisitOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    ticket_id: uuid.UUID
+    engineer_id: uuid.UUID
+    arrived_at: datetime
+    departed_at: datetime | None
+    notes: str | None
+    version: int
+    created_at: datetime
+
+
+class AttachmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    ticket_id: uuid.UUID
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: uuid.UUID
+    created_at: datetime
