@@ -185,5 +185,3 @@ class AttachmentBlob(SQLModel, table=True):
         foreign_key="attachments.id", primary_key=True, ondelete="CASCADE"
     )
     data: bytes = Field(sa_type=LargeBinary)
-
-

@@ -1,5 +1,504 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
+from pydantic import AwareDatetime
+
+from app.access.deps import Idem, require
+from app.core.config import get_settings
+from app.core.db import UoW
+from app.core.errors import BadRequest, PayloadTooLarge, problem_responses
+from app.core.etag import etag_for, set_etag
+from app.core.logging import ticket_var
+from app.core.pagination import Page, PageParams, make_page, page_params
+from app.core.search import query as search_query
+from app.core.security import Permission, Principal
+from app.tickets import repository, service
+from app.tickets.models import CHANNELS, PRIORITIES, STATUSES
+from app.tickets.schemas import (
+    AcknowledgeBody,
+    ActionBody,
+    AssignBody,
+    AttachmentOut,
+    AttemptCreate,
+    AttemptOut,
+    CommentCreate,
+    CommentOut,
+    ConfirmBody,
+    EventOut,
+    ReasonBody,
+    ResolveBody,
+    TicketCreate,
+    TicketOut,
+    TicketUpdate,
+    VisitCreate,
+    VisitOut,
+    VisitUpdate,
+    WaitBody,
+)
 
 router = APIRouter(prefix="/v1", tags=["tickets"])
+Reader = Annotated[Principal, Depends(require(Permission.tickets_read))]
+Creator = Annotated[Principal, Depends(require(Permission.tickets_create))]
+Editor = Annotated[Principal, Depends(require(Permission.tickets_update))]
+Worker = Annotated[Principal, Depends(require(Permission.tickets_work))]
+Commenter = Annotated[Principal, Depends(require(Permission.tickets_comment))]
+IfMatch = Annotated[
+    str | None, Header(description="ETag from a previous read; 412 when the ticket changed.")
+]
+ACTION_CHANNELS = (*CHANNELS, "api")
+
+
+def channel_header(
+    x_channel: Annotated[
+        str | None,
+        Header(description=f"Where the change came from: one of {', '.join(ACTION_CHANNELS)}."),
+    ] = None,
+) -> str:
+    if x_channel is None:
+        return "api"
+    if x_channel not in ACTION_CHANNELS:
+        raise BadRequest(f"X-Channel must be one of: {', '.join(ACTION_CHANNELS)}.")
+    return x_channel
+
+
+Channel = Annotated[str, Depends(channel_header)]
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+def _ticket_response(response: Response, ticket: Any) -> TicketOut:
+    set_etag(response, ticket.version)
+    ticket_var.set(str(ticket.id))
+    return service.to_out(ticket)
+
+
+def _csv(values: list[str] | None, allowed: tuple[str, ...], name: str) -> list[str] | None:
+    if not values:
+        return None
+    items = [v for raw in values for v in raw.split(",") if v]
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise BadRequest(f"Unknown {name}: {', '.join(bad)}.", allowed=list(allowed))
+    return items
+
+
+@router.post(
+    "/tickets",
+    operation_id="createTicket",
+    summary="Register a ticket from any channel",
+    status_code=201,
+    response_model=TicketOut,
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+async def create_ticket(body: TicketCreate, principal: Creator, uow: UoW, idem: Idem):  # type: ignore[no-untyped-def]
+    out = await service.create(uow, principal, body)
+    return await idem.respond(
+        out, 201, {"ETag": etag_for(out.version), "Location": f"/v1/tickets/{out.id}"}
+    )
+
+
+@router.get(
+    "/tickets",
+    operation_id="listTickets",
+    summary="List tickets, newest first, with filters and text search",
+    response_model=Page[TicketOut],
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def list_tickets(
+    principal: Reader,
+    uow: UoW,
+    paging: Paging,
+    status: Annotated[list[str] | None, Query(description="Comma-separated or repeated.")] = None,
+    priority: Annotated[list[str] | None, Query(description="P1..P4, comma-separated.")] = None,
+    customer_id: uuid.UUID | None = None,
+    device_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+    branch_id: uuid.UUID | None = None,
+    category: str | None = None,
+    channel: str | None = None,
+    created_from: AwareDatetime | None = None,
+    created_to: AwareDatetime | None = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Words in subject or description (中文 or English)."),
+    ] = None,
+) -> Page[TicketOut]:
+    tsquery = None
+    if q is not None:
+        tsquery = search_query(q)
+        if tsquery is None:
+            raise BadRequest("q has no searchable word.", param="q")
+    if channel is not None and channel not in CHANNELS:
+        raise BadRequest(f"Unknown channel: {channel}.", allowed=list(CHANNELS))
+    filters = repository.TicketFilters(
+        status=_csv(status, STATUSES, "status"),
+        priority=_csv(priority, PRIORITIES, "priority"),
+        customer_id=customer_id,
+        device_id=device_id,
+        owner_id=owner_id,
+        branch_id=branch_id,
+        category=category,
+        channel=channel,
+        created_from=created_from,
+        created_to=created_to,
+        tsquery=tsquery,
+    )
+    rows = await repository.list_tickets(uow, principal, filters, paging.after, paging.limit)
+    page = make_page(rows, paging.limit)
+    return Page[TicketOut](
+        items=[service.to_out(r) for r in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/tickets/by-number/{number}",
+    operation_id="getTicketByNumber",
+    summary="Get a ticket by its number (e.g. T2026-000123)",
+    response_model=TicketOut,
+    responses=problem_responses(401, 403, 404),
+)
+async def get_ticket_by_number(
+    number: str, principal: Reader, uow: UoW, response: Response
+) -> TicketOut:
+    return _ticket_response(response, await repository.get_by_number(uow, principal, number))
+
+
+@router.get(
+    "/tickets/{ticket_id}",
+    operation_id="getTicket",
+    summary="Get a ticket",
+    response_model=TicketOut,
+    responses=problem_responses(401, 403, 404),
+)
+async def get_ticket(
+    ticket_id: uuid.UUID, principal: Reader, uow: UoW, response: Response
+) -> TicketOut:
+    return _ticket_response(response, await repository.get(uow, principal, ticket_id))
+
+
+@router.patch(
+    "/tickets/{ticket_id}",
+    operation_id="updateTicket",
+    summary="Change a ticket's fields (priority, category, subject, ...)",
+    response_model=TicketOut,
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
+)
+async def update_ticket(
+    ticket_id: uuid.UUID,
+    body: TicketUpdate,
+    principal: Editor,
+    uow: UoW,
+    response: Response,
+    channel: Channel,
+    if_match: IfMatch = None,
+) -> TicketOut:
+    ticket = await service.update(uow, principal, ticket_id, body, if_match, channel)
+    return _ticket_response(response, ticket)
+
+
+_ACTION_DOCS = {
+    "acknowledge": (
+        "acknowledgeTicket",
+        "Acknowledge a new ticket (first response)",
+        AcknowledgeBody,
+        Permission.tickets_work,
+    ),
+    "assign": (
+        "assignTicket",
+        "Assign the ticket's owner by hand",
+        AssignBody,
+        Permission.tickets_assign,
+    ),
+    "start": ("startTicket", "Start work on the ticket", AcknowledgeBody, Permission.tickets_work),
+    "wait": (
+        "waitTicket",
+        "Wait on the customer, parts or the vendor",
+        WaitBody,
+        Permission.tickets_work,
+    ),
+    "resume": ("resumeTicket", "Resume work after waiting", ActionBody, Permission.tickets_work),
+    "resolve": (
+        "resolveTicket",
+        "Resolve with a resolution summary",
+        ResolveBody,
+        Permission.tickets_work,
+    ),
+    "confirm": (
+        "confirmTicket",
+        "Record the reporter's confirmation, which closes the ticket",
+        ConfirmBody,
+        Permission.tickets_confirm,
+    ),
+    "reopen": (
+        "reopenTicket",
+        "Reopen a resolved (or recently closed) ticket",
+        ReasonBody,
+        Permission.tickets_reopen,
+    ),
+    "cancel": ("cancelTicket", "Cancel an open ticket", ReasonBody, Permission.tickets_cancel),
+}
+
+
+def _action_route(action: str) -> None:
+    operation_id, summary, body_model, permission = _ACTION_DOCS[action]
+    Actor = Annotated[Principal, Depends(require(permission))]
+
+    async def endpoint(  # type: ignore[no-untyped-def]
+        ticket_id: uuid.UUID,
+        body: body_model,  # type: ignore[valid-type]
+        principal: Actor,
+        uow: UoW,
+        idem: Idem,
+        channel: Channel,
+        if_match: IfMatch = None,
+    ):
+        ticket = await service.act(
+            uow, principal, ticket_id, action, body.model_dump(), if_match, channel
+        )
+        ticket_var.set(str(ticket.id))
+        return await idem.respond(service.to_out(ticket), 200, {"ETag": etag_for(ticket.version)})
+
+    endpoint.__name__ = f"{action}_ticket"
+    # Annotations are strings under `from __future__ import annotations`; these two name
+    # closure locals, so hand FastAPI the objects themselves.
+    endpoint.__annotations__["body"] = body_model
+    endpoint.__annotations__["principal"] = Actor
+    router.add_api_route(
+        f"/tickets/{{ticket_id}}/{action}",
+        endpoint,
+        methods=["POST"],
+        operation_id=operation_id,
+        summary=summary,
+        response_model=TicketOut,
+        responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
+    )
+
+
+for _action in _ACTION_DOCS:
+    _action_route(_action)
+
+
+@router.get(
+    "/tickets/{ticket_id}/events",
+    operation_id="listTicketEvents",
+    summary="The ticket's timeline, oldest first",
+    response_model=Page[EventOut],
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def list_ticket_events(
+    ticket_id: uuid.UUID, principal: Reader, uow: UoW, paging: Paging
+) -> Page[EventOut]:
+    rows = await service.list_events(uow, principal, ticket_id, paging.after, paging.limit)
+    page = make_page(rows, paging.limit)
+    return Page[EventOut](
+        items=[EventOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/tickets/{ticket_id}/comments",
+    operation_id="addTicketComment",
+    summary="Add a public or internal comment",
+    status_code=201,
+    response_model=CommentOut,
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+async def add_comment(  # type: ignore[no-untyped-def]
+    ticket_id: uuid.UUID,
+    body: CommentCreate,
+    principal: Commenter,
+    uow: UoW,
+    idem: Idem,
+    channel: Channel,
+):
+    comment = await service.add_comment(uow, principal, ticket_id, body, channel)
+    return await idem.respond(CommentOut.model_validate(comment), 201)
+
+
+@router.get(
+    "/tickets/{ticket_id}/comments",
+    operation_id="listTicketComments",
+    summary="List comments, oldest first (internal ones only for staff roles)",
+    response_model=Page[CommentOut],
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def list_comments(
+    ticket_id: uuid.UUID, principal: Reader, uow: UoW, paging: Paging
+) -> Page[CommentOut]:
+    # Integrations (customer portals, CRM) never see internal notes.
+    include_internal = principal.role.value != "integration"
+    rows = await service.list_comments(
+        uow, principal, ticket_id, paging.after, paging.limit, include_internal
+    )
+    page = make_page(rows, paging.limit)
+    return Page[CommentOut](
+        items=[CommentOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/tickets/{ticket_id}/attempts",
+    operation_id="logTicketAttempt",
+    summary="Log a diagnosis or fix attempt with its outcome",
+    status_code=201,
+    response_model=AttemptOut,
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+async def log_attempt(  # type: ignore[no-untyped-def]
+    ticket_id: uuid.UUID,
+    body: AttemptCreate,
+    principal: Worker,
+    uow: UoW,
+    idem: Idem,
+    channel: Channel,
+):
+    attempt = await service.add_attempt(uow, principal, ticket_id, body, channel)
+    return await idem.respond(AttemptOut.model_validate(attempt), 201)
+
+
+@router.get(
+    "/tickets/{ticket_id}/attempts",
+    operation_id="listTicketAttempts",
+    summary="List the ticket's attempts",
+    response_model=list[AttemptOut],
+    responses=problem_responses(401, 403, 404),
+)
+async def list_attempts(ticket_id: uuid.UUID, principal: Reader, uow: UoW) -> list[AttemptOut]:
+    return [
+        AttemptOut.model_validate(a) for a in await service.list_attempts(uow, principal, ticket_id)
+    ]
+
+
+@router.post(
+    "/tickets/{ticket_id}/visits",
+    operation_id="logTicketVisit",
+    summary="Log an on-site visit (arrival, departure)",
+    status_code=201,
+    response_model=VisitOut,
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+async def log_visit(  # type: ignore[no-untyped-def]
+    ticket_id: uuid.UUID,
+    body: VisitCreate,
+    principal: Worker,
+    uow: UoW,
+    idem: Idem,
+    channel: Channel,
+):
+    visit = await service.add_visit(uow, principal, ticket_id, body, channel)
+    return await idem.respond(
+        VisitOut.model_validate(visit), 201, {"ETag": etag_for(visit.version)}
+    )
+
+
+@router.patch(
+    "/tickets/{ticket_id}/visits/{visit_id}",
+    operation_id="updateTicketVisit",
+    summary="Record the departure (or notes) of a visit",
+    response_model=VisitOut,
+    responses=problem_responses(400, 401, 403, 404, 412, 422),
+)
+async def update_visit(
+    ticket_id: uuid.UUID,
+    visit_id: uuid.UUID,
+    body: VisitUpdate,
+    principal: Worker,
+    uow: UoW,
+    response: Response,
+    channel: Channel,
+    if_match: IfMatch = None,
+) -> VisitOut:
+    visit = await service.update_visit(uow, principal, ticket_id, visit_id, body, if_match, channel)
+    set_etag(response, visit.version)
+    return VisitOut.model_validate(visit)
+
+
+@router.get(
+    "/tickets/{ticket_id}/visits",
+    operation_id="listTicketVisits",
+    summary="List the ticket's on-site visits",
+    response_model=list[VisitOut],
+    responses=problem_responses(401, 403, 404),
+)
+async def list_visits(ticket_id: uuid.UUID, principal: Reader, uow: UoW) -> list[VisitOut]:
+    return [
+        VisitOut.model_validate(v) for v in await service.list_visits(uow, principal, ticket_id)
+    ]
+
+
+@router.post(
+    "/tickets/{ticket_id}/attachments",
+    operation_id="addTicketAttachment",
+    summary="Attach a file (logs, screenshots); multipart field `file`",
+    status_code=201,
+    response_model=AttachmentOut,
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
+)
+async def add_attachment(  # type: ignore[no-untyped-def]
+    request: Request,
+    ticket_id: uuid.UUID,
+    principal: Commenter,
+    uow: UoW,
+    idem: Idem,
+    channel: Channel,
+    file: Annotated[UploadFile, File(description="The file; size and type are limited.")],
+):
+    limit = get_settings().attachment_max_bytes
+    content = await file.read(limit + 1)
+    if len(content) > limit:
+        raise PayloadTooLarge(f"Attachments are limited to {limit} bytes.", limit=limit)
+    attachment = await service.add_attachment(
+        uow, principal, ticket_id, file.filename, file.content_type, content, channel
+    )
+    return await idem.respond(AttachmentOut.model_validate(attachment), 201)
+
+
+@router.get(
+    "/tickets/{ticket_id}/attachments",
+    operation_id="listTicketAttachments",
+    summary="List attachment metadata",
+    response_model=list[AttachmentOut],
+    responses=problem_responses(401, 403, 404),
+)
+async def list_attachments(
+    ticket_id: uuid.UUID, principal: Reader, uow: UoW
+) -> list[AttachmentOut]:
+    return [
+        AttachmentOut.model_validate(a)
+        for a in await service.list_attachments(uow, principal, ticket_id)
+    ]
+
+
+@router.get(
+    "/tickets/{ticket_id}/attachments/{attachment_id}/content",
+    operation_id="downloadTicketAttachment",
+    summary="Download an attachment's bytes",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file."},
+        **problem_responses(401, 403, 404),
+    },
+)
+async def download_attachment(
+    ticket_id: uuid.UUID, attachment_id: uuid.UUID, principal: Reader, uow: UoW
+) -> Response:
+    attachment, data = await service.get_attachment_content(
+        uow, principal, ticket_id, attachment_id
+    )
+    return Response(
+        data,
+        media_type=attachment.content_type,
+        headers={
+            # Never rendered inline: an uploaded HTML file must not run in our origin.
+            "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(attachment.filename)}",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")

@@ -143,7 +143,8 @@ class AcknowledgeBody(ActionBody):
 
 class WaitBody(ActionBody):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"example": {"on": "customer", "note": "等待客户提供日志"}}
+        extra="forbid",
+        json_schema_extra={"example": {"on": "customer", "note": "等待客户提供日志"}},
     )
 
     on: Literal["customer", "parts", "vendor"]

@@ -1,0 +1,78 @@
+"""The ticket state machine and the priority matrix: pure rules, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+WAITING = ("waiting_customer", "waiting_parts", "waiting_vendor")
+ACTIVE = ("new", "assigned", "in_progress", *WAITING)
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: tuple[str, ...]
+    target: str | None  # None: the status does not change (assign) or depends on the body
+
+
+TRANSITIONS: dict[str, Transition] = {
+    "acknowledge": Transition(("new",), "assigned"),
+    "assign": Transition(ACTIVE, None),
+    "start": Transition(("new", "assigned"), "in_progress"),
+    "wait": Transition(("in_progress",), None),
+    "resume": Transition(WAITING, "in_progress"),
+    "resolve": Transition(("in_progress", *WAITING), "resolved"),
+    "confirm": Transition(("resolved",), "closed"),
+    "reopen": Transition(("resolved", "closed"), "in_progress"),
+    "cancel": Transition(ACTIVE, "cancelled"),
+}
+
+
+def can_reopen_closed(closed_at: datetime | None, now: datetime, window: timedelta) -> bool:
+    return closed_at is not None and now - closed_at <= window
+
+
+def allowed_actions(
+    status: str, closed_at: datetime | None, now: datetime, reopen_window: timedelta
+) -> list[str]:
+    actions = [name for name, t in TRANSITIONS.items() if status in t.sources]
+    if status == "closed" and not can_reopen_closed(closed_at, now, reopen_window):
+        actions.remove("reopen")
+    return actions
+
+
+def target_status(action: str, status: str, wait_on: str | None = None) -> str:
+    """The status after `action`; callers check `allowed_actions` first."""
+    if action == "assign":
+        return "assigned" if status == "new" else status
+    if action == "wait":
+        return f"waiting_{wait_on}"
+    target = TRANSITIONS[action].target
+    assert target is not None
+    return target
+
+
+# Impact x urgency -> priority (DOMAIN section 2): P1 only when both are high,
+# a single "low" never yields more than P3.
+PRIORITY_MATRIX: dict[tuple[str, str], str] = {
+    ("high", "high"): "P1",
+    ("high", "medium"): "P2",
+    ("medium", "high"): "P2",
+    ("high", "low"): "P3",
+    ("medium", "medium"): "P3",
+    ("low", "high"): "P3",
+    ("medium", "low"): "P4",
+    ("low", "medium"): "P4",
+    ("low", "low"): "P4",
+}
+
+
+def derive_priority(
+    given: str | None, impact: str | None, urgency: str | None
+) -> tuple[str, str] | None:
+    """(priority, source) or None when neither a priority nor impact and urgency are given."""
+    if given is not None:
+        return given, "given"
+    if impact is not None and urgency is not None:
+        return PRIORITY_MATRIX[(impact, urgency)], "derived"
+    return None

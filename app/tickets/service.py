@@ -1,0 +1,783 @@
+"""The ticket rules: creation, changes and lifecycle actions, each committed with its
+timeline event and, where others must hear of it, its outbox row."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from sqlalchemy import select, text
+
+from app.core.clock import get_clock
+from app.core.config import get_settings
+from app.core.db import UnitOfWork
+from app.core.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+from app.core.etag import check_if_match
+from app.core.ids import uuid7
+from app.core.search import document
+from app.core.security import Principal
+from app.outbox.service import publish
+from app.tickets import lifecycle, repository
+from app.tickets.models import (
+    Attachment,
+    AttachmentBlob,
+    Ticket,
+    TicketAttempt,
+    TicketComment,
+    TicketEvent,
+    TicketVisit,
+)
+from app.tickets.schemas import (
+    AttemptCreate,
+    CommentCreate,
+    TicketCreate,
+    TicketOut,
+    TicketUpdate,
+    VisitCreate,
+    VisitUpdate,
+)
+
+NUMBER_ZONE = ZoneInfo("Asia/Shanghai")
+
+# One statement inserts the ticket, its first timeline event and its outbox row: one
+# round trip on the hottest path. The number comes from the per-year sequence inside
+# the same statement.
+_CREATE_SQL = text(
+    """
+    WITH t AS (
+        INSERT INTO tickets (
+            id, number, branch_id, customer_id, contact_id, device_id, contract_id,
+            uncontracted, service_level, channel, category, service_type, impact, urgency,
+            priority, priority_source, status, subject, description, product_version,
+            affected_system, fault_started_at, external_ref, owner_id, created_by,
+            reopen_count, version, created_at, updated_at, search_vector)
+        VALUES (
+            :id, :prefix || lpad(nextval(CAST(:seq AS regclass))::text, 6, '0'), :branch_id,
+            :customer_id, :contact_id, :device_id, :contract_id, :uncontracted,
+            :service_level, :channel, :category, :service_type, :impact, :urgency, :priority,
+            :priority_source, 'new', :subject, :description, :product_version,
+            :affected_system, :fault_started_at, :external_ref, NULL, :created_by, 0, 1,
+            :now, :now, to_tsvector('simple', :doc))
+        RETURNING id, number
+    ), e AS (
+        INSERT INTO ticket_events (id, ticket_id, type, actor_id, actor_name, actor_role,
+                                   channel, at, after)
+        SELECT :event_id, t.id, 'ticket.created', :created_by, :actor_name, :actor_role,
+               :channel, :now, CAST(:after AS jsonb) || jsonb_build_object('number', t.number)
+        FROM t
+    ), o AS (
+        INSERT INTO outbox (id, event_type, aggregate_type, aggregate_id, event_id, payload,
+                            status, attempts, created_at, available_at)
+        SELECT :outbox_id, 'ticket.created', 'ticket', t.id, :event_id,
+               CAST(:after AS jsonb) || jsonb_build_object('number', t.number),
+               'pending', 0, :now, :now
+        FROM t
+    )
+    SELECT number FROM t
+    """
+)
+
+
+def _reopen_window() -> timedelta:
+    return timedelta(days=get_settings().reopen_window_days)
+
+
+def allowed_actions(ticket: Any, now: datetime | None = None) -> list[str]:
+    return lifecycle.allowed_actions(
+        ticket.status, ticket.closed_at, now or get_clock().now(), _reopen_window()
+    )
+
+
+def to_out(ticket: Any) -> TicketOut:
+    out = TicketOut.model_validate(ticket)
+    out.allowed_actions = allowed_actions(ticket)  # type: ignore[assignment]
+    return out
+
+
+def _snapshot(ticket: Ticket, fields: list[str]) -> dict[str, Any]:
+    return {f: _jsonable(getattr(ticket, f)) for f in fields}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, uuid.UUID | datetime):
+        return str(value) if isinstance(value, uuid.UUID) else value.isoformat()
+    return value
+
+
+def _event(
+    uow: UnitOfWork,
+    ticket: Ticket,
+    principal: Principal,
+    channel: str | None,
+    type_: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    announce: bool = True,
+) -> TicketEvent:
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        type=type_,
+        actor_id=principal.id,
+        actor_name=principal.name,
+        actor_role=principal.role.value,
+        channel=channel,
+        at=get_clock().now(),
+        before=before,
+        after=after,
+        data=data,
+    )
+    uow.session.add(event)
+    if announce:
+        publish(
+            uow,
+            type_,
+            "ticket",
+            ticket.id,
+            {
+                "ticket_id": str(ticket.id),
+                "number": ticket.number,
+                "branch_id": str(ticket.branch_id),
+                "status": ticket.status,
+                "priority": ticket.priority,
+                "before": before,
+                "after": after,
+                "data": data,
+            },
+            event_id=event.id,
+        )
+    return event
+
+
+async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> TicketOut:
+    now = get_clock().now()
+    derived = lifecycle.derive_priority(data.priority, data.impact, data.urgency)
+    if derived is None:
+        raise Unprocessable(
+            "Give a priority, or both impact and urgency to derive it.",
+            errors=[{"loc": ["body", "priority"], "msg": "required", "type": "missing"}],
+        )
+    priority, source = derived
+    ctx = await repository.create_context(
+        uow, data.customer_id, data.contact_id, data.device_id, data.category, now.date()
+    )
+    if ctx.customer_branch_id is None or not principal.sees_branch(ctx.customer_branch_id):
+        raise NotFound("Customer not found.", field="customer_id")
+    if not ctx.customer_active:
+        raise Unprocessable("The customer is inactive.", field="customer_id")
+    if data.contact_id is not None and ctx.contact_customer_id != data.customer_id:
+        raise Unprocessable("The contact does not belong to the customer.", field="contact_id")
+    if data.device_id is not None and ctx.device_customer_id != data.customer_id:
+        raise Unprocessable("The device does not belong to the customer.", field="device_id")
+    if not ctx.category_active:
+        raise Unprocessable(f"Unknown or inactive category '{data.category}'.", field="category")
+    branch_id = data.branch_id or ctx.customer_branch_id
+    if not principal.sees_branch(branch_id):
+        raise NotFound("Branch not found.", field="branch_id")
+    if data.branch_id is not None and data.branch_id != ctx.customer_branch_id:
+        exists = await uow.session.execute(
+            text("SELECT 1 FROM branches WHERE id = :id"), {"id": data.branch_id}
+        )
+        if exists.first() is None:
+            raise Unprocessable("branch_id does not name a branch.", field="branch_id")
+
+    year = now.astimezone(NUMBER_ZONE).year
+    await repository.ensure_number_sequence(uow, year)
+    ticket_id, event_id = uuid7(), uuid7()
+    uncontracted = ctx.contract_id is None
+    service_level = ctx.contract_level if not uncontracted else ctx.default_level
+    after = {
+        "status": "new",
+        "priority": priority,
+        "priority_source": source,
+        "channel": data.channel,
+        "category": data.category,
+        "service_type": data.service_type,
+        "customer_id": str(data.customer_id),
+        "device_id": str(data.device_id) if data.device_id else None,
+        "contract_id": str(ctx.contract_id) if ctx.contract_id else None,
+        "uncontracted": uncontracted,
+        "service_level": service_level,
+        "branch_id": str(branch_id),
+        "subject": data.subject,
+    }
+    params = {
+        "id": ticket_id,
+        "prefix": f"T{year}-",
+        "seq": f"ticket_number_{year}",
+        "branch_id": branch_id,
+        "customer_id": data.customer_id,
+        "contact_id": data.contact_id,
+        "device_id": data.device_id,
+        "contract_id": ctx.contract_id,
+        "uncontracted": uncontracted,
+        "service_level": service_level,
+        "channel": data.channel,
+        "category": data.category,
+        "service_type": data.service_type,
+        "impact": data.impact,
+        "urgency": data.urgency,
+        "priority": priority,
+        "priority_source": source,
+        "subject": data.subject,
+        "description": data.description,
+        "product_version": data.product_version,
+        "affected_system": data.affected_system,
+        "fault_started_at": data.fault_started_at,
+        "external_ref": data.external_ref,
+        "created_by": principal.id,
+        "now": now,
+        "doc": document(data.subject, data.description),
+        "event_id": event_id,
+        "actor_name": principal.name,
+        "actor_role": principal.role.value,
+        "after": orjson.dumps(after).decode(),
+        "outbox_id": uuid7(),
+    }
+    number = (await uow.session.execute(_CREATE_SQL, params)).scalar_one()
+    out = TicketOut(
+        id=ticket_id,
+        number=number,
+        branch_id=branch_id,
+        customer_id=data.customer_id,
+        contact_id=data.contact_id,
+        device_id=data.device_id,
+        contract_id=ctx.contract_id,
+        uncontracted=uncontracted,
+        service_level=service_level,
+        channel=data.channel,
+        category=data.category,
+        service_type=data.service_type,
+        impact=data.impact,
+        urgency=data.urgency,
+        priority=priority,  # type: ignore[arg-type]
+        priority_source=source,  # type: ignore[arg-type]
+        status="new",
+        subject=data.subject,
+        description=data.description,
+        product_version=data.product_version,
+        affected_system=data.affected_system,
+        fault_started_at=data.fault_started_at,
+        external_ref=data.external_ref,
+        owner_id=None,
+        created_by=principal.id,
+        resolution_summary=None,
+        acknowledged_at=None,
+        resolved_at=None,
+        closed_at=None,
+        close_reason=None,
+        cancelled_at=None,
+        reopen_count=0,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        allowed_actions=["acknowledge", "assign", "start", "cancel"],
+    )
+    return out
+
+
+def _touch(ticket: Ticket) -> None:
+    ticket.version += 1
+    ticket.updated_at = get_clock().now()
+
+
+_UPDATABLE = [
+    "subject",
+    "description",
+    "category",
+    "service_type",
+    "priority",
+    "impact",
+    "urgency",
+    "contact_id",
+    "device_id",
+    "fault_started_at",
+    "affected_system",
+    "product_version",
+]
+
+
+async def update(
+    uow: UnitOfWork,
+    principal: Principal,
+    ticket_id: uuid.UUID,
+    data: TicketUpdate,
+    if_match: str | None,
+    channel: str | None,
+) -> Ticket:
+    ticket = await repository.get_for_update(uow, principal, ticket_id)
+    check_if_match(if_match, ticket.version)
+    if ticket.status in ("closed", "cancelled"):
+        raise InvalidTransition(
+            f"A {ticket.status} ticket cannot be edited; reopen it first.",
+            current_state=ticket.status,
+            allowed_actions=allowed_actions(ticket),
+        )
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("subject", "category", "service_type", "description"):
+        if required in changes and changes[required] is None:
+            raise Unprocessable(f"{required} cannot be null.", field=required)
+    if "priority" in changes and changes["priority"] is None:
+        changes.pop("priority")
+    if not changes:
+        return ticket
+    impact = changes.get("impact", ticket.impact)
+    urgency = changes.get("urgency", ticket.urgency)
+    if "priority" in changes:
+        changes["priority_source"] = "given"
+    elif ("impact" in changes or "urgency" in changes) and impact and urgency:
+        changes["priority"] = lifecycle.PRIORITY_MATRIX[(impact, urgency)]
+        changes["priority_source"] = "derived"
+    today = get_clock().now().date()
+    if "contact_id" in changes or "device_id" in changes or "category" in changes:
+        ctx = await repository.create_context(
+            uow,
+            ticket.customer_id,
+            changes.get("contact_id", ticket.contact_id),
+            changes.get("device_id", ticket.device_id),
+            changes.get("category", ticket.category),
+            today,
+        )
+        if changes.get("contact_id") is not None and ctx.contact_customer_id != ticket.customer_id:
+            raise Unprocessable("The contact does not belong to the customer.", field="contact_id")
+        if changes.get("device_id") is not None and ctx.device_customer_id != ticket.customer_id:
+            raise Unprocessable("The device does not belong to the customer.", field="device_id")
+        if "category" in changes and not ctx.category_active:
+            raise Unprocessable(
+                f"Unknown or inactive category '{changes['category']}'.", field="category"
+            )
+        if "device_id" in changes:
+            changes["contract_id"] = ctx.contract_id
+            changes["uncontracted"] = ctx.contract_id is None
+            changes["service_level"] = ctx.contract_level or ctx.default_level
+    fields = [f for f in changes if getattr(ticket, f) != changes[f]]
+    if not fields:
+        return ticket
+    before = _snapshot(ticket, fields)
+    for f in fields:
+        setattr(ticket, f, changes[f])
+    if "subject" in fields or "description" in fields:
+        ticket.search_vector = text_vector(ticket.subject, ticket.description)
+    after = _snapshot(ticket, fields)
+    _touch(ticket)
+    _event(uow, ticket, principal, channel, "ticket.updated", before, after)
+    if "priority" in fields:
+        _event(
+            uow,
+            ticket,
+            principal,
+            channel,
+            "ticket.priority_changed",
+            {"priority": before["priority"]},
+            {"priority": ticket.priority},
+        )
+    await uow.session.flush()
+    return ticket
+
+
+def text_vector(subject: str, description: str) -> Any:
+    from sqlalchemy import func
+
+    return func.to_tsvector("simple", document(subject, description))
+
+
+async def _owner_check(uow: UnitOfWork, ticket: Ticket, owner_id: uuid.UUID) -> None:
+    owner = await repository.owner_branch(uow, owner_id)
+    if owner is None or not owner[0]:
+        raise Unprocessable("owner_id does not name an active API identity.", field="owner_id")
+    if owner[1] is not None and owner[1] != ticket.branch_id:
+        raise Unprocessable("The owner works for another branch.", field="owner_id")
+
+
+async def act(
+    uow: UnitOfWork,
+    principal: Principal,
+    ticket_id: uuid.UUID,
+    action: str,
+    body: dict[str, Any],
+    if_match: str | None,
+    channel: str | None,
+) -> Ticket:
+    """Runs one lifecycle action; an action the state does not allow answers 409 naming
+    the current state and what is allowed."""
+    ticket = await repository.get_for_update(uow, principal, ticket_id)
+    check_if_match(if_match, ticket.version)
+    now = get_clock().now()
+    allowed = allowed_actions(ticket, now)
+    if action not in allowed:
+        detail = f"Cannot {action} a ticket that is '{ticket.status}'."
+        if action == "reopen" and ticket.status == "closed":
+            detail = (
+                f"The ticket was closed more than {get_settings().reopen_window_days} days "
+                "ago and can no longer be reopened."
+            )
+        raise InvalidTransition(detail, current_state=ticket.status, allowed_actions=allowed)
+    fields = ["status", "owner_id"]
+    before = _snapshot(ticket, fields)
+    data: dict[str, Any] = {}
+    note = body.get("note")
+    if note:
+        data["note"] = note
+    new_status = lifecycle.target_status(action, ticket.status, body.get("on"))
+
+    if action in ("acknowledge", "start"):
+        owner = body.get("owner_id") or ticket.owner_id or principal.id
+        if owner != ticket.owner_id:
+            await _owner_check(uow, ticket, owner)
+            ticket.owner_id = owner
+        if ticket.acknowledged_at is None:
+            ticket.acknowledged_at = now
+    elif action == "assign":
+        owner = body["owner_id"]
+        await _owner_check(uow, ticket, owner)
+        if owner == ticket.owner_id and new_status == ticket.status:
+            raise Conflict("The ticket already has this owner.", field="owner_id")
+        ticket.owner_id = owner
+    elif action == "wait":
+        data["waiting_on"] = body["on"]
+    elif action == "resolve":
+        ticket.resolution_summary = body["resolution_summary"]
+        ticket.resolved_at = now
+        fields.append("resolution_summary")
+    elif action == "confirm":
+        ticket.closed_at = now
+        ticket.close_reason = "confirmed_by_reporter"
+        if body.get("contact_id"):
+            data["contact_id"] = str(body["contact_id"])
+    elif action == "reopen":
+        data["reason"] = body["reason"]
+        data["reopened_from"] = ticket.status
+        ticket.reopen_count += 1
+        ticket.resolved_at = None
+        ticket.closed_at = None
+        ticket.close_reason = None
+    elif action == "cancel":
+        data["reason"] = body["reason"]
+        ticket.cancelled_at = now
+
+    ticket.status = new_status
+    after = _snapshot(ticket, fields)
+    _touch(ticket)
+    type_ = {
+        "acknowledge": "ticket.acknowledged",
+        "assign": "ticket.assigned",
+        "start": "ticket.started",
+        "wait": "ticket.waiting",
+        "resume": "ticket.resumed",
+        "resolve": "ticket.resolved",
+        "confirm": "ticket.closed",
+        "reopen": "ticket.reopened",
+        "cancel": "ticket.cancelled",
+    }[action]
+    _event(uow, ticket, principal, channel, type_, before, after, data or None)
+    if action in ("acknowledge", "start") and before["owner_id"] != after["owner_id"]:
+        _event(
+            uow,
+            ticket,
+            principal,
+            channel,
+            "ticket.assigned",
+            {"owner_id": before["owner_id"]},
+            {"owner_id": after["owner_id"]},
+        )
+    await uow.session.flush()
+    return ticket
+
+
+def _require_open_for_work(ticket: Ticket) -> None:
+    if ticket.status in ("closed", "cancelled"):
+        raise InvalidTransition(
+            f"Work cannot be logged on a {ticket.status} ticket.",
+            current_state=ticket.status,
+            allowed_actions=allowed_actions(ticket),
+        )
+
+
+async def add_comment(
+    uow: UnitOfWork,
+    principal: Principal,
+    ticket_id: uuid.UUID,
+    data: CommentCreate,
+    channel: str | None,
+) -> TicketComment:
+    ticket = await repository.get_for_update(uow, principal, ticket_id)
+    comment = TicketComment(
+        ticket_id=ticket.id,
+        author_id=principal.id,
+        visibility=data.visibility,
+        body=data.body,
+        created_at=get_clock().now(),
+    )
+    uow.session.add(comment)
+    _event(
+        uow,
+        ticket,
+        principal,
+        channel,
+        "ticket.comment_added",
+        data={"comment_id": str(comment.id), "visibility": data.visibility, "body": data.body},
+        # Internal notes stay internal: nothing outside hears of them.
+        announce=data.visibility == "public",
+    )
+    await uow.session.flush()
+    return comment
+
+
+async def list_comments(
+    uow: UnitOfWork,
+    principal: Principal,
+    ticket_id: uuid.UUID,
+    after: uuid.UUID | None,
+    limit: int,
+    include_internal: bool,
+) -> list[TicketComment]:
+    await repository.get(uow, principal, ticket_id)
+    stmt = select(TicketComment).where(TicketComment.ticket_id == ticket_id)
+    if not include_internal:
+        stmt = stmt.where(TicketComment.visibility == "public")
+    if after is not None:
+        stmt = stmt.where(TicketComment.id > after)
+    stmt = stmt.order_by(TicketComment.id).limit(limit + 1)  # type: ignore[arg-type]
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+async def add_attempt(
+    uow: UnitOfWork,
+    principal: Principal,
+    ticket_id: uuid.UUID,
+    data: AttemptCreate,
+    channel: str | None,
+) -> TicketAttempt:
+    ticket = await repository.get_for_update(uow, principal, ticket_id)
+    _require_open_for_work(ticket)
+    attempt = TicketAttempt(
+        ticket_id=ticket.id,
+        engineer_id=principal.id,
+        kind=data.kind,
+        description=data.description,
+        outcome=data.outcome,
+        minutes_spent=data.minutes_spent,
+        created_at=get_clock().now(),
+    )
+    uow.session.add(attempt)
+    await uow.session.flush()
+    failed = (
+        await uow.session.execute(
+            text(
+                "SELECT count(*) FROM ticket_attempts WHERE ticket_id = :t AND outcome = 'failed'"
+            ),
+            {"t": ticket.id},
+        )
+    ).scalar_one()
+    _event(
+        uow,
+        ticket,
+        principal,
+        channel,
+        "ticket.attempt_logged",
+        data={
+            "attempt_id": str(attempt.id),
+            "kind": data.kind,
+            "outcome": data.outcome,
+            "failed_attempts": failed,
+        },
+    )
+    await uow.session.flush()
+    return attempt
+
+
+async def list_attempts(
+    uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
+) -> list[TicketAttempt]:
+    await repository.get(uow, principal, ticket_id)
+    stmt = (
+        select(TicketAttempt).where(TicketAttempt.ticket_id == ticket_id).order_by(TicketAttempt.id)
+    )  # type: ignore[arg-type]
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+def _check_visit_times(arrived: datetime, departed: datetime | None, now: datetime) -> None:
+    if departed is not None and departed < arrived:
+        raise Unprocessable("departed_at is before arrived_at.", field="departed_at")
+    if arrived > now + timedelta(minutes=5):
+        raise Unprocessable("arrived_at is in the future.", field="arrived_at")
+
+
+async def add_visit(
+    uow: UnitOfWork,
+    principal: Principal,
+    ticket_id: uuid.UUID,
+    data: VisitCreate,
+    channel: str | None,
+) -> TicketVisit:
+    ticket = await repository.get_for_update(uow, principal, ticket_id)
+    _require_open_for_work(ticket)
+    now = get_clock().now()
+    _check_visit_times(data.arrived_at, data.departed_at, now)
+    visit = TicketVisit(
+        ticket_id=ticket.id,
+        engineer_id=principal.id,
+        arrived_at=data.arrived_at,
+        departed_at=data.departed_at,
+        notes=data.notes,
+        created_at=now,
+    )
+    uow.session.add(visit)
+    _event(
+        uow,
+        ticket,
+        principal,
+        channel,
+        "ticket.visit_logged",
+        data={
+            "visit_id": str(visit.id),
+            "arrived_at": data.arrived_at.isoformat(),
+            "departed_at": data.departed_at.isoformat() if data.departed_at else None,
+        },
+    )
+    await uow.session.flush()
+    return visit
+
+
+async def update_visit(
+    uow: UnitOfWork,
+    principal: Principal,
+    ticket_id: uuid.UUID,
+    visit_id: uuid.UUID,
+    data: VisitUpdate,
+    if_match: str | None,
+    channel: str | None,
+) -> TicketVisit:
+    ticket = await repository.get_for_update(uow, principal, ticket_id)
+    visit = await uow.session.get(TicketVisit, visit_id, with_for_update=True)
+    if visit is None or visit.ticket_id != ticket.id:
+        raise NotFound("Visit not found.")
+    check_if_match(if_match, visit.version)
+    changes = data.model_dump(exclude_unset=True)
+    departed = changes.get("departed_at", visit.departed_at)
+    _check_visit_times(visit.arrived_at, departed, get_clock().now())
+    before = {k: _jsonable(getattr(visit, k)) for k in changes}
+    for k, v in changes.items():
+        setattr(visit, k, v)
+    visit.version += 1
+    _event(
+        uow,
+        ticket,
+        principal,
+        channel,
+        "ticket.visit_updated",
+        before,
+        {k: _jsonable(getattr(visit, k)) for k in changes},
+        {"visit_id": str(visit.id)},
+    )
+    await uow.session.flush()
+    return visit
+
+
+async def list_visits(
+    uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
+) -> list[TicketVisit]:
+    await repository.get(uow, principal, ticket_id)
+    stmt = select(TicketVisit).where(TicketVisit.ticket_id == ticket_id).order_by(TicketVisit.id)  # type: ignore[arg-type]
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+def _safe_filename(name: str | None) -> str:
+    base = (name or "attachment").replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*;')
+    return (cleaned.strip(" .") or "attachment")[:255]
+
+
+async def add_attachment(
+    uow: UnitOfWork,
+    principal: Principal,
+    ticket_id: uuid.UUID,
+    filename: str | None,
+    content_type: str | None,
+    content: bytes,
+    channel: str | None,
+) -> Attachment:
+    settings = get_settings()
+    ticket = await repository.get_for_update(uow, principal, ticket_id)
+    if len(content) > settings.attachment_max_bytes:
+        raise PayloadTooLarge(
+            f"Attachments are limited to {settings.attachment_max_bytes} bytes.",
+            limit=settings.attachment_max_bytes,
+        )
+    if len(content) == 0:
+        raise Unprocessable("The file is empty.", field="file")
+    media = (content_type or "application/octet-stream").split(";")[0].strip().lower()
+    if media not in settings.attachment_allowed_types:
+        raise UnsupportedMediaType(
+            f"Files of type '{media}' are not accepted.", allowed=settings.attachment_allowed_types
+        )
+    attachment = Attachment(
+        ticket_id=ticket.id,
+        filename=_safe_filename(filename),
+        content_type=media,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        uploaded_by=principal.id,
+        created_at=get_clock().now(),
+    )
+    uow.session.add(attachment)
+    await uow.session.flush()
+    uow.session.add(AttachmentBlob(attachment_id=attachment.id, data=content))
+    _event(
+        uow,
+        ticket,
+        principal,
+        channel,
+        "ticket.attachment_added",
+        data={
+            "attachment_id": str(attachment.id),
+            "filename": attachment.filename,
+            "size": attachment.size,
+            "content_type": media,
+        },
+        announce=False,
+    )
+    await uow.session.flush()
+    return attachment
+
+
+async def list_attachments(
+    uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
+) -> list[Attachment]:
+    await repository.get(uow, principal, ticket_id)
+    stmt = select(Attachment).where(Attachment.ticket_id == ticket_id).order_by(Attachment.id)  # type: ignore[arg-type]
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+async def get_attachment_content(
+    uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID, attachment_id: uuid.UUID
+) -> tuple[Attachment, bytes]:
+    await repository.get(uow, principal, ticket_id)
+    attachment = await uow.session.get(Attachment, attachment_id)
+    if attachment is None or attachment.ticket_id != ticket_id:
+        raise NotFound("Attachment not found.")
+    blob = await uow.session.get(AttachmentBlob, attachment_id)
+    assert blob is not None
+    return attachment, blob.data
+
+
+async def list_events(
+    uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> list[TicketEvent]:
+    await repository.get(uow, principal, ticket_id)
+    stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
+    if after is not None:
+        stmt = stmt.where(TicketEvent.id > after)
+    stmt = stmt.order_by(TicketEvent.id).limit(limit + 1)  # type: ignore[arg-type]
+    return list((await uow.session.execute(stmt)).scalars())
