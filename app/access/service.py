@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from app.access.models import ApiKey
 from app.branches.models import Branch
@@ -38,7 +38,7 @@ async def create_key(
 
 
 async def list_keys(uow: UnitOfWork) -> list[ApiKey]:
-    rows = await uow.session.execute(select(ApiKey).order_by(ApiKey.id))
+    rows = await uow.session.execute(select(ApiKey).order_by(col(ApiKey.id)))
     return list(rows.scalars())
 
 
@@ -65,7 +65,9 @@ async def resolve(plain: str) -> Principal | None:
     async with sessionmaker()() as session:
         row = (
             await session.execute(
-                select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.branch_id).where(
+                select(
+                    col(ApiKey.id), col(ApiKey.name), col(ApiKey.role), col(ApiKey.branch_id)
+                ).where(
                     ApiKey.key_hash == digest,
                     ApiKey.active.is_(True),  # type: ignore[attr-defined]
                 )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from app.branches.models import Branch
 from app.branches.schemas import BranchCreate, BranchUpdate
@@ -14,7 +14,7 @@ from app.core.security import Principal
 
 
 async def create(uow: UnitOfWork, data: BranchCreate) -> Branch:
-    if (await uow.session.execute(select(Branch.id).where(Branch.code == data.code))).first():
+    if (await uow.session.execute(select(col(Branch.id)).where(Branch.code == data.code))).first():
         raise Conflict(f"A branch with code '{data.code}' exists.", field="code")
     if data.parent_id and await uow.session.get(Branch, data.parent_id) is None:
         raise Unprocessable("parent_id does not name a branch.", field="parent_id")
@@ -32,7 +32,7 @@ async def get(uow: UnitOfWork, principal: Principal, branch_id: uuid.UUID) -> Br
 
 
 async def list_all(uow: UnitOfWork, principal: Principal) -> list[Branch]:
-    stmt = principal.scope(select(Branch), Branch.id).order_by(Branch.code)
+    stmt = principal.scope(select(Branch), Branch.id).order_by(col(Branch.code))
     return list((await uow.session.execute(stmt)).scalars())
 
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.logging import request_id_var
@@ -195,7 +196,38 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return _problem(request, exc.status_code, slug, title, detail, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return _problem(request, exc.status_code, slug, title, detail, headers=headers)
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # Services check what they can first; this catches the races they cannot (two
+    # requests creating the same code at once) so the client gets a problem, not a 500.
+    assert isinstance(exc, IntegrityError)
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+    ext = {"constraint": constraint} if constraint else None
+    if sqlstate == "23505":
+        return _problem(
+            request, 409, Conflict.slug, Conflict.title, "A record with these values exists.", ext
+        )
+    if sqlstate == "23503":
+        return _problem(
+            request,
+            422,
+            Unprocessable.slug,
+            Unprocessable.title,
+            "A referenced record does not exist.",
+            ext,
+        )
+    return _problem(
+        request,
+        422,
+        Unprocessable.slug,
+        Unprocessable.title,
+        "The data violates a rule of the database.",
+        ext,
+    )
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
@@ -207,6 +239,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unhandled)
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from fastapi import Request, Response
 from pydantic import BaseModel
-from sqlalchemy import LargeBinary, select, text
+from sqlalchemy import CursorResult, LargeBinary, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col, select
 
 from app.core.columns import ts_field
 from app.core.db import UnitOfWork
@@ -130,7 +130,8 @@ async def replay_handler(request: Request, exc: Exception) -> Response:
 async def purge_expired(uow: UnitOfWork, older_than: datetime) -> int:
     result = await uow.session.execute(
         IdempotencyRecord.__table__.delete().where(  # type: ignore[attr-defined]
-            IdempotencyRecord.created_at < older_than
+            col(IdempotencyRecord.created_at) < older_than
         )
     )
+    assert isinstance(result, CursorResult)
     return int(result.rowcount or 0)

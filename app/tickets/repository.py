@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, func, text
+from sqlmodel import select
 
 from app.core.db import UnitOfWork
 from app.core.errors import NotFound

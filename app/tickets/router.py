@@ -247,7 +247,7 @@ def _action_route(action: str) -> None:
 
     async def endpoint(  # type: ignore[no-untyped-def]
         ticket_id: uuid.UUID,
-        body: body_model,  # type: ignore[valid-type]
+        body: Any,
         principal: Actor,
         uow: UoW,
         idem: Idem,
@@ -255,7 +255,13 @@ def _action_route(action: str) -> None:
         if_match: IfMatch = None,
     ):
         ticket = await service.act(
-            uow, principal, ticket_id, action, body.model_dump(), if_match, channel
+            uow,
+            principal,
+            ticket_id,
+            action,
+            body.model_dump(),
+            if_match,
+            channel,
         )
         ticket_var.set(str(ticket.id))
         return await idem.respond(service.to_out(ticket), 200, {"ETag": etag_for(ticket.version)})

@@ -25,7 +25,7 @@ Action = Literal[
     "acknowledge", "assign", "start", "wait", "resume", "resolve", "confirm", "reopen", "cancel"
 ]
 
-_CREATE_EXAMPLE = {
+_CREATE_EXAMPLE: dict[str, Any] = {
     "customer_id": "0192f3c4-5a6b-7c8d-9e0f-a1b2c3d4e5f6",
     "contact_id": "0192f3c4-5a6b-7c8d-9e0f-a1b2c3d4e5f7",
     "device_id": "0192f3c4-5a6b-7c8d-9e0f-a1b2c3d4e5f8",

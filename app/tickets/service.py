@@ -10,7 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import text
+from sqlmodel import col, select
 
 from app.core.clock import get_clock
 from app.core.config import get_settings
@@ -548,7 +549,7 @@ async def list_comments(
         stmt = stmt.where(TicketComment.visibility == "public")
     if after is not None:
         stmt = stmt.where(TicketComment.id > after)
-    stmt = stmt.order_by(TicketComment.id).limit(limit + 1)  # type: ignore[arg-type]
+    stmt = stmt.order_by(col(TicketComment.id)).limit(limit + 1)
     return list((await uow.session.execute(stmt)).scalars())
 
 
@@ -602,7 +603,9 @@ async def list_attempts(
 ) -> list[TicketAttempt]:
     await repository.get(uow, principal, ticket_id)
     stmt = (
-        select(TicketAttempt).where(TicketAttempt.ticket_id == ticket_id).order_by(TicketAttempt.id)
+        select(TicketAttempt)
+        .where(TicketAttempt.ticket_id == ticket_id)
+        .order_by(col(TicketAttempt.id))
     )  # type: ignore[arg-type]
     return list((await uow.session.execute(stmt)).scalars())
 
@@ -689,7 +692,9 @@ async def list_visits(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
 ) -> list[TicketVisit]:
     await repository.get(uow, principal, ticket_id)
-    stmt = select(TicketVisit).where(TicketVisit.ticket_id == ticket_id).order_by(TicketVisit.id)  # type: ignore[arg-type]
+    stmt = (
+        select(TicketVisit).where(TicketVisit.ticket_id == ticket_id).order_by(col(TicketVisit.id))
+    )
     return list((await uow.session.execute(stmt)).scalars())
 
 
@@ -756,7 +761,7 @@ async def list_attachments(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
 ) -> list[Attachment]:
     await repository.get(uow, principal, ticket_id)
-    stmt = select(Attachment).where(Attachment.ticket_id == ticket_id).order_by(Attachment.id)  # type: ignore[arg-type]
+    stmt = select(Attachment).where(Attachment.ticket_id == ticket_id).order_by(col(Attachment.id))
     return list((await uow.session.execute(stmt)).scalars())
 
 
@@ -779,5 +784,5 @@ async def list_events(
     stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
     if after is not None:
         stmt = stmt.where(TicketEvent.id > after)
-    stmt = stmt.order_by(TicketEvent.id).limit(limit + 1)  # type: ignore[arg-type]
+    stmt = stmt.order_by(col(TicketEvent.id)).limit(limit + 1)
     return list((await uow.session.execute(stmt)).scalars())

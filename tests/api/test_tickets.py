@@ -686,7 +686,7 @@ async def test_attachments_limits_and_download(
     from app.core.config import get_settings
 
     t = await _create(client, admin, world)
-    log = "2026-03-02 08:40:01 PSU1 failure\n".encode() * 10
+    log = b"2026-03-02 08:40:01 PSU1 failure\n" * 10
     r = await client.post(
         f"/v1/tickets/{t['id']}/attachments",
         files={"file": ("../../etc/设备日志.txt", log, "text/plain")},
