@@ -207,3 +207,17 @@ async def owner_branch(
         )
     ).first()
     return (bool(row[0]), row[1]) if row else None
+
+
+async def device_branch(uow: UnitOfWork, device_id: uuid.UUID) -> uuid.UUID | None:
+    """The branch of the customer owning a device (None when there is no such device)."""
+    row = (
+        await uow.session.execute(
+            text(
+                "SELECT c.branch_id FROM devices d JOIN customers c ON c.id = d.customer_id "
+                "WHERE d.id = :id"
+            ),
+            {"id": device_id},
+        )
+    ).first()
+    return row[0] if row else None

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime
 from app.access.deps import Idem, require
 from app.core.config import get_settings
 from app.core.db import UoW
-from app.core.errors import BadRequest, PayloadTooLarge, problem_responses
+from app.core.errors import BadRequest, NotFound, PayloadTooLarge, problem_responses
 from app.core.etag import etag_for, set_etag
 from app.core.logging import ticket_var
 from app.core.pagination import Page, PageParams, make_page, page_params
@@ -145,6 +145,27 @@ async def list_tickets(
         created_to=created_to,
         tsquery=tsquery,
     )
+    rows = await repository.list_tickets(uow, principal, filters, paging.after, paging.limit)
+    page = make_page(rows, paging.limit)
+    return Page[TicketOut](
+        items=[service.to_out(r) for r in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/devices/{device_id}/tickets",
+    operation_id="listDeviceTickets",
+    summary="A device's service history: its tickets, newest first",
+    response_model=Page[TicketOut],
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def list_device_tickets(
+    device_id: uuid.UUID, principal: Reader, uow: UoW, paging: Paging
+) -> Page[TicketOut]:
+    branch = await repository.device_branch(uow, device_id)
+    if branch is None or not principal.sees_branch(branch):
+        raise NotFound("Device not found.")
+    filters = repository.TicketFilters(device_id=device_id)
     rows = await repository.list_tickets(uow, principal, filters, paging.after, paging.limit)
     page = make_page(rows, paging.limit)
     return Page[TicketOut](

@@ -123,3 +123,23 @@ async def test_etag_and_if_match(client: httpx.AsyncClient, admin: dict[str, str
     assert stale.status_code == 412
     final = await client.get(f"/v1/branches/{bid}", headers=admin)
     assert final.json()["region"] == "华南"
+
+
+async def test_concurrent_duplicate_codes_answer_409_not_500(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    import asyncio
+
+    results = await asyncio.gather(
+        *[
+            client.post("/v1/branches", json={"code": "CD", "name": "成都"}, headers=admin)
+            for _ in range(6)
+        ]
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes == [201, 409, 409, 409, 409, 409]
+    assert all(
+        r.headers["content-type"].startswith("application/problem+json")
+        for r in results
+        if r.status_code == 409
+    )

@@ -719,3 +719,19 @@ async def test_attachments_limits_and_download(
     other = await issue_key("admin", world.other_branch_id)
     r = await client.get(f"/v1/tickets/{t['id']}/attachments/{meta['id']}/content", headers=other)
     assert r.status_code == 404
+
+
+async def test_device_service_history(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World
+) -> None:
+    first = await _create(client, admin, world)
+    await _create(client, admin, world, device_id=str(world.bare_device_id))
+    second = await _create(client, admin, world)
+    r = await client.get(f"/v1/devices/{world.device_id}/tickets", headers=admin)
+    assert r.status_code == 200
+    assert [i["id"] for i in r.json()["items"]] == [second["id"], first["id"]]
+    other = await issue_key("engineer", world.other_branch_id)
+    r = await client.get(f"/v1/devices/{world.device_id}/tickets", headers=other)
+    assert r.status_code == 404
+    r = await client.get(f"/v1/devices/{uuid.uuid4()}/tickets", headers=admin)
+    assert r.status_code == 404
