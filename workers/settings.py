@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 from typing import Any
 
 from arq import cron
 
+from app import models  # noqa: F401  (complete metadata before the first query)
 from app.core.config import get_settings
 from app.core.db import dispose_engine
 from app.core.logging import configure_logging
 from app.core.queue import job_deserializer, job_serializer, redis_settings
+from app.outbox.dispatcher import load_configured_consumers
+from app.outbox.jobs import DRAIN_JOB_TIMEOUT_SECONDS, drain_outbox, purge_outbox
 from workers.maintenance import purge_idempotency_keys
+
+log = logging.getLogger("supportline.worker")
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    # Fails the worker's start when a configured consumer cannot be imported: better than
+    # draining messages past a consumer that is missing.
+    consumers = load_configured_consumers(settings)
+    log.info(
+        "worker started",
+        extra={"fields": {"outbox_consumers": [c.name for c in consumers]}},
+    )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -25,15 +39,35 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 _settings = get_settings()
 
 
+def _every(seconds: int) -> set[int]:
+    """Cron seconds for "every n seconds" (1..60; uneven when n does not divide 60)."""
+    step = min(max(seconds, 1), 60)
+    return set(range(0, 60, step))
+
+
 class WorkerSettings:
-    functions: list[Any] = [purge_idempotency_keys]
-    cron_jobs: list[Any] = [cron(purge_idempotency_keys, minute={7}, run_at_startup=False)]
+    functions: list[Any] = [purge_idempotency_keys, drain_outbox, purge_outbox]
+    cron_jobs: list[Any] = [
+        cron(purge_idempotency_keys, minute={7}, run_at_startup=False),
+        # Overlapping ticks are safe without an advisory lock: see app/outbox/jobs.py.
+        cron(
+            drain_outbox,
+            second=_every(_settings.outbox_poll_seconds),
+            run_at_startup=True,
+            unique=True,
+            timeout=DRAIN_JOB_TIMEOUT_SECONDS,
+        ),
+        cron(purge_outbox, hour={3}, minute={17}, run_at_startup=False),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = redis_settings()
     job_serializer = staticmethod(job_serializer)
     job_deserializer = staticmethod(job_deserializer)
     max_jobs = _settings.worker_max_jobs
+    # One key per worker host (container): `arq --check workers.settings.WorkerSettings`
+    # run on that host reads the same key.
+    health_check_key = f"supportline:worker:{socket.gethostname()}:health-check"
     health_check_interval = _settings.worker_health_check_interval
     keep_result = 0
     allow_abort_jobs = False

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     outbox_backoff_base_seconds: float = 2.0
     outbox_backoff_max_seconds: float = 600.0
     outbox_consumers: list[str] = Field(default_factory=list)
+    outbox_retention_days: int = Field(default=14, ge=1)
 
     worker_health_check_interval: int = 10
     worker_max_jobs: int = 20

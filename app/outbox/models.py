@@ -27,6 +27,9 @@ class OutboxMessage(SQLModel, table=True):
             "id",
             postgresql_where=text("status = 'pending'"),
         ),
+        # The admin listing (filter by status, newest first) and the per-status counts of
+        # /v1/outbox/stats; also what the retention purge walks for delivered rows.
+        Index("ix_outbox_status_id", "status", "id"),
     )
 
     id: uuid.UUID = id_field()
@@ -47,6 +50,9 @@ class ConsumerReceipt(SQLModel, table=True):
     """What each consumer has done, keyed by (consumer, message): a repeat is a no-op."""
 
     __tablename__ = "outbox_receipts"
+    # The primary key leads with the consumer; a message's receipts (admin detail view,
+    # retention purge) are found through this one.
+    __table_args__ = (Index("ix_outbox_receipts_message_id", "message_id"),)
 
     consumer: str = Field(primary_key=True, max_length=64)
     message_id: uuid.UUID = Field(primary_key=True)

@@ -1,0 +1,612 @@
+"""The outbox drain (in-process, real PostgreSQL): delivery, receipts, backoff, dead
+letters, concurrent drains, the drain job, housekeeping and the admin API."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+
+from app.core.clock import Clock, FixedClock, set_clock
+from app.core.config import Settings, get_settings
+from app.core.db import UnitOfWork, open_uow
+from app.core.ids import uuid7
+from app.outbox import jobs
+from app.outbox.dispatcher import (
+    Dispatcher,
+    dispatcher,
+    load_configured_consumers,
+    register,
+    unregister,
+)
+from app.outbox.drain import backoff_seconds, drain_once
+from app.outbox.models import OutboxMessage
+from app.outbox.service import publish
+from tests.conftest import _plain_dsn, issue_key
+from tests.workers.consumers import CREATE_EFFECTS, DROP_EFFECTS, record_effect, slow_record
+
+# --- fixtures and helpers ------------------------------------------------------------
+
+
+@pytest.fixture
+async def db(services: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(_plain_dsn(services["database_url"]))
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def effects(db: asyncpg.Connection) -> AsyncIterator[None]:
+    await db.execute(CREATE_EFFECTS)
+    yield
+    await db.execute(DROP_EFFECTS)
+
+
+@pytest.fixture
+def clock() -> Iterator[FixedClock]:
+    # Pinned a little ahead of the wall clock so rows just published are due.
+    fixed = FixedClock(datetime.now(UTC) + timedelta(seconds=1))
+    set_clock(fixed)
+    yield fixed
+    set_clock(Clock())
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    s = get_settings()
+    monkeypatch.setattr(s, "outbox_backoff_base_seconds", 2.0)
+    monkeypatch.setattr(s, "outbox_backoff_max_seconds", 600.0)
+    monkeypatch.setattr(s, "outbox_max_attempts", 8)
+    return s
+
+
+@pytest.fixture
+def consumers() -> Iterator[Callable[..., None]]:
+    """Registers consumers in the process-wide registry; removes them afterwards."""
+    names: list[str] = []
+
+    def add(name: str, handler: Any, event_types: list[str] | None = None) -> None:
+        register(name, handler, event_types)
+        names.append(name)
+
+    yield add
+    for name in names:
+        unregister(name)
+
+
+async def publish_many(
+    n: int, event_type: str = "test.happened", aggregate_type: str = "ticket"
+) -> list[uuid.UUID]:
+    ids: list[uuid.UUID] = []
+    async for uow in open_uow():
+        for i in range(n):
+            message = publish(uow, event_type, aggregate_type, uuid7(), {"i": i})
+            ids.append(message.id)
+    return ids
+
+
+async def row(db: asyncpg.Connection, message_id: uuid.UUID) -> asyncpg.Record:
+    return await db.fetchrow("SELECT * FROM outbox WHERE id = $1", message_id)
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def unique_type(prefix: str = "test") -> str:
+    return f"{prefix}.{uuid.uuid4().hex[:8]}"
+
+
+# --- backoff -------------------------------------------------------------------------
+
+
+def test_backoff_doubles_is_capped_and_jitter_only_shortens() -> None:
+    assert backoff_seconds(1, 2.0, 600.0, rand=0.0) == 2.0
+    assert backoff_seconds(2, 2.0, 600.0, rand=0.0) == 4.0
+    assert backoff_seconds(5, 2.0, 600.0, rand=0.0) == 32.0
+    assert backoff_seconds(10, 2.0, 600.0, rand=0.0) == 600.0
+    assert backoff_seconds(500, 2.0, 600.0, rand=0.0) == 600.0  # no overflow
+    assert backoff_seconds(1, 2.0, 600.0, rand=1.0) == pytest.approx(1.8)
+    for attempts in range(1, 15):
+        delay = backoff_seconds(attempts, 2.0, 600.0)
+        nominal = min(600.0, 2.0 * 2 ** (attempts - 1))
+        assert 0.9 * nominal <= delay <= nominal
+
+
+# --- delivery and receipts -----------------------------------------------------------
+
+
+async def test_drain_delivers_fans_out_by_event_type_and_records_receipts(
+    db: asyncpg.Connection, clock: FixedClock, consumers: Callable[..., None]
+) -> None:
+    seen: list[tuple[str, uuid.UUID]] = []
+
+    async def every(uow: UnitOfWork, message: OutboxMessage) -> None:
+        seen.append(("every", message.id))
+
+    async def tickets_only(uow: UnitOfWork, message: OutboxMessage) -> None:
+        seen.append(("tickets", message.id))
+
+    consumers("t.every", every)
+    consumers("t.tickets", tickets_only, ["ticket.*"])
+    [ticket_msg] = await publish_many(1, "ticket.created")
+    [customer_msg] = await publish_many(1, "customer.updated", "customer")
+    delivered_before = metric("supportline_outbox_delivered_total", event_type="ticket.created")
+
+    assert await drain_once(10) == 2
+    assert sorted(seen) == sorted(
+        [("every", ticket_msg), ("tickets", ticket_msg), ("every", customer_msg)]
+    )
+    for mid in (ticket_msg, customer_msg):
+        r = await row(db, mid)
+        assert r["status"] == "delivered"
+        assert r["delivered_at"] == clock.now()
+        assert r["attempts"] == 0
+    receipts = await db.fetch("SELECT consumer, message_id FROM outbox_receipts")
+    assert {(r["consumer"], r["message_id"]) for r in receipts} == {
+        ("t.every", ticket_msg),
+        ("t.tickets", ticket_msg),
+        ("t.every", customer_msg),
+    }
+    assert (
+        metric("supportline_outbox_delivered_total", event_type="ticket.created")
+        == delivered_before + 1
+    )
+    # Nothing left: a second drain takes nothing and calls nobody.
+    assert await drain_once(10) == 0
+    assert len(seen) == 3
+
+
+async def test_a_consumer_with_a_receipt_is_skipped(
+    db: asyncpg.Connection, clock: FixedClock, consumers: Callable[..., None]
+) -> None:
+    calls: list[uuid.UUID] = []
+
+    async def once(uow: UnitOfWork, message: OutboxMessage) -> None:
+        calls.append(message.id)
+
+    consumers("t.once", once)
+    done, fresh = await publish_many(2)
+    await db.execute(
+        "INSERT INTO outbox_receipts (consumer, message_id, processed_at) VALUES ($1, $2, now())",
+        "t.once",
+        done,
+    )
+    assert await drain_once(10) == 2
+    assert calls == [fresh]
+    assert (await row(db, done))["status"] == "delivered"
+
+
+async def test_not_yet_due_rows_wait_and_due_rows_go_oldest_first(
+    db: asyncpg.Connection, clock: FixedClock, consumers: Callable[..., None]
+) -> None:
+    order: list[uuid.UUID] = []
+
+    async def note(uow: UnitOfWork, message: OutboxMessage) -> None:
+        order.append(message.id)
+
+    consumers("t.note", note)
+    a, b, later = await publish_many(3)
+    # b became available before a; `later` only in an hour.
+    await db.execute(
+        "UPDATE outbox SET available_at = $2 WHERE id = $1", b, clock.now() - timedelta(minutes=5)
+    )
+    await db.execute(
+        "UPDATE outbox SET available_at = $2 WHERE id = $1", later, clock.now() + timedelta(hours=1)
+    )
+    assert await drain_once(10) == 2
+    assert order == [b, a]
+    assert (await row(db, later))["status"] == "pending"
+    clock.set(clock.now() + timedelta(hours=1))
+    assert await drain_once(10) == 1
+    assert order == [b, a, later]
+
+
+async def test_no_consumers_still_marks_delivered(
+    db: asyncpg.Connection, clock: FixedClock
+) -> None:
+    [mid] = await publish_many(1, unique_type("nobody"))
+    assert await drain_once(10) == 1
+    assert (await row(db, mid))["status"] == "delivered"
+
+
+# --- failures, backoff, dead letters -------------------------------------------------
+
+
+async def test_partial_failure_keeps_the_good_consumer_and_retries_with_backoff(
+    db: asyncpg.Connection,
+    effects: None,
+    clock: FixedClock,
+    settings: Settings,
+    consumers: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("app.outbox.drain.random.random", lambda: 0.0)  # no jitter here
+    good_calls: list[uuid.UUID] = []
+    flaky_calls: list[uuid.UUID] = []
+
+    async def good(uow: UnitOfWork, message: OutboxMessage) -> None:
+        good_calls.append(message.id)
+        await record_effect(uow, message, "good")
+
+    async def flaky(uow: UnitOfWork, message: OutboxMessage) -> None:
+        flaky_calls.append(message.id)
+        # Writes, then fails: the write must be rolled back with its SAVEPOINT.
+        await uow.session.execute(
+            text("INSERT INTO outbox_test_effects (message_id, consumer, pid) VALUES (:i, 'x', 0)"),
+            {"i": uuid7()},
+        )
+        if len(flaky_calls) < 3:
+            raise ConnectionError("smtp down " + "x" * 5000)
+
+    event_type = unique_type()
+    consumers("t.good", good)
+    consumers("t.flaky", flaky)
+    [mid] = await publish_many(1, event_type)
+    failed_before = metric(
+        "supportline_outbox_failures_total", event_type=event_type, final="false"
+    )
+
+    t0 = clock.now()
+    assert await drain_once(10) == 1
+    r = await row(db, mid)
+    assert r["status"] == "pending"
+    assert r["attempts"] == 1
+    assert r["last_error"].startswith("t.flaky: ConnectionError: smtp down")
+    assert len(r["last_error"]) <= 2000
+    assert r["available_at"] == t0 + timedelta(seconds=2)
+    # The good consumer's work and receipt are committed, the flaky one's are not.
+    assert await db.fetchval("SELECT count(*) FROM outbox_test_effects") == 1
+    assert await db.fetchval(
+        "SELECT array_agg(consumer ORDER BY consumer) FROM outbox_receipts WHERE message_id = $1",
+        mid,
+    ) == ["t.good"]
+
+    # Not due yet: nothing happens.
+    clock.set(t0 + timedelta(seconds=1.5))
+    assert await drain_once(10) == 0
+
+    clock.set(t0 + timedelta(seconds=2))
+    t1 = clock.now()
+    assert await drain_once(10) == 1
+    r = await row(db, mid)
+    assert (r["status"], r["attempts"]) == ("pending", 2)
+    assert r["available_at"] == t1 + timedelta(seconds=4)
+
+    clock.set(t1 + timedelta(seconds=4))
+    assert await drain_once(10) == 1
+    r = await row(db, mid)
+    assert r["status"] == "delivered" and r["attempts"] == 2
+    # The good consumer ran exactly once across the three attempts.
+    assert good_calls == [mid]
+    assert len(flaky_calls) == 3
+    assert await db.fetchval("SELECT count(*) FROM outbox_test_effects") == 2
+    assert (
+        metric("supportline_outbox_failures_total", event_type=event_type, final="false")
+        == failed_before + 2
+    )
+
+
+async def test_dead_letter_after_max_attempts(
+    db: asyncpg.Connection,
+    clock: FixedClock,
+    settings: Settings,
+    consumers: Callable[..., None],
+) -> None:
+    settings.outbox_max_attempts = 3
+    settings.outbox_backoff_max_seconds = 10.0
+
+    async def broken(uow: UnitOfWork, message: OutboxMessage) -> None:
+        raise RuntimeError("consumer bug")
+
+    event_type = unique_type()
+    consumers("t.broken", broken)
+    [mid] = await publish_many(1, event_type)
+    dead_before = metric("supportline_outbox_failures_total", event_type=event_type, final="true")
+    for attempt in (1, 2):
+        assert await drain_once(10) == 1
+        r = await row(db, mid)
+        assert (r["status"], r["attempts"]) == ("pending", attempt)
+        clock.set(clock.now() + timedelta(seconds=10))
+    assert await drain_once(10) == 1
+    r = await row(db, mid)
+    assert (r["status"], r["attempts"]) == ("dead", 3)
+    assert "RuntimeError: consumer bug" in r["last_error"]
+    assert r["delivered_at"] is None
+    assert (
+        metric("supportline_outbox_failures_total", event_type=event_type, final="true")
+        == dead_before + 1
+    )
+    # Dead letters are never drained again.
+    clock.set(clock.now() + timedelta(days=1))
+    assert await drain_once(10) == 0
+
+
+async def test_a_database_error_in_a_consumer_spares_the_rest_of_the_batch(
+    db: asyncpg.Connection, clock: FixedClock, consumers: Callable[..., None]
+) -> None:
+    poison_type = unique_type("poison")
+
+    async def sql_error(uow: UnitOfWork, message: OutboxMessage) -> None:
+        if message.event_type == poison_type:
+            await uow.session.execute(text("SELECT 1 / 0"))
+        message_ids.append(message.id)
+
+    message_ids: list[uuid.UUID] = []
+    consumers("t.sql", sql_error)
+    [first] = await publish_many(1)
+    [poison] = await publish_many(1, poison_type)
+    [last] = await publish_many(1)
+    assert await drain_once(10) == 3
+    assert (await row(db, first))["status"] == "delivered"
+    assert (await row(db, last))["status"] == "delivered"
+    r = await row(db, poison)
+    assert r["status"] == "pending" and "division by zero" in r["last_error"]
+    assert message_ids == [first, last]
+
+
+# --- concurrency ---------------------------------------------------------------------
+
+
+async def test_concurrent_drains_never_take_the_same_row(
+    db: asyncpg.Connection,
+    effects: None,
+    clock: FixedClock,
+    consumers: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLOW_RECORD_MS", "3")
+    consumers("test.slow_record", slow_record, ["test.*"])
+    await publish_many(80, "test.concurrent")
+    rounds: list[tuple[int, int]] = []
+    while True:
+        # Two drains, each with its own session and connection, at the same time.
+        a, b = await asyncio.gather(drain_once(10), drain_once(10))
+        rounds.append((a, b))
+        if a == b == 0:
+            break
+    # The first round: both got a full batch of their own (SKIP LOCKED), neither waited.
+    assert rounds[0] == (10, 10)
+    assert sum(a + b for a, b in rounds) == 80
+    stats = await db.fetchrow(
+        "SELECT count(*) FILTER (WHERE status = 'delivered') AS delivered,"
+        " max(attempts) AS max_attempts FROM outbox"
+    )
+    assert stats["delivered"] == 80
+    assert stats["max_attempts"] == 0  # a duplicate effect would have failed an attempt
+    assert await db.fetchval("SELECT count(DISTINCT message_id) FROM outbox_test_effects") == 80
+    assert await db.fetchval("SELECT count(*) FROM outbox_test_effects") == 80
+
+
+# --- the job, configured consumers, housekeeping -------------------------------------
+
+
+async def test_drain_job_drains_until_empty(
+    db: asyncpg.Connection, clock: FixedClock, consumers: Callable[..., None], settings: Settings
+) -> None:
+    settings.outbox_batch_size = 10
+
+    async def ok(uow: UnitOfWork, message: OutboxMessage) -> None:
+        return None
+
+    consumers("t.ok", ok)
+    await publish_many(25)
+    assert await jobs.drain_outbox({}) == 25
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE status = 'delivered'") == 25
+    assert await jobs.drain_outbox({}) == 0
+
+
+def test_configured_consumers_load_by_dotted_path(settings: Settings) -> None:
+    into = Dispatcher()
+    settings.outbox_consumers = ["tests.workers.consumers:slow_record"]
+    loaded = load_configured_consumers(settings, into)
+    assert [c.name for c in loaded] == ["test.slow_record"]
+    assert into.consumers_for("test.anything") and not into.consumers_for("ticket.created")
+    # Loading twice (a restarted startup hook) is harmless; a clash of names is not.
+    load_configured_consumers(settings, into)
+    with pytest.raises(ValueError, match="already registered"):
+        into.register("test.slow_record", lambda uow, m: asyncio.sleep(0))
+    settings.outbox_consumers = ["tests.workers.consumers:does_not_exist"]
+    with pytest.raises(AttributeError):
+        load_configured_consumers(settings, Dispatcher())
+    assert "test.slow_record" not in [c.name for c in dispatcher.consumers()]
+
+
+async def test_purge_removes_old_delivered_messages_and_their_receipts(
+    db: asyncpg.Connection, clock: FixedClock, consumers: Callable[..., None]
+) -> None:
+    async def ok(uow: UnitOfWork, message: OutboxMessage) -> None:
+        return None
+
+    consumers("t.ok", ok)
+    old, recent = await publish_many(2)
+    [pending] = await publish_many(1)
+    await db.execute(
+        "UPDATE outbox SET available_at = $2 WHERE id = $1",
+        pending,
+        clock.now() + timedelta(days=1),
+    )
+    assert await drain_once(10) == 2
+    await db.execute(
+        "UPDATE outbox SET delivered_at = delivered_at - interval '30 days' WHERE id = $1", old
+    )
+    assert await jobs.purge_outbox({}) == 1
+    remaining = {r["id"] for r in await db.fetch("SELECT id FROM outbox")}
+    assert remaining == {recent, pending}
+    assert await db.fetchval("SELECT count(*) FROM outbox_receipts WHERE message_id = $1", old) == 0
+    assert (
+        await db.fetchval("SELECT count(*) FROM outbox_receipts WHERE message_id = $1", recent) == 1
+    )
+
+
+# --- the admin API -------------------------------------------------------------------
+
+
+async def _dead_and_delivered(
+    clock: FixedClock, settings: Settings, consumers: Callable[..., None]
+) -> tuple[uuid.UUID, uuid.UUID]:
+    settings.outbox_max_attempts = 1
+    dead_type = unique_type("dead")
+
+    async def picky(uow: UnitOfWork, message: OutboxMessage) -> None:
+        if message.event_type == dead_type:
+            raise ValueError("cannot handle this")
+
+    consumers("t.picky", picky)
+    [delivered] = await publish_many(1, "ticket.created")
+    [dead] = await publish_many(1, dead_type)
+    assert await drain_once(10) == 2
+    return dead, delivered
+
+
+async def test_api_requires_an_admin(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    r = await client.get("/v1/outbox/messages")
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
+    manager = await issue_key("manager")
+    for method, path in (
+        ("GET", "/v1/outbox/messages"),
+        ("GET", f"/v1/outbox/messages/{uuid7()}"),
+        ("POST", f"/v1/outbox/messages/{uuid7()}/retry"),
+        ("GET", "/v1/outbox/stats"),
+    ):
+        r = await client.request(method, path, headers=manager)
+        assert r.status_code == 403, (method, path, r.text)
+        assert r.json()["type"].endswith("/forbidden")
+    r = await client.get("/v1/outbox/stats", headers=admin)
+    assert r.status_code == 200
+
+
+async def test_api_lists_gets_and_pages(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    clock: FixedClock,
+    settings: Settings,
+    consumers: Callable[..., None],
+) -> None:
+    dead, delivered = await _dead_and_delivered(clock, settings, consumers)
+    pending = await publish_many(3, "ticket.updated")
+
+    r = await client.get("/v1/outbox/messages", params={"status": "dead"}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert [m["id"] for m in r.json()["items"]] == [str(dead)]
+    assert r.json()["items"][0]["last_error"] == "t.picky: ValueError: cannot handle this"
+
+    # Newest first, two per page.
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get("/v1/outbox/messages", params=params, headers=admin)).json()
+        seen += [m["id"] for m in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [str(i) for i in [*reversed(pending), dead, delivered]]
+
+    r = await client.get(
+        "/v1/outbox/messages",
+        params={"status": "pending", "event_type": "ticket.updated"},
+        headers=admin,
+    )
+    assert len(r.json()["items"]) == 3
+
+    r = await client.get("/v1/outbox/messages", params={"status": "lost"}, headers=admin)
+    assert r.status_code == 422
+    r = await client.get("/v1/outbox/messages", params={"cursor": "@@"}, headers=admin)
+    assert r.status_code == 400
+
+    r = await client.get(f"/v1/outbox/messages/{delivered}", headers=admin)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "delivered" and body["event_type"] == "ticket.created"
+    assert [x["consumer"] for x in body["receipts"]] == ["t.picky"]
+
+    r = await client.get(f"/v1/outbox/messages/{uuid7()}", headers=admin)
+    assert r.status_code == 404
+    assert r.json()["type"].endswith("/not-found")
+
+
+async def test_api_retry_revives_a_dead_letter_and_refuses_others(
+    db: asyncpg.Connection,
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    clock: FixedClock,
+    settings: Settings,
+    consumers: Callable[..., None],
+) -> None:
+    dead, delivered = await _dead_and_delivered(clock, settings, consumers)
+
+    r = await client.post(f"/v1/outbox/messages/{delivered}/retry", headers=admin)
+    assert r.status_code == 409
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["current_status"] == "delivered"
+    r = await client.post(f"/v1/outbox/messages/{uuid7()}/retry", headers=admin)
+    assert r.status_code == 404
+
+    clock.set(clock.now() + timedelta(minutes=5))
+    r = await client.post(
+        f"/v1/outbox/messages/{dead}/retry", headers={**admin, "Idempotency-Key": "retry-1"}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["status"], body["attempts"]) == ("pending", 0)
+    assert datetime.fromisoformat(body["available_at"]) == clock.now()
+    # Same key again: the first answer, not a 409.
+    again = await client.post(
+        f"/v1/outbox/messages/{dead}/retry", headers={**admin, "Idempotency-Key": "retry-1"}
+    )
+    assert again.status_code == 200 and again.headers.get("idempotent-replayed") == "true"
+    # Without a key, a second retry of a message no longer dead conflicts.
+    r = await client.post(f"/v1/outbox/messages/{dead}/retry", headers=admin)
+    assert r.status_code == 409 and r.json()["current_status"] == "pending"
+
+    # The revived message is drained again (and fails again: one attempt allowed).
+    assert await drain_once(10) == 1
+    assert (await row(db, dead))["status"] == "dead"
+
+
+async def test_api_stats(
+    db: asyncpg.Connection,
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    clock: FixedClock,
+    settings: Settings,
+    consumers: Callable[..., None],
+) -> None:
+    r = await client.get("/v1/outbox/stats", headers=admin)
+    assert r.json() == {
+        "counts": {"pending": 0, "delivered": 0, "dead": 0},
+        "due": 0,
+        "oldest_pending_created_at": None,
+        "oldest_pending_age_seconds": None,
+        "lag_seconds": 0.0,
+    }
+    await _dead_and_delivered(clock, settings, consumers)
+    waiting, due = await publish_many(2)
+    await db.execute(
+        "UPDATE outbox SET created_at = $2, available_at = $3 WHERE id = $1",
+        waiting,
+        clock.now() - timedelta(minutes=10),
+        clock.now() + timedelta(minutes=1),
+    )
+    await db.execute(
+        "UPDATE outbox SET available_at = $2 WHERE id = $1",
+        due,
+        clock.now() - timedelta(seconds=30),
+    )
+    body = (await client.get("/v1/outbox/stats", headers=admin)).json()
+    assert body["counts"] == {"pending": 2, "delivered": 1, "dead": 1}
+    assert body["due"] == 1
+    assert body["oldest_pending_age_seconds"] == pytest.approx(600.0)
+    assert body["lag_seconds"] == pytest.approx(30.0)
