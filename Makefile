@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format typecheck openapi openapi-check migrate revision bench-create bench-seed bench-list clean
+.PHONY: run test install lint format typecheck openapi openapi-check migrate revision bench-create bench-seed bench-list clean smoke ci
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -36,6 +36,12 @@ openapi: $(STAMP)
 
 openapi-check: $(STAMP)
 	$(BIN)/supportline openapi --check openapi/openapi.json
+
+smoke: $(STAMP)
+	bash .ci/smoke.sh
+
+ci:
+	bash .ci/run
 
 migrate: $(STAMP)
 	$(BIN)/supportline migrate

@@ -18,10 +18,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _alembic_config() -> Any:
+    """alembic.ini next to the source tree (a checkout, an editable install), else in the
+    working directory (the container image installs the package and keeps alembic.ini and
+    alembic/ in its WORKDIR)."""
     from alembic.config import Config
 
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "alembic"))
+    ini = next(
+        (p for p in (ROOT / "alembic.ini", Path.cwd() / "alembic.ini") if p.is_file()),
+        None,
+    )
+    if ini is None:
+        raise SystemExit("alembic.ini not found next to the package or in the current directory.")
+    cfg = Config(str(ini))
+    cfg.set_main_option("script_location", str(ini.parent / "alembic"))
     return cfg
 
 
@@ -66,7 +75,7 @@ def cmd_create_api_key(args: argparse.Namespace) -> int:
     async def go() -> str:
         plain = ""
         async for uow in open_uow():
-            key, plain = await service.create_key(
+            _, plain = await service.create_key(
                 uow, args.name, Role(args.role), uuid.UUID(args.branch) if args.branch else None
             )
         await dispose_engine()
@@ -99,21 +108,75 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(load_demo(force=args.force))
 
 
+def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float) -> bool:
+    """Polls /readyz until it answers 200; False if a child died or time ran out."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our own URL
+                if resp.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    return False
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
-    """make run: embedded services when URLs are unset, migrate, demo data once, API + worker."""
+    """make run: embedded services when URLs are unset, migrate, demo data once, API + worker.
+
+    Ctrl-C (SIGINT) or SIGTERM stops the API and the worker, then the embedded
+    PostgreSQL and Redis this command started, and returns once they are gone."""
     from app.core.config import get_settings
-    from app.embedded import ensure_services
+    from app.embedded import EmbeddedServices, ensure_services
+
+    stop_signal: list[int] = []
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop_signal.append(signum)
+
+    # From here on a signal only sets a flag: every wait below polls it, so shutdown
+    # always runs the `finally` (children first, then the embedded servers).
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
 
     settings = get_settings()
-    services = ensure_services(settings.data_dir)
-    get_settings.cache_clear()
+    data_dir = Path(settings.data_dir).resolve()
+    keys_file = data_dir / "demo-keys.txt"
     env = dict(os.environ)
-    env.setdefault("LOG_JSON", "false")
-    py = sys.executable
+    services = EmbeddedServices()
     procs: list[subprocess.Popen[bytes]] = []
+    py = sys.executable
+
+    def step(*cli_args: str) -> bool:
+        """Runs `supportline <cli_args>` to completion; False if it failed or we stop."""
+        proc = subprocess.Popen([py, "-m", "app.cli", *cli_args], env=env)
+        while proc.poll() is None:
+            if stop_signal:
+                proc.terminate()
+                proc.wait()
+                return False
+            time.sleep(0.1)
+        if proc.returncode != 0:
+            print(f"supportline {' '.join(cli_args)} failed ({proc.returncode}).", file=sys.stderr)
+        return proc.returncode == 0
+
+    base = f"http://{args.host}:{args.port}"
     try:
-        subprocess.run([py, "-m", "app.cli", "migrate"], env=env, check=True)
-        subprocess.run([py, "-m", "app.cli", "demo"], env=env, check=True)
+        if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+            print(f"Starting embedded servers in {data_dir} ...", flush=True)
+        services = ensure_services(data_dir)
+        get_settings.cache_clear()
+        env = dict(os.environ)
+        env.setdefault("LOG_JSON", "false")
+        env["DATA_DIR"] = str(data_dir)
+        if stop_signal or not step("migrate") or not step("demo"):
+            return 0 if stop_signal else 1
         procs.append(
             subprocess.Popen(
                 [py, "-m", "app.cli", "serve", "--host", args.host, "--port", str(args.port)],
@@ -121,36 +184,42 @@ def cmd_dev(args: argparse.Namespace) -> int:
             )
         )
         procs.append(subprocess.Popen([py, "-m", "app.cli", "worker"], env=env))
+        while not stop_signal and not _wait_ready(f"{base}/readyz", procs, timeout=1.0):
+            if not stop_signal and any(p.poll() is not None for p in procs):
+                print("The API or the worker exited during start-up.", file=sys.stderr)
+                return 1
+        if stop_signal:
+            return 0
         print(
             f"\n  Supportline is running.\n"
-            f"  API docs:  http://{args.host}:{args.port}/docs\n"
-            f"  OpenAPI:   http://{args.host}:{args.port}/openapi.json\n"
-            f"  Ready:     http://{args.host}:{args.port}/readyz\n"
-            f"  Demo keys: {Path(settings.data_dir) / 'demo-keys.txt'}\n"
+            f"  API docs:  {base}/docs\n"
+            f"  OpenAPI:   {base}/openapi.json\n"
+            f"  Ready:     {base}/readyz\n"
+            f"  Demo keys: {keys_file}\n"
             f"  Ctrl-C stops the API, the worker and the embedded servers.\n",
             flush=True,
         )
-        stop = False
-
-        def _stop(signum: int, frame: Any) -> None:
-            nonlocal stop
-            stop = True
-
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
-        while not stop and all(p.poll() is None for p in procs):
+        while not stop_signal and all(p.poll() is None for p in procs):
             time.sleep(0.3)
-        return 0 if stop else 1
+        if not stop_signal:
+            print("The API or the worker exited; stopping.", file=sys.stderr)
+            return 1
+        return 0
     finally:
+        if procs or services._handles:
+            print("Stopping ...", flush=True)
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
         for p in procs:
             try:
-                p.wait(timeout=15)
+                p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
         services.stop()
+        if procs or services.database_url or services.redis_url:
+            print("Stopped.", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,12 +255,16 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_demo)
 
     p = sub.add_parser("dev", help="development: embedded services, migrate, demo, API + worker")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     p.set_defaults(fn=cmd_dev)
 
     args = parser.parse_args(argv)
-    return int(args.fn(args))
+    try:
+        return int(args.fn(args))
+    except KeyboardInterrupt:
+        # Ctrl-C reaches every process of the terminal's group: `dev`'s children too.
+        return 130
 
 
 if __name__ == "__main__":

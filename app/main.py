@@ -14,10 +14,6 @@ from app.access.router import router as access_router
 from app.branches.router import router as branches_router
 from app.catalogue.router import router as catalogue_router
 from app.contracts.router import router as contracts_router
-from app.customers.router import router as customers_router
-from app.devices.router import router as devices_router
-from app.outbox.router import router as outbox_router
-from app.tickets.router import router as tickets_router
 from app.core.config import get_settings
 from app.core.db import dispose_engine
 from app.core.errors import Problem, install_error_handlers
@@ -26,6 +22,10 @@ from app.core.idempotency import IdempotentReplay, replay_handler
 from app.core.logging import configure_logging
 from app.core.queue import close_pool
 from app.core.requests import RequestContextMiddleware
+from app.customers.router import router as customers_router
+from app.devices.router import router as devices_router
+from app.outbox.router import router as outbox_router
+from app.tickets.router import router as tickets_router
 
 ROUTERS = [
     health_router,
@@ -45,7 +45,10 @@ TAGS = [
     {"name": "branches", "description": "Branches and service points (分公司/服务网点)."},
     {"name": "catalogue", "description": "Categories, product families and service levels."},
     {"name": "customers", "description": "Customers and their contacts (客户档案)."},
-    {"name": "contracts", "description": "Service contracts (维保合同) and the devices they cover."},
+    {
+        "name": "contracts",
+        "description": "Service contracts (维保合同) and the devices they cover.",
+    },
     {"name": "devices", "description": "The installed base (客户设备档案)."},
     {"name": "tickets", "description": "Tickets (工单): lifecycle, timeline, work log, files."},
     {"name": "outbox", "description": "Event outbox: delivery state and dead letters (admin)."},

@@ -76,11 +76,17 @@ async def _tables(services: dict[str, str]) -> list[str]:
 
 @pytest.fixture
 async def clean_db(services: dict[str, str], _tables: list[str]) -> AsyncIterator[None]:
-    """Leaves an empty database behind (used autouse by tests/api and tests/workers)."""
+    """Leaves an empty database behind but for the default catalogue (used autouse by
+    tests/api and tests/workers): every test starts as a fresh migrated installation."""
     yield
     conn = await asyncpg.connect(_plain_dsn(services["database_url"]))
     await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in _tables) + " CASCADE")
     await conn.close()
+    from app.catalogue.defaults import ensure_defaults
+    from app.core.db import open_uow
+
+    async for uow in open_uow():
+        await ensure_defaults(uow)
     from app.access import service as access_service
 
     access_service.clear_cache()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:42:13.520065
+Create Date: 2026-11-22 21:52:03.864214
 """
 
 from collections.abc import Sequence
@@ -48,12 +48,14 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["parent_code"],
             ["categories.code"],
         ),
         sa.PrimaryKeyConstraint("code"),
     )
+    op.create_index("ix_categories_parent_code", "categories", ["parent_code"], unique=False)
     op.create_table(
         "idempotency_keys",
         sa.Column("principal_id", sa.Uuid(), nullable=False),
@@ -92,12 +94,16 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("status = 'pending'"),
     )
+    op.create_index("ix_outbox_status_id", "outbox", ["status", "id"], unique=False)
     op.create_table(
         "outbox_receipts",
         sa.Column("consumer", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("message_id", sa.Uuid(), nullable=False),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("consumer", "message_id"),
+    )
+    op.create_index(
+        "ix_outbox_receipts_message_id", "outbox_receipts", ["message_id"], unique=False
     )
     op.create_table(
         "product_families",
@@ -108,6 +114,7 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("code"),
     )
     op.create_table(
@@ -119,7 +126,15 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("code"),
+    )
+    op.create_index(
+        "uq_service_levels_default",
+        "service_levels",
+        ["is_default"],
+        unique=True,
+        postgresql_where=sa.text("is_default"),
     )
     op.create_table(
         "api_keys",
@@ -166,7 +181,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("code"),
     )
-    op.create_index(op.f("ix_customers_branch_id"), "customers", ["branch_id"], unique=False)
+    op.create_index("ix_customers_branch_id_id", "customers", ["branch_id", "id"], unique=False)
     op.create_table(
         "contacts",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -187,7 +202,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_contacts_customer_id", "contacts", ["customer_id"], unique=False)
+    op.create_index("ix_contacts_customer_id_id", "contacts", ["customer_id", "id"], unique=False)
     op.create_table(
         "contracts",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -216,7 +231,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("number"),
     )
-    op.create_index("ix_contracts_customer_id", "contracts", ["customer_id"], unique=False)
+    op.create_index("ix_contracts_customer_id_id", "contracts", ["customer_id", "id"], unique=False)
     op.create_table(
         "devices",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -243,7 +258,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("model", "serial", name="uq_devices_model_serial"),
     )
-    op.create_index("ix_devices_customer_id", "devices", ["customer_id"], unique=False)
+    op.create_index("ix_devices_customer_id_id", "devices", ["customer_id", "id"], unique=False)
+    op.create_index(
+        "ix_devices_product_family_id", "devices", ["product_family", "id"], unique=False
+    )
+    op.create_index("ix_devices_serial", "devices", ["serial"], unique=False)
     op.create_table(
         "contract_devices",
         sa.Column("contract_id", sa.Uuid(), nullable=False),
@@ -513,25 +532,35 @@ def downgrade() -> None:
     op.drop_table("tickets")
     op.drop_index("ix_contract_devices_device_id", table_name="contract_devices")
     op.drop_table("contract_devices")
-    op.drop_index("ix_devices_customer_id", table_name="devices")
+    op.drop_index("ix_devices_serial", table_name="devices")
+    op.drop_index("ix_devices_product_family_id", table_name="devices")
+    op.drop_index("ix_devices_customer_id_id", table_name="devices")
     op.drop_table("devices")
-    op.drop_index("ix_contracts_customer_id", table_name="contracts")
+    op.drop_index("ix_contracts_customer_id_id", table_name="contracts")
     op.drop_table("contracts")
-    op.drop_index("ix_contacts_customer_id", table_name="contacts")
+    op.drop_index("ix_contacts_customer_id_id", table_name="contacts")
     op.drop_table("contacts")
-    op.drop_index(op.f("ix_customers_branch_id"), table_name="customers")
+    op.drop_index("ix_customers_branch_id_id", table_name="customers")
     op.drop_table("customers")
     op.drop_index(op.f("ix_api_keys_branch_id"), table_name="api_keys")
     op.drop_table("api_keys")
+    op.drop_index(
+        "uq_service_levels_default",
+        table_name="service_levels",
+        postgresql_where=sa.text("is_default"),
+    )
     op.drop_table("service_levels")
     op.drop_table("product_families")
+    op.drop_index("ix_outbox_receipts_message_id", table_name="outbox_receipts")
     op.drop_table("outbox_receipts")
+    op.drop_index("ix_outbox_status_id", table_name="outbox")
     op.drop_index(
         "ix_outbox_pending", table_name="outbox", postgresql_where=sa.text("status = 'pending'")
     )
     op.drop_table("outbox")
     op.drop_index(op.f("ix_idempotency_keys_created_at"), table_name="idempotency_keys")
     op.drop_table("idempotency_keys")
+    op.drop_index("ix_categories_parent_code", table_name="categories")
     op.drop_table("categories")
     op.drop_table("branches")
     # ### end Alembic commands ###

@@ -16,7 +16,7 @@ class Contract(SQLModel, table=True):
     __table_args__ = (
         enum_check("status", CONTRACT_STATUSES, "ck_contracts_status"),
         CheckConstraint("ends_on >= starts_on", name="ck_contracts_dates"),
-        Index("ix_contracts_customer_id", "customer_id"),
+        Index("ix_contracts_customer_id_id", "customer_id", "id"),
     )
 
     id: uuid.UUID = id_field()

@@ -15,7 +15,9 @@ class Device(SQLModel, table=True):
     __tablename__ = "devices"
     __table_args__ = (
         UniqueConstraint("model", "serial", name="uq_devices_model_serial"),
-        Index("ix_devices_customer_id", "customer_id"),
+        Index("ix_devices_customer_id_id", "customer_id", "id"),
+        Index("ix_devices_product_family_id", "product_family", "id"),
+        Index("ix_devices_serial", "serial"),
     )
 
     id: uuid.UUID = id_field()

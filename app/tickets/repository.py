@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, text
 from sqlmodel import select
 
+from app.contracts.repository import COVERING_CONTRACT_SQL
 from app.core.db import UnitOfWork
 from app.core.errors import NotFound
 from app.core.security import Principal
@@ -49,7 +50,7 @@ class CreateContext:
 
 
 _CONTEXT_SQL = text(
-    """
+    f"""
     SELECT c.branch_id, c.active,
            (SELECT customer_id FROM contacts WHERE id = :contact_id) AS contact_customer_id,
            (SELECT customer_id FROM devices WHERE id = :device_id) AS device_customer_id,
@@ -58,21 +59,7 @@ _CONTEXT_SQL = text(
            (SELECT code FROM service_levels WHERE is_default AND active LIMIT 1) AS default_level
     FROM (SELECT 1) AS one
     LEFT JOIN customers c ON c.id = :customer_id
-    LEFT JOIN LATERAL (
-        SELECT k.id, k.service_level
-        FROM contracts k
-        WHERE k.customer_id = c.id AND k.status = 'active'
-          AND k.starts_on <= :today AND k.ends_on >= :today
-          AND (
-            (CAST(:device_id AS uuid) IS NOT NULL AND EXISTS (
-                SELECT 1 FROM contract_devices cd
-                WHERE cd.contract_id = k.id AND cd.device_id = :device_id))
-            OR NOT EXISTS (SELECT 1 FROM contract_devices cd WHERE cd.contract_id = k.id)
-          )
-        ORDER BY (SELECT count(*) FROM contract_devices cd WHERE cd.contract_id = k.id) = 0,
-                 k.ends_on DESC
-        LIMIT 1
-    ) k ON true
+    LEFT JOIN LATERAL ({COVERING_CONTRACT_SQL}    ) k ON true
     """
 )
 
@@ -85,10 +72,8 @@ async def create_context(
     category: str,
     today: date,
 ) -> CreateContext:
-    """Everything ticket creation must check, in one round trip.
-
-    A contract covers a device when the device is listed on it; a contract that lists
-    no device covers the whole customer. A device-specific contract wins."""
+    """Everything ticket creation must check, in one round trip (contract coverage is
+    the contracts domain's rule, embedded as a subquery)."""
     row = (
         await uow.session.execute(
             _CONTEXT_SQL,

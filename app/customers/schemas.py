@@ -1,0 +1,193 @@
+"""Customer archive (客户档案) requests and replies: customers and their contacts."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Loose on purpose: one '@', something on each side, a dot in the domain, no spaces.
+# Deliverability is the mail server's business; this only catches obvious typing errors.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# Phones as people write them in China: "+86 10 8888 6666", "010-88886666 转 8001",
+# "400-810-8888", "13800138000". At least five digits; only the usual separators.
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()\-./#]*((转|ext\.?|x)\s*[0-9]+)?$", re.IGNORECASE)
+
+Language = Literal["zh-CN", "en"]
+
+
+def _check_email(value: str | None) -> str | None:
+    if value is not None and not _EMAIL.match(value):
+        raise ValueError("not a valid e-mail address")
+    return value
+
+
+def _check_phone(value: str | None) -> str | None:
+    if value is not None and (
+        not _PHONE.match(value.strip()) or sum(c.isdigit() for c in value) < 5
+    ):
+        raise ValueError("not a valid phone number")
+    return value
+
+
+# -- customers ----------------------------------------------------------------------
+
+
+class CustomerCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "branch_id": "0192f3c4-0000-7000-8000-000000000001",
+                "code": "C-SH-000123",
+                "name": "上海浦东发展银行数据中心",
+                "name_en": "SPDB Data Centre",
+                "industry": "金融",
+                "address": "上海市浦东新区张江高科技园区博霞路18号",
+                "notes": "核心业务系统, 7x24 保障",
+            }
+        },
+    )
+
+    branch_id: uuid.UUID = Field(
+        description="The branch that serves this customer. A branch-scoped key may only "
+        "name its own branch."
+    )
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    name: str = Field(min_length=1, max_length=300)
+    name_en: str | None = Field(None, max_length=300)
+    industry: str | None = Field(None, max_length=100)
+    address: str | None = Field(None, max_length=500)
+    notes: str | None = Field(None, max_length=4000)
+
+
+class CustomerUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"address": "上海市浦东新区祖冲之路887号", "active": True}},
+    )
+
+    branch_id: uuid.UUID | None = Field(
+        None, description="Move the customer to another branch (within the key's scope)."
+    )
+    name: str | None = Field(None, min_length=1, max_length=300)
+    name_en: str | None = Field(None, max_length=300)
+    industry: str | None = Field(None, max_length=100)
+    address: str | None = Field(None, max_length=500)
+    notes: str | None = Field(None, max_length=4000)
+    active: bool | None = None
+
+
+class CustomerOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "example": {
+                "id": "0192f3c4-0000-7000-8000-000000000010",
+                "branch_id": "0192f3c4-0000-7000-8000-000000000001",
+                "code": "C-SH-000123",
+                "name": "上海浦东发展银行数据中心",
+                "name_en": "SPDB Data Centre",
+                "industry": "金融",
+                "address": "上海市浦东新区张江高科技园区博霞路18号",
+                "notes": None,
+                "active": True,
+                "version": 1,
+                "created_at": "2026-03-02T08:00:00Z",
+                "updated_at": "2026-03-02T08:00:00Z",
+            }
+        },
+    )
+
+    id: uuid.UUID
+    branch_id: uuid.UUID
+    code: str
+    name: str
+    name_en: str | None
+    industry: str | None
+    address: str | None
+    notes: str | None
+    active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+# -- contacts -----------------------------------------------------------------------
+
+
+class ContactCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "name": "王建国",
+                "title": "网络运维主管",
+                "phone": "021-5080 1234 转 8001",
+                "email": "wang.jianguo@example.com.cn",
+                "language": "zh-CN",
+            }
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=200)
+    title: str | None = Field(None, max_length=100)
+    phone: str | None = Field(None, max_length=50)
+    email: str | None = Field(None, max_length=320)
+    language: Language = Field("zh-CN", description="Language of notices sent to this contact.")
+
+    _email = field_validator("email")(_check_email)
+    _phone = field_validator("phone")(_check_phone)
+
+
+class ContactUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"phone": "13800138000", "language": "en"}},
+    )
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    title: str | None = Field(None, max_length=100)
+    phone: str | None = Field(None, max_length=50)
+    email: str | None = Field(None, max_length=320)
+    language: Language | None = None
+    active: bool | None = None
+
+    _email = field_validator("email")(_check_email)
+    _phone = field_validator("phone")(_check_phone)
+
+
+class ContactOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "example": {
+                "id": "0192f3c4-0000-7000-8000-000000000020",
+                "customer_id": "0192f3c4-0000-7000-8000-000000000010",
+                "name": "王建国",
+                "title": "网络运维主管",
+                "phone": "021-5080 1234 转 8001",
+                "email": "wang.jianguo@example.com.cn",
+                "language": "zh-CN",
+                "active": True,
+                "version": 1,
+                "created_at": "2026-03-02T08:00:00Z",
+                "updated_at": "2026-03-02T08:00:00Z",
+            }
+        },
+    )
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    name: str
+    title: str | None
+    phone: str | None
+    email: str | None
+    language: str
+    active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
