@@ -124,7 +124,9 @@ class TicketOut(BaseModel):
 
 
 class ActionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"note": "客户已提供日志,继续处理"}}
+    )
 
     note: str | None = Field(None, max_length=4000, description="Recorded on the timeline.")
 
@@ -138,6 +140,10 @@ class AssignBody(ActionBody):
 
 
 class AcknowledgeBody(ActionBody):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"note": "已电话回复客户,正在分析"}}
+    )
+
     owner_id: uuid.UUID | None = Field(None, description="Defaults to the caller.")
 
 
@@ -168,6 +174,13 @@ class ReasonBody(ActionBody):
 
 
 class ConfirmBody(ActionBody):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"contact_id": _CREATE_EXAMPLE["contact_id"], "note": "客户电话确认已恢复"}
+        },
+    )
+
     contact_id: uuid.UUID | None = Field(None, description="The reporter who confirmed.")
 
 

@@ -735,3 +735,28 @@ async def test_device_service_history(
     assert r.status_code == 404
     r = await client.get(f"/v1/devices/{uuid.uuid4()}/tickets", headers=admin)
     assert r.status_code == 404
+
+
+async def test_customer_wide_contract_covers_unlisted_devices_and_deviceless_tickets(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World
+) -> None:
+    r = await client.post(
+        "/v1/contracts",
+        json={
+            "customer_id": str(world.customer_id),
+            "number": "HT-WIDE-1",
+            "service_level": "5x8",
+            "starts_on": "2020-01-01",
+            "ends_on": "2099-12-31",
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    wide = r.json()["id"]
+    t = await _create(client, admin, world, device_id=str(world.bare_device_id))
+    assert t["contract_id"] == wide and t["service_level"] == "5x8"
+    t = await _create(client, admin, world, device_id=None)
+    assert t["contract_id"] == wide and t["uncontracted"] is False
+    # A contract listing the device beats the customer-wide one.
+    t = await _create(client, admin, world)
+    assert t["contract_id"] == str(world.contract_id)
