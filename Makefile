@@ -51,3 +51,32 @@ revision: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+
+# --- Benchmarks (bench/README.md): figures are printed, never asserted. Needs wrk
+# (apt-get install -y wrk), PostgreSQL and Redis; each creates its own database.
+BENCH_DURATION ?= 15
+BENCH_COUNT ?= 1000000
+BENCH_CONCURRENCY ?= 32
+.PHONY: bench bench-floor bench-profile-create bench-profile-list
+
+bench-create: $(STAMP)
+	bench/ticket_create --duration $(BENCH_DURATION) --concurrency $(BENCH_CONCURRENCY)
+
+bench-seed: $(STAMP)
+	bench/seed --count $(BENCH_COUNT)
+
+bench-list: $(STAMP)
+	bench/ticket_list --duration $(BENCH_DURATION) --concurrency $(BENCH_CONCURRENCY) --explain
+
+bench-floor: $(STAMP)
+	$(BIN)/python -m bench.db_floor --fresh --duration $(BENCH_DURATION)
+
+bench-profile-create: $(STAMP)
+	$(BIN)/pip install --quiet py-spy
+	bench/profile create
+
+bench-profile-list: $(STAMP)
+	$(BIN)/pip install --quiet py-spy
+	bench/profile list
+
+bench: bench-create bench-seed bench-list

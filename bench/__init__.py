@@ -1,0 +1,1 @@
+"""Benchmarks (see bench/README.md). Not part of the application package."""

@@ -1,0 +1,157 @@
+"""The demo loader (`supportline demo`, run once by `make run`): loads a support centre
+through the services in one transaction, writes and prints working keys, and does
+nothing the second time."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.core.security import Role
+
+_COUNTS = {
+    "branches": "SELECT count(*) FROM branches",
+    "api_keys": "SELECT count(*) FROM api_keys",
+    "customers": "SELECT count(*) FROM customers",
+    "contacts": "SELECT count(*) FROM contacts",
+    "devices": "SELECT count(*) FROM devices",
+    "contracts": "SELECT count(*) FROM contracts",
+    "tickets": "SELECT count(*) FROM tickets",
+    "events": "SELECT count(*) FROM ticket_events",
+}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    """DATA_DIR (where demo-keys.txt goes) in a temporary directory for this test."""
+    from app.core.config import get_settings
+
+    before = os.environ.get("DATA_DIR")
+    os.environ["DATA_DIR"] = str(tmp_path)
+    get_settings.cache_clear()
+    try:
+        yield tmp_path
+    finally:
+        if before is None:
+            os.environ.pop("DATA_DIR", None)
+        else:
+            os.environ["DATA_DIR"] = before
+        get_settings.cache_clear()
+
+
+async def _rows(sql: str) -> list[Any]:
+    from app.core.db import open_uow
+
+    async for uow in open_uow():
+        return list(await uow.session.execute(text(sql)))
+    return []
+
+
+async def _counts() -> dict[str, int]:
+    return {name: (await _rows(sql))[0][0] for name, sql in _COUNTS.items()}
+
+
+def _keys(path: Path) -> list[tuple[str, str, str]]:
+    """(role, key, comment) per key line: `<role> <key>  # <name>`."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, _, comment = line.partition("  # ")
+        role, key = head.split()
+        out.append((role, key, comment))
+    return out
+
+
+async def test_demo_loads_once_with_working_keys_and_tickets_in_every_state(
+    app: Any, client: httpx.AsyncClient, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.demo import MARKER_KEY_NAME, load_demo
+
+    t0 = time.perf_counter()
+    assert await load_demo() == 0
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 5, f"demo load took {elapsed:.1f}s"
+    printed = capsys.readouterr().out
+    assert "Demo data loaded" in printed
+
+    # The keys file: every role, each key authenticates as its role; the admin marker key
+    # is the first admin line (what the smoke test's awk picks).
+    keys_file = data_dir / "demo-keys.txt"
+    assert keys_file.is_file()
+    keys = _keys(keys_file)
+    assert {role for role, _, _ in keys} == {r.value for r in Role}
+    admin_lines = [(k, c) for r, k, c in keys if r == "admin"]
+    assert admin_lines[0][1].startswith(MARKER_KEY_NAME)
+    assert sum(1 for r, _, _ in keys if r == "engineer") >= 2
+    for role, key, comment in keys:
+        assert key in printed
+        r = await client.get("/v1/me", headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200, (role, comment, r.text)
+        assert r.json()["role"] == role
+
+    counts = await _counts()
+    assert counts["branches"] >= 3
+    assert counts["customers"] >= 8
+    assert counts["devices"] >= 20
+    assert counts["contracts"] >= 5
+    assert counts["tickets"] >= 15
+
+    statuses = {r[0]: r[1] for r in await _rows("SELECT status, count(*) FROM tickets GROUP BY 1")}
+    assert len(statuses) >= 8, statuses
+    channels = {r[0] for r in await _rows("SELECT DISTINCT channel FROM tickets")}
+    assert {"phone", "email", "web", "chat", "webhook", "proactive"} <= channels
+    priorities = {r[0] for r in await _rows("SELECT DISTINCT priority FROM tickets")}
+    assert priorities == {"P1", "P2", "P3", "P4"}
+    sources = {r[0] for r in await _rows("SELECT DISTINCT priority_source FROM tickets")}
+    assert sources == {"given", "derived"}
+
+    # The stories the demo promises.
+    reopened = await _rows("SELECT status FROM tickets WHERE reopen_count > 0")
+    assert [r[0] for r in reopened] == ["in_progress"]
+    failed_twice = await _rows(
+        "SELECT t.status FROM tickets t JOIN ticket_attempts a ON a.ticket_id = t.id "
+        "WHERE a.outcome = 'failed' GROUP BY t.id, t.status HAVING count(*) = 2"
+    )
+    assert [r[0] for r in failed_twice] == ["waiting_vendor"]
+    visits = await _rows("SELECT arrived_at, departed_at FROM ticket_visits")
+    assert visits and all(d is not None and d > a for a, d in visits)
+    closed = await _rows("SELECT close_reason FROM tickets WHERE status = 'closed'")
+    assert closed and {r[0] for r in closed} == {"confirmed_by_reporter"}
+    levels = {(r[0], r[1]) for r in await _rows("SELECT uncontracted, service_level FROM tickets")}
+    assert (False, "7x24") in levels and (False, "5x8") in levels and (True, "basic") in levels
+    visibility = {r[0] for r in await _rows("SELECT DISTINCT visibility FROM ticket_comments")}
+    assert visibility == {"public", "internal"}
+    english = await _rows("SELECT count(*) FROM contacts WHERE language = 'en'")
+    assert english[0][0] >= 1
+    contract_states = {r[0] for r in await _rows("SELECT DISTINCT status FROM contracts")}
+    assert {"active", "suspended"} <= contract_states
+    expired = await _rows("SELECT count(*) FROM contracts WHERE ends_on < current_date")
+    assert expired[0][0] >= 1
+    # Stories are dated in the past, and nothing after the load.
+    span = await _rows(
+        "SELECT min(at) < now() - interval '2 days', max(at) <= now() FROM ticket_events"
+    )
+    assert span[0] == (True, True)
+
+    # The API shows them (the admin key sees every branch).
+    admin_key = admin_lines[0][0]
+    r = await client.get(
+        "/v1/tickets", params={"limit": 100}, headers={"Authorization": f"Bearer {admin_key}"}
+    )
+    assert r.status_code == 200, r.text
+    assert len(r.json()["items"]) == counts["tickets"]
+
+    # The second run adds nothing and leaves the keys file alone.
+    before = keys_file.read_bytes()
+    assert await load_demo() == 0
+    assert "Demo data already loaded" in capsys.readouterr().out
+    assert await _counts() == counts
+    assert keys_file.read_bytes() == before
