@@ -12,7 +12,7 @@ API under uvicorn with 2 workers (supportline serve), wrk -t2 -c32 per query sha
     bench/ticket_list [--duration 15] [--db sl_bench_1m] [--explain] [--only NAME ...]
 
 --explain prints EXPLAIN (ANALYZE, BUFFERS) of the SQL the API builds for each shape
-(app.tickets.repository.list_stmt compiled with its literal parameters).
+(app.tickets.repository.list_query with the same parameters).
 """
 
 from __future__ import annotations
@@ -73,12 +73,10 @@ def kind(name: str) -> str:
 
 async def explain(db: str, server: str, params: dict[str, Any], branch: uuid.UUID | None) -> str:
     """EXPLAIN ANALYZE of the statement the API builds for these parameters."""
-    from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-
     from app.core.pagination import decode_cursor
     from app.core.search import query as search_query
     from app.core.security import Principal, Role
-    from app.tickets.repository import TicketFilters, list_stmt
+    from app.tickets.repository import TicketFilters, list_query
 
     principal = Principal(
         uuid.uuid4(), "bench", Role.admin if branch is None else Role.engineer, branch
@@ -89,12 +87,10 @@ async def explain(db: str, server: str, params: dict[str, Any], branch: uuid.UUI
         tsquery=search_query(params["q"]) if "q" in params else None,
     )
     after = decode_cursor(params["cursor"]) if params.get("cursor") else None
-    stmt = list_stmt(principal, f, after, int(params.get("limit", 50)))
-    compiled = stmt.compile(dialect=asyncpg_dialect(), compile_kwargs={"render_postcompile": True})
-    args = [compiled.params[k] for k in compiled.positiontup or []]
+    sql, args = list_query(principal, f, after, int(params.get("limit", 50)))
     conn = await asyncpg.connect(common.dsn(db, server))
     try:
-        rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {compiled.string}", *args)
+        rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
         return "\n".join(r[0] for r in rows)
     finally:
         await conn.close()

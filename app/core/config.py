@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     db_max_overflow: int = 10
     db_statement_timeout_ms: int = 15000
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Query
@@ -41,7 +41,7 @@ class PageParams(BaseModel):
     after: uuid.UUID | None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int | None, Query(ge=1, description="Page size (capped by MAX_PAGE_SIZE).")
     ] = None,
@@ -58,3 +58,17 @@ def make_page(rows: list[T], limit: int, key: str = "id") -> Page[T]:
     items = rows[:limit]
     next_cursor = encode_cursor(getattr(items[-1], key)) if has_more and items else None
     return Page[T](items=items, next_cursor=next_cursor)
+
+
+def page_json(rows: list[dict[str, Any]], limit: int, key: str = "id") -> bytes:
+    """A page as JSON bytes straight from plain row dicts, for the hot lists: orjson
+    instead of validating each row into a model and serialising it again (about ten
+    times cheaper per page). The list endpoint still declares its `Page[...]` model
+    for the spec, and a test checks the bytes against it. `default=str` covers asyncpg's
+    own UUID type; timestamps come out as pydantic writes them (`...Z`)."""
+    has_more = len(rows) > limit
+    items = rows[:limit]
+    next_cursor = encode_cursor(items[-1][key]) if has_more and items else None
+    return orjson.dumps(
+        {"items": items, "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z, default=str
+    )

@@ -123,8 +123,9 @@ async def drain_once(batch_size: int | None = None, dispatcher: Dispatcher | Non
     disp = dispatcher or default_dispatcher
     # A session of its own (not open_uow's generator): leaving this block by any exception,
     # cancellation included, closes the session and so rolls the transaction back at once.
-    async with sessionmaker()() as session:
-        uow = UnitOfWork(session)
+    uow = UnitOfWork(sessionmaker())
+    try:
+        session = uow.session
         now: datetime = get_clock().now()
         stmt = (
             select(OutboxMessage)
@@ -140,4 +141,6 @@ async def drain_once(batch_size: int | None = None, dispatcher: Dispatcher | Non
         for message in rows:
             await _handle(uow, disp, message, settings)
         await uow.commit()
+    finally:
+        await uow.close()
     return len(rows)

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, text
+from sqlalchemy import text
 from sqlmodel import select
 
 from app.contracts.repository import COVERING_CONTRACT_SQL
-from app.core.db import UnitOfWork
+from app.core.db import RawSQL, UnitOfWork
 from app.core.errors import NotFound
 from app.core.security import Principal
 from app.tickets.models import Ticket
+from app.tickets.schemas import TicketSummary
 
 _sequences_ready: set[str] = set()
 
@@ -49,9 +50,8 @@ class CreateContext:
     default_level: str | None
 
 
-_CONTEXT_SQL = text(
-    f"""
-    SELECT c.branch_id, c.active,
+_CONTEXT_SELECT = f"""
+    SELECT c.branch_id AS customer_branch_id, c.active AS customer_active,
            (SELECT customer_id FROM contacts WHERE id = :contact_id) AS contact_customer_id,
            (SELECT customer_id FROM devices WHERE id = :device_id) AS device_customer_id,
            (SELECT active FROM categories WHERE code = :category) AS category_active,
@@ -60,8 +60,8 @@ _CONTEXT_SQL = text(
     FROM (SELECT 1) AS one
     LEFT JOIN customers c ON c.id = :customer_id
     LEFT JOIN LATERAL ({COVERING_CONTRACT_SQL}    ) k ON true
-    """
-)
+"""
+_CONTEXT_SQL = text(_CONTEXT_SELECT)
 
 
 async def create_context(
@@ -72,8 +72,8 @@ async def create_context(
     category: str,
     today: date,
 ) -> CreateContext:
-    """Everything ticket creation must check, in one round trip (contract coverage is
-    the contracts domain's rule, embedded as a subquery)."""
+    """Everything a change of customer-side references must check, in one round trip
+    (contract coverage is the contracts domain's rule, embedded as a subquery)."""
     row = (
         await uow.session.execute(
             _CONTEXT_SQL,
@@ -86,16 +86,103 @@ async def create_context(
             },
         )
     ).one()
-    return CreateContext(
-        customer_branch_id=row[0],
-        customer_active=bool(row[1]),
-        contact_customer_id=row[2],
-        device_customer_id=row[3],
-        category_active=row[4],
-        contract_id=row[5],
-        contract_level=row[6],
-        default_level=row[7],
+    return CreateContext(*row)
+
+
+# Ticket creation is the hottest write, so it is one statement in one round trip: the
+# context (customer, contact, device, category, covering contract, default level) is
+# read, checked, and only when every check holds are the ticket, its first timeline
+# event and its outbox row inserted. The caller gets the context back either way and
+# explains a refusal from it; `number` is NULL when nothing was inserted. Typed casts on
+# every parameter: asyncpg prepares the statement, and `:x IS NULL` alone has no type.
+# Numbers are padded to six digits and grow past them (PostgreSQL's lpad truncates).
+_CREATE = RawSQL(
+    f"""
+    WITH ctx AS (
+        {
+        _CONTEXT_SELECT.replace(":customer_id", ":customer_id::uuid")
+        .replace(":contact_id", ":contact_id::uuid")
+        .replace(":device_id", ":device_id::uuid")
+        .replace(":category", ":category::text")
+        .replace(":today", ":today::date")
+    }
+    ), ok AS (
+        SELECT ctx.*, COALESCE(:branch_id::uuid, ctx.customer_branch_id) AS branch_id
+        FROM ctx
+        WHERE ctx.customer_branch_id IS NOT NULL
+          AND (:scope::uuid IS NULL OR ctx.customer_branch_id = :scope::uuid)
+          AND ctx.customer_active
+          AND (:contact_id::uuid IS NULL OR ctx.contact_customer_id = :customer_id::uuid)
+          AND (:device_id::uuid IS NULL OR ctx.device_customer_id = :customer_id::uuid)
+          AND ctx.category_active
+          AND (:scope::uuid IS NULL OR COALESCE(:branch_id::uuid, ctx.customer_branch_id) = :scope::uuid)
+          AND (:branch_id::uuid IS NULL OR :branch_id::uuid = ctx.customer_branch_id
+               OR EXISTS (SELECT 1 FROM branches WHERE id = :branch_id::uuid))
+    ), t AS (
+        INSERT INTO tickets (
+            id, number, branch_id, customer_id, contact_id, device_id, contract_id,
+            uncontracted, service_level, channel, category, service_type, impact, urgency,
+            priority, priority_source, status, subject, description, product_version,
+            affected_system, fault_started_at, external_ref, owner_id, created_by,
+            reopen_count, version, created_at, updated_at, search_vector)
+        SELECT
+            :id::uuid, :prefix::text || lpad(s.n::text, greatest(6, length(s.n::text)), '0'),
+            ok.branch_id, :customer_id::uuid, :contact_id::uuid, :device_id::uuid,
+            ok.contract_id, ok.contract_id IS NULL,
+            CASE WHEN ok.contract_id IS NULL THEN ok.default_level ELSE ok.contract_level END,
+            :channel::text, :category::text, :service_type::text, :impact::text,
+            :urgency::text, :priority::text, :priority_source::text, 'new', :subject::text,
+            :description::text, :product_version::text, :affected_system::text,
+            :fault_started_at::timestamptz, :external_ref::text, NULL, :created_by::uuid,
+            0, 1, :now::timestamptz, :now::timestamptz, to_tsvector('simple', :doc::text)
+        FROM ok, LATERAL (SELECT nextval(:seq::regclass) AS n) AS s
+        RETURNING id, number, branch_id, contract_id, uncontracted, service_level
+    ), facts AS (
+        SELECT t.*, :after::jsonb || jsonb_build_object(
+                   'number', t.number, 'branch_id', t.branch_id, 'contract_id', t.contract_id,
+                   'uncontracted', t.uncontracted, 'service_level', t.service_level) AS after
+        FROM t
+    ), e AS (
+        INSERT INTO ticket_events (id, ticket_id, type, actor_id, actor_name, actor_role,
+                                   channel, at, after)
+        SELECT :event_id::uuid, f.id, 'ticket.created', :created_by::uuid, :actor_name::text,
+               :actor_role::text, :channel::text, :now::timestamptz, f.after
+        FROM facts f
+    ), o AS (
+        INSERT INTO outbox (id, event_type, aggregate_type, aggregate_id, event_id, payload,
+                            status, attempts, created_at, available_at)
+        SELECT :outbox_id::uuid, 'ticket.created', 'ticket', f.id, :event_id::uuid,
+               jsonb_build_object('ticket_id', f.id, 'number', f.number,
+                                  'branch_id', f.branch_id, 'status', 'new',
+                                  'priority', :priority::text, 'before', NULL,
+                                  'after', f.after, 'data', NULL),
+               'pending', 0, :now::timestamptz, :now::timestamptz
+        FROM facts f
     )
+    SELECT ctx.*, f.number, f.branch_id, f.contract_id, f.uncontracted, f.service_level
+    FROM ctx LEFT JOIN facts f ON true
+    """
+)
+
+
+@dataclass
+class Created:
+    """What the creation statement answers: the context it checked, and the stored
+    ticket's number and derived facts (all None when the checks refused it)."""
+
+    context: CreateContext
+    number: str | None
+    branch_id: uuid.UUID | None
+    contract_id: uuid.UUID | None
+    uncontracted: bool | None
+    service_level: str | None
+
+
+async def insert_ticket(uow: UnitOfWork, values: dict[str, Any]) -> Created:
+    conn = await uow.connection()
+    row = await conn.fetchrow(_CREATE.sql, *_CREATE.args(values))
+    assert row is not None
+    return Created(CreateContext(*row[:8]), *row[8:])
 
 
 async def get_for_update(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID) -> Ticket:
@@ -137,49 +224,72 @@ class TicketFilters:
     tsquery: str | None = None
 
 
-# Lists never load the description nor the search vector: pages stay small and fast.
-LIST_COLUMNS = [c for c in Ticket.__table__.columns if c.name not in ("search_vector",)]  # type: ignore[attr-defined]
+# Lists load neither the long texts nor the search vector: pages stay small and fast.
+SUMMARY_COLUMNS = tuple(k for k in TicketSummary.model_fields if k != "allowed_actions")
+_SUMMARY_SELECT = ", ".join(SUMMARY_COLUMNS)
 
 
-def list_stmt(
+def list_query(
     principal: Principal, f: TicketFilters, after: uuid.UUID | None, limit: int
-) -> Select[Any]:
-    stmt: Select[Any] = select(*LIST_COLUMNS)
-    stmt = principal.scope(stmt, Ticket.branch_id)
-    conds: list[Any] = []
+) -> tuple[str, list[Any]]:
+    """The list as (SQL, positional arguments) for asyncpg: built by hand because this is
+    the hottest read (no per-request SQLAlchemy compilation). Order by id descending:
+    UUIDv7 ids are creation order, unique, and every filter index ends with id, so any
+    page (the first or the ten-thousandth, through the keyset cursor) is a range scan."""
+    conds: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any, cast: str) -> str:
+        args.append(value)
+        return f"${len(args)}::{cast}"
+
+    def one_of(column: str, values: list[str]) -> str:
+        # A single value stays `=` so the planner keeps the (column, id) index order
+        # even on a generic plan; several become `= ANY`.
+        if len(values) == 1:
+            return f"{column} = {arg(values[0], 'text')}"
+        return f"{column} = ANY({arg(values, 'text[]')})"
+
+    if principal.branch_id is not None:
+        conds.append(f"branch_id = {arg(principal.branch_id, 'uuid')}")
     if f.status:
-        conds.append(Ticket.status.in_(f.status))  # type: ignore[attr-defined]
+        conds.append(one_of("status", f.status))
     if f.priority:
-        conds.append(Ticket.priority.in_(f.priority))  # type: ignore[attr-defined]
+        conds.append(one_of("priority", f.priority))
     for column, value in (
-        (Ticket.customer_id, f.customer_id),
-        (Ticket.device_id, f.device_id),
-        (Ticket.owner_id, f.owner_id),
-        (Ticket.branch_id, f.branch_id),
-        (Ticket.category, f.category),
-        (Ticket.channel, f.channel),
+        ("customer_id", f.customer_id),
+        ("device_id", f.device_id),
+        ("owner_id", f.owner_id),
+        ("branch_id", f.branch_id),
     ):
         if value is not None:
-            conds.append(column == value)
+            conds.append(f"{column} = {arg(value, 'uuid')}")
+    for column, text_value in (("category", f.category), ("channel", f.channel)):
+        if text_value is not None:
+            conds.append(f"{column} = {arg(text_value, 'text')}")
     if f.created_from is not None:
-        conds.append(Ticket.created_at >= f.created_from)
+        conds.append(f"created_at >= {arg(f.created_from, 'timestamptz')}")
     if f.created_to is not None:
-        conds.append(Ticket.created_at < f.created_to)
+        conds.append(f"created_at < {arg(f.created_to, 'timestamptz')}")
     if f.tsquery is not None:
-        conds.append(
-            Ticket.search_vector.op("@@")(func.to_tsquery("simple", f.tsquery))  # type: ignore[attr-defined]
-        )
+        conds.append(f"search_vector @@ to_tsquery('simple', {arg(f.tsquery, 'text')})")
     if after is not None:
-        conds.append(Ticket.id < after)
-    if conds:
-        stmt = stmt.where(*conds)
-    return stmt.order_by(Ticket.id.desc()).limit(limit + 1)  # type: ignore[attr-defined]
+        conds.append(f"id < {arg(after, 'uuid')}")
+    where = f" WHERE {' AND '.join(conds)}" if conds else ""
+    sql = (
+        f"SELECT {_SUMMARY_SELECT} FROM tickets{where} "
+        f"ORDER BY id DESC LIMIT {arg(limit + 1, 'int')}"
+    )
+    return sql, args
 
 
 async def list_tickets(
     uow: UnitOfWork, principal: Principal, f: TicketFilters, after: uuid.UUID | None, limit: int
-) -> list[Any]:
-    return list((await uow.session.execute(list_stmt(principal, f, after, limit))).all())
+) -> list[dict[str, Any]]:
+    """Up to `limit + 1` rows as plain dicts (the extra one tells that a next page exists)."""
+    sql, args = list_query(principal, f, after, limit)
+    conn = await uow.connection()
+    return [dict(r) for r in await conn.fetch(sql, *args)]
 
 
 async def owner_branch(

@@ -32,6 +32,7 @@ from app.tickets.schemas import (
     ResolveBody,
     TicketCreate,
     TicketOut,
+    TicketSummary,
     TicketUpdate,
     VisitCreate,
     VisitOut,
@@ -103,7 +104,7 @@ async def create_ticket(body: TicketCreate, principal: Creator, uow: UoW, idem: 
     "/tickets",
     operation_id="listTickets",
     summary="List tickets, newest first, with filters and text search",
-    response_model=Page[TicketOut],
+    response_model=Page[TicketSummary],
     responses=problem_responses(400, 401, 403, 422),
 )
 async def list_tickets(
@@ -124,7 +125,7 @@ async def list_tickets(
         str | None,
         Query(max_length=200, description="Words in subject or description (中文 or English)."),
     ] = None,
-) -> Page[TicketOut]:
+) -> Response:
     tsquery = None
     if q is not None:
         tsquery = search_query(q)
@@ -145,32 +146,26 @@ async def list_tickets(
         created_to=created_to,
         tsquery=tsquery,
     )
-    rows = await repository.list_tickets(uow, principal, filters, paging.after, paging.limit)
-    page = make_page(rows, paging.limit)
-    return Page[TicketOut](
-        items=[service.to_out(r) for r in page.items], next_cursor=page.next_cursor
-    )
+    body = await service.list_page(uow, principal, filters, paging.after, paging.limit)
+    return Response(body, media_type="application/json")
 
 
 @router.get(
     "/devices/{device_id}/tickets",
     operation_id="listDeviceTickets",
     summary="A device's service history: its tickets, newest first",
-    response_model=Page[TicketOut],
+    response_model=Page[TicketSummary],
     responses=problem_responses(400, 401, 403, 404),
 )
 async def list_device_tickets(
     device_id: uuid.UUID, principal: Reader, uow: UoW, paging: Paging
-) -> Page[TicketOut]:
+) -> Response:
     branch = await repository.device_branch(uow, device_id)
     if branch is None or not principal.sees_branch(branch):
         raise NotFound("Device not found.")
     filters = repository.TicketFilters(device_id=device_id)
-    rows = await repository.list_tickets(uow, principal, filters, paging.after, paging.limit)
-    page = make_page(rows, paging.limit)
-    return Page[TicketOut](
-        items=[service.to_out(r) for r in page.items], next_cursor=page.next_cursor
-    )
+    body = await service.list_page(uow, principal, filters, paging.after, paging.limit)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

@@ -82,7 +82,10 @@ class TicketUpdate(BaseModel):
     product_version: str | None = Field(None, max_length=100)
 
 
-class TicketOut(BaseModel):
+class TicketSummary(BaseModel):
+    """A ticket as lists show it: everything but the long texts (description and
+    resolution summary), so a page of 200 stays small; GET the ticket for those."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -103,14 +106,12 @@ class TicketOut(BaseModel):
     priority_source: Literal["given", "derived"]
     status: Status
     subject: str
-    description: str
     product_version: str | None
     affected_system: str | None
     fault_started_at: datetime | None
     external_ref: str | None
     owner_id: uuid.UUID | None
     created_by: uuid.UUID
-    resolution_summary: str | None
     acknowledged_at: datetime | None
     resolved_at: datetime | None
     closed_at: datetime | None
@@ -121,6 +122,11 @@ class TicketOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     allowed_actions: list[Action] = Field(default_factory=list)
+
+
+class TicketOut(TicketSummary):
+    description: str
+    resolution_summary: str | None
 
 
 class ActionBody(BaseModel):

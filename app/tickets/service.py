@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -26,6 +26,7 @@ from app.core.errors import (
 )
 from app.core.etag import check_if_match
 from app.core.ids import uuid7
+from app.core.pagination import page_json
 from app.core.search import document
 from app.core.security import Principal
 from app.outbox.service import publish
@@ -49,45 +50,9 @@ from app.tickets.schemas import (
     VisitUpdate,
 )
 
-NUMBER_ZONE = ZoneInfo("Asia/Shanghai")
-
-# One statement inserts the ticket, its first timeline event and its outbox row: one
-# round trip on the hottest path. The number comes from the per-year sequence inside
-# the same statement.
-_CREATE_SQL = text(
-    """
-    WITH t AS (
-        INSERT INTO tickets (
-            id, number, branch_id, customer_id, contact_id, device_id, contract_id,
-            uncontracted, service_level, channel, category, service_type, impact, urgency,
-            priority, priority_source, status, subject, description, product_version,
-            affected_system, fault_started_at, external_ref, owner_id, created_by,
-            reopen_count, version, created_at, updated_at, search_vector)
-        VALUES (
-            :id, :prefix || lpad(nextval(CAST(:seq AS regclass))::text, 6, '0'), :branch_id,
-            :customer_id, :contact_id, :device_id, :contract_id, :uncontracted,
-            :service_level, :channel, :category, :service_type, :impact, :urgency, :priority,
-            :priority_source, 'new', :subject, :description, :product_version,
-            :affected_system, :fault_started_at, :external_ref, NULL, :created_by, 0, 1,
-            :now, :now, to_tsvector('simple', :doc))
-        RETURNING id, number
-    ), e AS (
-        INSERT INTO ticket_events (id, ticket_id, type, actor_id, actor_name, actor_role,
-                                   channel, at, after)
-        SELECT :event_id, t.id, 'ticket.created', :created_by, :actor_name, :actor_role,
-               :channel, :now, CAST(:after AS jsonb) || jsonb_build_object('number', t.number)
-        FROM t
-    ), o AS (
-        INSERT INTO outbox (id, event_type, aggregate_type, aggregate_id, event_id, payload,
-                            status, attempts, created_at, available_at)
-        SELECT :outbox_id, 'ticket.created', 'ticket', t.id, :event_id,
-               CAST(:after AS jsonb) || jsonb_build_object('number', t.number),
-               'pending', 0, :now, :now
-        FROM t
-    )
-    SELECT number FROM t
-    """
-)
+# Ticket numbers restart each year and contract validity dates are calendar dates, both
+# meant in China: the business date, not the UTC one (08:00 in Beijing is midnight UTC).
+BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 def _reopen_window() -> timedelta:
@@ -98,6 +63,23 @@ def allowed_actions(ticket: Any, now: datetime | None = None) -> list[str]:
     return lifecycle.allowed_actions(
         ticket.status, ticket.closed_at, now or get_clock().now(), _reopen_window()
     )
+
+
+async def list_page(
+    uow: UnitOfWork,
+    principal: Principal,
+    filters: repository.TicketFilters,
+    after: uuid.UUID | None,
+    limit: int,
+) -> bytes:
+    """A page of `TicketSummary` items, as JSON (see `page_json`)."""
+    rows = await repository.list_tickets(uow, principal, filters, after, limit)
+    now, window = get_clock().now(), _reopen_window()
+    for row in rows:
+        row["allowed_actions"] = lifecycle.allowed_actions(
+            row["status"], row["closed_at"], now, window
+        )
+    return page_json(rows, limit)
 
 
 def to_out(ticket: Any) -> TicketOut:
@@ -170,34 +152,9 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
             errors=[{"loc": ["body", "priority"], "msg": "required", "type": "missing"}],
         )
     priority, source = derived
-    ctx = await repository.create_context(
-        uow, data.customer_id, data.contact_id, data.device_id, data.category, now.date()
-    )
-    if ctx.customer_branch_id is None or not principal.sees_branch(ctx.customer_branch_id):
-        raise NotFound("Customer not found.", field="customer_id")
-    if not ctx.customer_active:
-        raise Unprocessable("The customer is inactive.", field="customer_id")
-    if data.contact_id is not None and ctx.contact_customer_id != data.customer_id:
-        raise Unprocessable("The contact does not belong to the customer.", field="contact_id")
-    if data.device_id is not None and ctx.device_customer_id != data.customer_id:
-        raise Unprocessable("The device does not belong to the customer.", field="device_id")
-    if not ctx.category_active:
-        raise Unprocessable(f"Unknown or inactive category '{data.category}'.", field="category")
-    branch_id = data.branch_id or ctx.customer_branch_id
-    if not principal.sees_branch(branch_id):
-        raise NotFound("Branch not found.", field="branch_id")
-    if data.branch_id is not None and data.branch_id != ctx.customer_branch_id:
-        exists = await uow.session.execute(
-            text("SELECT 1 FROM branches WHERE id = :id"), {"id": data.branch_id}
-        )
-        if exists.first() is None:
-            raise Unprocessable("branch_id does not name a branch.", field="branch_id")
-
-    year = now.astimezone(NUMBER_ZONE).year
+    year = now.astimezone(BUSINESS_ZONE).year
     await repository.ensure_number_sequence(uow, year)
     ticket_id, event_id = uuid7(), uuid7()
-    uncontracted = ctx.contract_id is None
-    service_level = ctx.contract_level if not uncontracted else ctx.default_level
     after = {
         "status": "new",
         "priority": priority,
@@ -207,56 +164,56 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
         "service_type": data.service_type,
         "customer_id": str(data.customer_id),
         "device_id": str(data.device_id) if data.device_id else None,
-        "contract_id": str(ctx.contract_id) if ctx.contract_id else None,
-        "uncontracted": uncontracted,
-        "service_level": service_level,
-        "branch_id": str(branch_id),
         "subject": data.subject,
     }
-    params = {
-        "id": ticket_id,
-        "prefix": f"T{year}-",
-        "seq": f"ticket_number_{year}",
-        "branch_id": branch_id,
-        "customer_id": data.customer_id,
-        "contact_id": data.contact_id,
-        "device_id": data.device_id,
-        "contract_id": ctx.contract_id,
-        "uncontracted": uncontracted,
-        "service_level": service_level,
-        "channel": data.channel,
-        "category": data.category,
-        "service_type": data.service_type,
-        "impact": data.impact,
-        "urgency": data.urgency,
-        "priority": priority,
-        "priority_source": source,
-        "subject": data.subject,
-        "description": data.description,
-        "product_version": data.product_version,
-        "affected_system": data.affected_system,
-        "fault_started_at": data.fault_started_at,
-        "external_ref": data.external_ref,
-        "created_by": principal.id,
-        "now": now,
-        "doc": document(data.subject, data.description),
-        "event_id": event_id,
-        "actor_name": principal.name,
-        "actor_role": principal.role.value,
-        "after": orjson.dumps(after).decode(),
-        "outbox_id": uuid7(),
-    }
-    number = (await uow.session.execute(_CREATE_SQL, params)).scalar_one()
-    out = TicketOut(
+    created = await repository.insert_ticket(
+        uow,
+        {
+            "id": ticket_id,
+            "prefix": f"T{year}-",
+            "seq": f"ticket_number_{year}",
+            "scope": principal.branch_id,
+            "branch_id": data.branch_id,
+            "customer_id": data.customer_id,
+            "contact_id": data.contact_id,
+            "device_id": data.device_id,
+            "today": now.astimezone(BUSINESS_ZONE).date(),
+            "channel": data.channel,
+            "category": data.category,
+            "service_type": data.service_type,
+            "impact": data.impact,
+            "urgency": data.urgency,
+            "priority": priority,
+            "priority_source": source,
+            "subject": data.subject,
+            "description": data.description,
+            "product_version": data.product_version,
+            "affected_system": data.affected_system,
+            "fault_started_at": data.fault_started_at,
+            "external_ref": data.external_ref,
+            "created_by": principal.id,
+            "now": now,
+            "doc": document(data.subject, data.description),
+            "event_id": event_id,
+            "actor_name": principal.name,
+            "actor_role": principal.role.value,
+            "after": orjson.dumps(after).decode(),
+            "outbox_id": uuid7(),
+        },
+    )
+    if created.number is None:
+        await _explain_refusal(uow, principal, data, created.context)
+    assert created.branch_id is not None and created.uncontracted is not None
+    return TicketOut.model_construct(
         id=ticket_id,
-        number=number,
-        branch_id=branch_id,
+        number=created.number,
+        branch_id=created.branch_id,
         customer_id=data.customer_id,
         contact_id=data.contact_id,
         device_id=data.device_id,
-        contract_id=ctx.contract_id,
-        uncontracted=uncontracted,
-        service_level=service_level,
+        contract_id=created.contract_id,
+        uncontracted=created.uncontracted,
+        service_level=created.service_level,
         channel=data.channel,
         category=data.category,
         service_type=data.service_type,
@@ -283,9 +240,28 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
         version=1,
         created_at=now,
         updated_at=now,
-        allowed_actions=["acknowledge", "assign", "start", "cancel"],
+        allowed_actions=lifecycle.allowed_actions("new", None, now, _reopen_window()),  # type: ignore[arg-type]
     )
-    return out
+
+
+async def _explain_refusal(
+    uow: UnitOfWork, principal: Principal, data: TicketCreate, ctx: repository.CreateContext
+) -> NoReturn:
+    """The creation statement inserted nothing: say why, checking in the order a caller
+    fixes things (the customer first, then what must belong to it)."""
+    if ctx.customer_branch_id is None or not principal.sees_branch(ctx.customer_branch_id):
+        raise NotFound("Customer not found.", field="customer_id")
+    if not ctx.customer_active:
+        raise Unprocessable("The customer is inactive.", field="customer_id")
+    if data.contact_id is not None and ctx.contact_customer_id != data.customer_id:
+        raise Unprocessable("The contact does not belong to the customer.", field="contact_id")
+    if data.device_id is not None and ctx.device_customer_id != data.customer_id:
+        raise Unprocessable("The device does not belong to the customer.", field="device_id")
+    if not ctx.category_active:
+        raise Unprocessable(f"Unknown or inactive category '{data.category}'.", field="category")
+    if data.branch_id is not None and not principal.sees_branch(data.branch_id):
+        raise NotFound("Branch not found.", field="branch_id")
+    raise Unprocessable("branch_id does not name a branch.", field="branch_id")
 
 
 def _touch(ticket: Ticket) -> None:
@@ -340,7 +316,7 @@ async def update(
     elif ("impact" in changes or "urgency" in changes) and impact and urgency:
         changes["priority"] = lifecycle.PRIORITY_MATRIX[(impact, urgency)]
         changes["priority_source"] = "derived"
-    today = get_clock().now().date()
+    today = get_clock().now().astimezone(BUSINESS_ZONE).date()
     if "contact_id" in changes or "device_id" in changes or "category" in changes:
         ctx = await repository.create_context(
             uow,
