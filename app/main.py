@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from app import models  # noqa: F401  (complete metadata before the first query)
 from app.access.router import router as access_router
 from app.branches.router import router as branches_router
+from app.calendars.router import router as calendars_router
 from app.catalogue.router import router as catalogue_router
 from app.contracts.router import router as contracts_router
 from app.core.config import get_settings
@@ -33,6 +34,7 @@ ROUTERS = [
     access_router,
     branches_router,
     catalogue_router,
+    calendars_router,
     customers_router,
     contracts_router,
     devices_router,
@@ -45,6 +47,11 @@ TAGS = [
     {"name": "access", "description": "API keys, roles and branch scope."},
     {"name": "branches", "description": "Branches and service points (分公司/服务网点)."},
     {"name": "catalogue", "description": "Categories, product families and service levels."},
+    {
+        "name": "calendars",
+        "description": "Business calendars (工作日历): working hours, public holidays, "
+        "overrides; preview of due times and working time.",
+    },
     {"name": "customers", "description": "Customers and their contacts (客户档案)."},
     {
         "name": "contracts",

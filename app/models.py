@@ -2,12 +2,14 @@
 
 from app.access.models import ApiKey
 from app.branches.models import Branch
+from app.calendars.models import Calendar
 from app.catalogue.models import Category, ProductFamily, ServiceLevel
 from app.contracts.models import Contract, ContractDevice
 from app.core.idempotency import IdempotencyRecord
 from app.customers.models import Contact, Customer
 from app.devices.models import Device
 from app.outbox.models import ConsumerReceipt, OutboxMessage
+from app.sla.models import ClockSegment, SlaPolicy, SlaTarget, TicketClock
 from app.tickets.models import (
     Attachment,
     AttachmentBlob,
@@ -17,13 +19,16 @@ from app.tickets.models import (
     TicketEvent,
     TicketVisit,
 )
+from app.timers.models import Timer
 
 __all__ = [
     "ApiKey",
     "Attachment",
     "AttachmentBlob",
     "Branch",
+    "Calendar",
     "Category",
+    "ClockSegment",
     "ConsumerReceipt",
     "Contact",
     "Contract",
@@ -34,9 +39,13 @@ __all__ = [
     "OutboxMessage",
     "ProductFamily",
     "ServiceLevel",
+    "SlaPolicy",
+    "SlaTarget",
     "Ticket",
     "TicketAttempt",
+    "TicketClock",
     "TicketComment",
     "TicketEvent",
     "TicketVisit",
+    "Timer",
 ]

@@ -15,6 +15,8 @@ from app.core.logging import configure_logging
 from app.core.queue import job_deserializer, job_serializer, redis_settings
 from app.outbox.dispatcher import load_configured_consumers
 from app.outbox.jobs import DRAIN_JOB_TIMEOUT_SECONDS, drain_outbox, purge_outbox
+from app.timers.jobs import SCHEDULE_JOB_TIMEOUT_SECONDS, fire_timer, schedule_timers
+from app.timers.registry import load_handlers
 from workers.maintenance import purge_idempotency_keys
 
 log = logging.getLogger("supportline.worker")
@@ -26,6 +28,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     # Fails the worker's start when a configured consumer cannot be imported: better than
     # draining messages past a consumer that is missing.
     consumers = load_configured_consumers(settings)
+    load_handlers()
     log.info(
         "worker started",
         extra={"fields": {"outbox_consumers": [c.name for c in consumers]}},
@@ -46,7 +49,13 @@ def _every(seconds: int) -> set[int]:
 
 
 class WorkerSettings:
-    functions: list[Any] = [purge_idempotency_keys, drain_outbox, purge_outbox]
+    functions: list[Any] = [
+        purge_idempotency_keys,
+        drain_outbox,
+        purge_outbox,
+        fire_timer,
+        schedule_timers,
+    ]
     cron_jobs: list[Any] = [
         cron(purge_idempotency_keys, minute={7}, run_at_startup=False),
         # Overlapping ticks are safe without an advisory lock: see app/outbox/jobs.py.
@@ -58,6 +67,14 @@ class WorkerSettings:
             timeout=DRAIN_JOB_TIMEOUT_SECONDS,
         ),
         cron(purge_outbox, hour={3}, minute={17}, run_at_startup=False),
+        # Concurrent passes (several workers) give way to each other with an advisory lock.
+        cron(
+            schedule_timers,
+            second=_every(_settings.timer_poll_seconds),
+            run_at_startup=True,
+            unique=True,
+            timeout=SCHEDULE_JOB_TIMEOUT_SECONDS,
+        ),
     ]
     on_startup = startup
     on_shutdown = shutdown

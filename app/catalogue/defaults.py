@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 
+from app.calendars.defaults import ensure_calendars
 from app.catalogue.models import Category, ProductFamily, ServiceLevel
 from app.core.clock import get_clock
 from app.core.db import UnitOfWork
+from app.sla.defaults import ensure_sla_defaults
 
 # Parents come before their children (the foreign key is checked per row).
 CATEGORIES: list[dict[str, Any]] = [
@@ -58,7 +60,9 @@ SERVICE_LEVELS: list[dict[str, Any]] = [
 
 
 async def ensure_defaults(uow: UnitOfWork) -> None:
-    """Insert the default catalogue rows that are missing; idempotent, never overwrites."""
+    """Insert the default catalogue rows (and system calendars) that are missing;
+    idempotent, never overwrites."""
+    await ensure_calendars(uow)
     now = get_clock().now()
     common = {"active": True, "version": 1, "created_at": now, "updated_at": now}
     session = uow.session
@@ -78,3 +82,6 @@ async def ensure_defaults(uow: UnitOfWork) -> None:
         {**r, **common, "is_default": r["is_default"] and not has_default} for r in SERVICE_LEVELS
     ]
     await session.execute(insert(ServiceLevel).values(levels).on_conflict_do_nothing())
+    # Calendars, then the SLA policies that name them and the service levels above.
+    await ensure_calendars(uow)
+    await ensure_sla_defaults(uow)

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     outbox_consumers: list[str] = Field(default_factory=list)
     outbox_retention_days: int = Field(default=14, ge=1)
 
+    timer_poll_seconds: int = Field(default=2, ge=1, le=60)
+    timer_horizon_seconds: int = Field(default=300, ge=10, le=3600)
+    timer_overdue_grace_seconds: int = Field(default=5, ge=1)
+
     worker_health_check_interval: int = 10
     worker_max_jobs: int = 20
 

@@ -32,6 +32,12 @@ OUTBOX_FAILED = Counter(
 OUTBOX_LAG = Gauge(
     "supportline_outbox_lag_seconds", "Age of the oldest pending outbox row at the last drain"
 )
+TIMERS_FIRED = Counter("supportline_timers_fired_total", "Timers fired", ["kind"])
+TIMER_LAG = Histogram(
+    "supportline_timer_lag_seconds",
+    "How late a timer fired (fired at - due at)",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
 JOB_FAILURES = Counter("supportline_job_failures_total", "Worker job failures", ["job"])
 
 

@@ -89,36 +89,42 @@ async def create_context(
     return CreateContext(*row)
 
 
-# Ticket creation is the hottest write, so it is one statement in one round trip: the
-# context (customer, contact, device, category, covering contract, default level) is
-# read, checked, and only when every check holds are the ticket, its first timeline
-# event and its outbox row inserted. The caller gets the context back either way and
-# explains a refusal from it; `number` is NULL when nothing was inserted. Typed casts on
-# every parameter: asyncpg prepares the statement, and `:x IS NULL` alone has no type.
-# Numbers are padded to six digits and grow past them (PostgreSQL's lpad truncates).
-_CREATE = RawSQL(
+# Ticket creation is the hottest write: two statements on the raw connection, no ORM.
+# The first reads everything the checks need (customer and its branch, contact and device
+# owners, category, branch, covering contract, and the SLA targets of the resulting level
+# for the priority); the caller checks it and computes the clocks' due times in Python
+# (business calendars); the second inserts the ticket, its first timeline event, its
+# outbox row, its SLA clocks with their first segments and their timers, all in one
+# statement, so atomically without an explicit transaction. Typed casts on every
+# parameter: asyncpg prepares the statements, and `:x IS NULL` alone has no type.
+_CREATE_CONTEXT = RawSQL(
     f"""
-    WITH ctx AS (
-        {
+    SELECT ctx.*,
+           (:branch_id::uuid IS NULL
+            OR EXISTS (SELECT 1 FROM branches WHERE id = :branch_id::uuid)) AS branch_exists,
+           (SELECT json_agg(json_build_object(
+                       'metric', st.metric, 'minutes', st.minutes,
+                       'calendar_id', st.calendar_id, 'calendar_version', cal.version,
+                       'warn_percent', st.warn_percent))
+            FROM sla_policies p
+            JOIN sla_targets st ON st.policy_id = p.id
+            JOIN calendars cal ON cal.id = st.calendar_id
+            WHERE p.active AND st.priority = :priority::text
+              AND p.service_level = COALESCE(ctx.contract_level, ctx.default_level)) AS targets
+    FROM ({
         _CONTEXT_SELECT.replace(":customer_id", ":customer_id::uuid")
         .replace(":contact_id", ":contact_id::uuid")
         .replace(":device_id", ":device_id::uuid")
         .replace(":category", ":category::text")
         .replace(":today", ":today::date")
-    }
-    ), ok AS (
-        SELECT ctx.*, COALESCE(:branch_id::uuid, ctx.customer_branch_id) AS branch_id
-        FROM ctx
-        WHERE ctx.customer_branch_id IS NOT NULL
-          AND (:scope::uuid IS NULL OR ctx.customer_branch_id = :scope::uuid)
-          AND ctx.customer_active
-          AND (:contact_id::uuid IS NULL OR ctx.contact_customer_id = :customer_id::uuid)
-          AND (:device_id::uuid IS NULL OR ctx.device_customer_id = :customer_id::uuid)
-          AND ctx.category_active
-          AND (:scope::uuid IS NULL OR COALESCE(:branch_id::uuid, ctx.customer_branch_id) = :scope::uuid)
-          AND (:branch_id::uuid IS NULL OR :branch_id::uuid = ctx.customer_branch_id
-               OR EXISTS (SELECT 1 FROM branches WHERE id = :branch_id::uuid))
-    ), t AS (
+    }) AS ctx
+    """
+)
+
+# Numbers are padded to six digits and grow past them (PostgreSQL's lpad truncates).
+_CREATE = RawSQL(
+    """
+    WITH t AS (
         INSERT INTO tickets (
             id, number, branch_id, customer_id, contact_id, device_id, contract_id,
             uncontracted, service_level, channel, category, service_type, impact, urgency,
@@ -127,20 +133,17 @@ _CREATE = RawSQL(
             reopen_count, version, created_at, updated_at, search_vector)
         SELECT
             :id::uuid, :prefix::text || lpad(s.n::text, greatest(6, length(s.n::text)), '0'),
-            ok.branch_id, :customer_id::uuid, :contact_id::uuid, :device_id::uuid,
-            ok.contract_id, ok.contract_id IS NULL,
-            CASE WHEN ok.contract_id IS NULL THEN ok.default_level ELSE ok.contract_level END,
+            :branch_id::uuid, :customer_id::uuid, :contact_id::uuid, :device_id::uuid,
+            :contract_id::uuid, :contract_id::uuid IS NULL, :service_level::text,
             :channel::text, :category::text, :service_type::text, :impact::text,
             :urgency::text, :priority::text, :priority_source::text, 'new', :subject::text,
             :description::text, :product_version::text, :affected_system::text,
             :fault_started_at::timestamptz, :external_ref::text, NULL, :created_by::uuid,
             0, 1, :now::timestamptz, :now::timestamptz, to_tsvector('simple', :doc::text)
-        FROM ok, LATERAL (SELECT nextval(:seq::regclass) AS n) AS s
-        RETURNING id, number, branch_id, contract_id, uncontracted, service_level
+        FROM (SELECT nextval(:seq::regclass) AS n) AS s
+        RETURNING id, number
     ), facts AS (
-        SELECT t.*, :after::jsonb || jsonb_build_object(
-                   'number', t.number, 'branch_id', t.branch_id, 'contract_id', t.contract_id,
-                   'uncontracted', t.uncontracted, 'service_level', t.service_level) AS after
+        SELECT t.id, t.number, :after::jsonb || jsonb_build_object('number', t.number) AS after
         FROM t
     ), e AS (
         INSERT INTO ticket_events (id, ticket_id, type, actor_id, actor_name, actor_role,
@@ -153,36 +156,69 @@ _CREATE = RawSQL(
                             status, attempts, created_at, available_at)
         SELECT :outbox_id::uuid, 'ticket.created', 'ticket', f.id, :event_id::uuid,
                jsonb_build_object('ticket_id', f.id, 'number', f.number,
-                                  'branch_id', f.branch_id, 'status', 'new',
+                                  'branch_id', :branch_id::uuid, 'status', 'new',
                                   'priority', :priority::text, 'before', NULL,
                                   'after', f.after, 'data', NULL),
                'pending', 0, :now::timestamptz, :now::timestamptz
         FROM facts f
+    ), c AS (
+        INSERT INTO ticket_clocks (id, ticket_id, metric, target_seconds, calendar_id,
+                                   warn_percent, state, started_at, used_seconds,
+                                   running_since, warn_at, due_at, updated_at)
+        SELECT x.id, t.id, x.metric, x.secs, x.cal, x.warn, 'running', :now::timestamptz, 0,
+               :now::timestamptz, x.warn_at, x.due_at, :now::timestamptz
+        FROM t, unnest(:clock_ids::uuid[], :clock_metrics::text[], :clock_seconds::int[],
+                       :clock_calendars::uuid[], :clock_warn::int[],
+                       :clock_warn_at::timestamptz[], :clock_due_at::timestamptz[])
+                AS x(id, metric, secs, cal, warn, warn_at, due_at)
+    ), sg AS (
+        INSERT INTO ticket_clock_segments (id, clock_id, kind, reason, started_at)
+        SELECT x.id, x.clock_id, 'running', 'created', :now::timestamptz
+        FROM t, unnest(:segment_ids::uuid[], :clock_ids::uuid[]) AS x(id, clock_id)
+    ), tm AS (
+        INSERT INTO timers (id, kind, subject_id, due_at, version, state, enqueued_version,
+                            created_at, updated_at)
+        SELECT x.id, x.kind, x.subject_id, x.due_at, 1, 'pending',
+               CASE WHEN x.soon THEN 1 END, :now::timestamptz, :now::timestamptz
+        FROM t, unnest(:timer_ids::uuid[], :timer_kinds::text[], :timer_subjects::uuid[],
+                       :timer_due_at::timestamptz[], :timer_soon::bool[])
+                AS x(id, kind, subject_id, due_at, soon)
     )
-    SELECT ctx.*, f.number, f.branch_id, f.contract_id, f.uncontracted, f.service_level
-    FROM ctx LEFT JOIN facts f ON true
+    SELECT number FROM t
     """
 )
 
 
 @dataclass
-class Created:
-    """What the creation statement answers: the context it checked, and the stored
-    ticket's number and derived facts (all None when the checks refused it)."""
-
-    context: CreateContext
-    number: str | None
-    branch_id: uuid.UUID | None
-    contract_id: uuid.UUID | None
-    uncontracted: bool | None
-    service_level: str | None
+class NewTicketContext(CreateContext):
+    branch_exists: bool
+    targets: list[dict[str, Any]]
 
 
-async def insert_ticket(uow: UnitOfWork, values: dict[str, Any]) -> Created:
+async def new_ticket_context(uow: UnitOfWork, values: dict[str, Any]) -> NewTicketContext:
     conn = await uow.connection()
-    row = await conn.fetchrow(_CREATE.sql, *_CREATE.args(values))
+    row = await conn.fetchrow(_CREATE_CONTEXT.sql, *_CREATE_CONTEXT.args(values))
     assert row is not None
-    return Created(CreateContext(*row[:8]), *row[8:])
+    return NewTicketContext(
+        customer_branch_id=row["customer_branch_id"],
+        customer_active=bool(row["customer_active"]),
+        contact_customer_id=row["contact_customer_id"],
+        device_customer_id=row["device_customer_id"],
+        category_active=row["category_active"],
+        contract_id=row["contract_id"],
+        contract_level=row["contract_level"],
+        default_level=row["default_level"],
+        branch_exists=bool(row["branch_exists"]),
+        targets=row["targets"] or [],
+    )
+
+
+async def insert_ticket(uow: UnitOfWork, values: dict[str, Any]) -> str:
+    """Inserts the ticket with everything that goes with it; returns its number."""
+    conn = await uow.connection()
+    number = await conn.fetchval(_CREATE.sql, *_CREATE.args(values))
+    assert number is not None
+    return str(number)
 
 
 async def get_for_update(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID) -> Ticket:

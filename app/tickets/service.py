@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -28,8 +28,9 @@ from app.core.etag import check_if_match
 from app.core.ids import uuid7
 from app.core.pagination import page_json
 from app.core.search import document
-from app.core.security import Principal
+from app.core.security import Principal, Role
 from app.outbox.service import publish
+from app.sla import service as sla
 from app.tickets import lifecycle, repository
 from app.tickets.models import (
     Attachment,
@@ -49,6 +50,7 @@ from app.tickets.schemas import (
     VisitCreate,
     VisitUpdate,
 )
+from app.timers import service as timers
 
 # Ticket numbers restart each year and contract validity dates are calendar dates, both
 # meant in China: the business date, not the UTC one (08:00 in Beijing is midnight UTC).
@@ -154,6 +156,33 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
     priority, source = derived
     year = now.astimezone(BUSINESS_ZONE).year
     await repository.ensure_number_sequence(uow, year)
+    ctx = await repository.new_ticket_context(
+        uow,
+        {
+            "customer_id": data.customer_id,
+            "contact_id": data.contact_id,
+            "device_id": data.device_id,
+            "category": data.category,
+            "today": now.astimezone(BUSINESS_ZONE).date(),
+            "branch_id": data.branch_id,
+            "priority": priority,
+        },
+    )
+    _check_context(principal, data, ctx)
+    branch_id = data.branch_id or ctx.customer_branch_id
+    assert branch_id is not None
+    uncontracted = ctx.contract_id is None
+    service_level = ctx.default_level if uncontracted else ctx.contract_level
+    specs = await sla.calendar_specs_for(
+        uow, {uuid.UUID(str(t["calendar_id"])): t["calendar_version"] for t in ctx.targets}
+    )
+    clocks = sla.new_clocks(ctx.targets, specs, data.service_type, now)
+    timer_rows = [
+        (uuid7(), kind, c.id, due)
+        for c in clocks
+        for kind, due in ((sla.WARN, c.warn_at), (sla.BREACH, c.due_at))
+    ]
+    soon = now + timedelta(seconds=get_settings().timer_poll_seconds)
     ticket_id, event_id = uuid7(), uuid7()
     after = {
         "status": "new",
@@ -164,20 +193,24 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
         "service_type": data.service_type,
         "customer_id": str(data.customer_id),
         "device_id": str(data.device_id) if data.device_id else None,
+        "contract_id": str(ctx.contract_id) if ctx.contract_id else None,
+        "uncontracted": uncontracted,
+        "service_level": service_level,
+        "branch_id": str(branch_id),
         "subject": data.subject,
     }
-    created = await repository.insert_ticket(
+    number = await repository.insert_ticket(
         uow,
         {
             "id": ticket_id,
             "prefix": f"T{year}-",
             "seq": f"ticket_number_{year}",
-            "scope": principal.branch_id,
-            "branch_id": data.branch_id,
+            "branch_id": branch_id,
             "customer_id": data.customer_id,
             "contact_id": data.contact_id,
             "device_id": data.device_id,
-            "today": now.astimezone(BUSINESS_ZONE).date(),
+            "contract_id": ctx.contract_id,
+            "service_level": service_level,
             "channel": data.channel,
             "category": data.category,
             "service_type": data.service_type,
@@ -199,21 +232,32 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
             "actor_role": principal.role.value,
             "after": orjson.dumps(after).decode(),
             "outbox_id": uuid7(),
+            "clock_ids": [c.id for c in clocks],
+            "clock_metrics": [c.metric for c in clocks],
+            "clock_seconds": [c.target_seconds for c in clocks],
+            "clock_calendars": [c.calendar_id for c in clocks],
+            "clock_warn": [c.warn_percent for c in clocks],
+            "clock_warn_at": [c.warn_at for c in clocks],
+            "clock_due_at": [c.due_at for c in clocks],
+            "segment_ids": [uuid7() for _ in clocks],
+            "timer_ids": [t[0] for t in timer_rows],
+            "timer_kinds": [t[1] for t in timer_rows],
+            "timer_subjects": [t[2] for t in timer_rows],
+            "timer_due_at": [t[3] for t in timer_rows],
+            "timer_soon": [t[3] <= soon for t in timer_rows],
         },
     )
-    if created.number is None:
-        await _explain_refusal(uow, principal, data, created.context)
-    assert created.branch_id is not None and created.uncontracted is not None
+    timers.wake_after_commit(uow, [(t[0], 1, t[3]) for t in timer_rows if t[3] <= soon])
     return TicketOut.model_construct(
         id=ticket_id,
-        number=created.number,
-        branch_id=created.branch_id,
+        number=number,
+        branch_id=branch_id,
         customer_id=data.customer_id,
         contact_id=data.contact_id,
         device_id=data.device_id,
-        contract_id=created.contract_id,
-        uncontracted=created.uncontracted,
-        service_level=created.service_level,
+        contract_id=ctx.contract_id,
+        uncontracted=uncontracted,
+        service_level=service_level,
         channel=data.channel,
         category=data.category,
         service_type=data.service_type,
@@ -244,11 +288,11 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
     )
 
 
-async def _explain_refusal(
-    uow: UnitOfWork, principal: Principal, data: TicketCreate, ctx: repository.CreateContext
-) -> NoReturn:
-    """The creation statement inserted nothing: say why, checking in the order a caller
-    fixes things (the customer first, then what must belong to it)."""
+def _check_context(
+    principal: Principal, data: TicketCreate, ctx: repository.NewTicketContext
+) -> None:
+    """Refuses what the context does not allow, in the order a caller fixes things (the
+    customer first, then what must belong to it)."""
     if ctx.customer_branch_id is None or not principal.sees_branch(ctx.customer_branch_id):
         raise NotFound("Customer not found.", field="customer_id")
     if not ctx.customer_active:
@@ -261,7 +305,8 @@ async def _explain_refusal(
         raise Unprocessable(f"Unknown or inactive category '{data.category}'.", field="category")
     if data.branch_id is not None and not principal.sees_branch(data.branch_id):
         raise NotFound("Branch not found.", field="branch_id")
-    raise Unprocessable("branch_id does not name a branch.", field="branch_id")
+    if not ctx.branch_exists:
+        raise Unprocessable("branch_id does not name a branch.", field="branch_id")
 
 
 def _touch(ticket: Ticket) -> None:
@@ -359,6 +404,11 @@ async def update(
             {"priority": before["priority"]},
             {"priority": ticket.priority},
         )
+    if "priority" in fields or "service_level" in fields:
+        await uow.session.flush()
+        targets = await sla.recompute(uow, ticket, get_clock().now())
+        if targets:
+            _event(uow, ticket, principal, channel, "sla.recomputed", data={"targets": targets})
     await uow.session.flush()
     return ticket
 
@@ -458,6 +508,8 @@ async def act(
         "cancel": "ticket.cancelled",
     }[action]
     _event(uow, ticket, principal, channel, type_, before, after, data or None)
+    await uow.session.flush()
+    await sla.on_action(uow, ticket, action, body.get("on"), now)
     if action in ("acknowledge", "start") and before["owner_id"] != after["owner_id"]:
         _event(
             uow,
@@ -508,6 +560,10 @@ async def add_comment(
         announce=data.visibility == "public",
     )
     await uow.session.flush()
+    if data.visibility == "public" and principal.role is not Role.integration:
+        # A public reply from staff is a first response; an integration relays what
+        # customers and monitoring say, which is not.
+        await sla.on_first_response(uow, ticket, comment.created_at)
     return comment
 
 
@@ -626,6 +682,7 @@ async def add_visit(
         },
     )
     await uow.session.flush()
+    await sla.on_visit_arrival(uow, ticket, data.arrived_at)
     return visit
 
 

@@ -63,6 +63,7 @@ async def test_ensure_defaults_respects_an_operator_default(
     async for uow in open_uow():
         from sqlalchemy import text
 
+        await uow.session.execute(text("DELETE FROM sla_policies WHERE service_level = 'basic'"))
         await uow.session.execute(text("DELETE FROM service_levels WHERE code = 'basic'"))
         await defaults.ensure_defaults(uow)
     levels = {

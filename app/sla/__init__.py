@@ -1,0 +1,1 @@
+"""Service levels kept: SLA policies, per-ticket clocks, warnings and breaches."""

@@ -1,0 +1,433 @@
+"""SLA clocks on tickets: started with the ticket, paused and resumed with it, stopped by
+what meets them, recomputed when the priority or contract changes, and announced by
+timers when they pass their warning point or fall due.
+
+Every change here runs inside the ticket change's transaction (the caller's unit of
+work), with the clock's segments, its timers and, for warnings and breaches, the
+timeline event and the outbox row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from app.calendars import service as calendar_service
+from app.calendars.businesstime import CalendarSpec
+from app.core.db import UnitOfWork
+from app.core.ids import uuid7
+from app.outbox.service import publish
+from app.sla import clock as clockmath
+from app.sla.models import ClockSegment, SlaPolicy, TicketClock
+from app.tickets.models import Ticket, TicketEvent
+from app.timers import service as timers
+
+WARN = "sla.warning"
+BREACH = "sla.breach"
+# Warnings and breaches are nobody's action: the timeline names the SLA engine.
+SYSTEM_NAME, SYSTEM_ROLE = "SLA", "system"
+
+# Which metrics start with a ticket: on-site only for on-site service; a spare part's
+# clock starts with its part request (the spare-parts domain).
+STARTED_WITH_TICKET = ("first_response", "onsite", "resolution")
+
+
+def applies(metric: str, service_type: str) -> bool:
+    return metric != "onsite" or service_type == "onsite"
+
+
+# --- calendars: specs cached by (id, version) -----------------------------------------
+
+_specs: dict[uuid.UUID, tuple[int, CalendarSpec]] = {}
+
+
+async def calendar_specs_for(
+    uow: UnitOfWork, versions: dict[uuid.UUID, int]
+) -> dict[uuid.UUID, CalendarSpec]:
+    """Specs of calendars whose versions the caller already read (ticket creation reads
+    them with its context): no query at all while they are cached. The engine caches a
+    calendar's yearly index on the spec object, so reusing the same spec while the
+    calendar is unchanged is what keeps `add` in microseconds."""
+    out: dict[uuid.UUID, CalendarSpec] = {}
+    missing = []
+    for cid, version in versions.items():
+        hit = _specs.get(cid)
+        if hit is not None and hit[0] == version:
+            out[cid] = hit[1]
+        else:
+            missing.append(cid)
+    if missing:
+        loaded = await calendar_specs(uow, missing)
+        for cid in missing:
+            _specs[cid] = (versions[cid], loaded[cid])
+        out.update(loaded)
+    return out
+
+
+async def calendar_specs(
+    uow: UnitOfWork, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, CalendarSpec]:
+    """Specs of these calendars at their current versions (the calendars domain checks
+    the versions in one small query and caches the specs)."""
+    return await calendar_service.specs(uow, set(ids))
+
+
+# --- starting clocks --------------------------------------------------------------------
+
+
+@dataclass
+class NewClock:
+    """A clock to insert with a new ticket (the creation statement takes these)."""
+
+    id: uuid.UUID
+    metric: str
+    target_seconds: int
+    calendar_id: uuid.UUID
+    warn_percent: int
+    warn_at: datetime
+    due_at: datetime
+
+
+def new_clocks(
+    targets: list[dict[str, Any]],
+    specs: dict[uuid.UUID, CalendarSpec],
+    service_type: str,
+    now: datetime,
+) -> list[NewClock]:
+    """The clocks a ticket starts with, from its policy's targets for its priority."""
+    out = []
+    for t in targets:
+        if t["metric"] not in STARTED_WITH_TICKET or not applies(t["metric"], service_type):
+            continue
+        calendar_id = uuid.UUID(str(t["calendar_id"]))
+        seconds = int(t["minutes"]) * 60
+        warn_at, due_at = clockmath.plan(
+            specs[calendar_id], seconds, int(t["warn_percent"]), 0, now
+        )
+        out.append(
+            NewClock(uuid7(), t["metric"], seconds, calendar_id, int(t["warn_percent"]),
+                     warn_at, due_at)
+        )  # fmt: skip
+    return out
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+async def clocks_of(uow: UnitOfWork, ticket_id: uuid.UUID, lock: bool = False) -> list[TicketClock]:
+    stmt = select(TicketClock).where(col(TicketClock.ticket_id) == ticket_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return list((await uow.session.execute(stmt.order_by(col(TicketClock.id)))).scalars())
+
+
+async def segments_of(uow: UnitOfWork, clock_ids: list[uuid.UUID]) -> list[ClockSegment]:
+    if not clock_ids:
+        return []
+    stmt = (
+        select(ClockSegment)
+        .where(col(ClockSegment.clock_id).in_(clock_ids))
+        .order_by(col(ClockSegment.id))
+    )
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+# --- changes ----------------------------------------------------------------------------
+
+
+async def _open_segment(uow: UnitOfWork, clock: TicketClock) -> ClockSegment | None:
+    stmt = select(ClockSegment).where(
+        col(ClockSegment.clock_id) == clock.id, col(ClockSegment.ended_at).is_(None)
+    )
+    return (await uow.session.execute(stmt)).scalars().first()
+
+
+async def _close_running(
+    uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec, at: datetime
+) -> None:
+    """Ends the running segment at `at`, folding its business time into `used_seconds`."""
+    seg = await _open_segment(uow, clock)
+    if seg is not None:
+        seg.ended_at = max(at, seg.started_at)
+    clock.used_seconds = clockmath.used_seconds(spec, clock.used_seconds, clock.running_since, at)
+    clock.running_since = None
+
+
+async def _arm(uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec) -> None:
+    """Recomputes warn/due of a running clock and sets its timers (a moved timer gets a
+    new version, so a job already in Redis for the old time does nothing)."""
+    assert clock.running_since is not None
+    warn_at, due_at = clockmath.plan(
+        spec, clock.target_seconds, clock.warn_percent, clock.used_seconds, clock.running_since
+    )
+    clock.warn_at, clock.due_at = warn_at, due_at
+    if clock.warned_at is None and clock.outcome is None:
+        await timers.schedule(uow, WARN, clock.id, warn_at)
+    else:
+        await timers.cancel(uow, WARN, [clock.id])
+    if clock.outcome is None:
+        await timers.schedule(uow, BREACH, clock.id, due_at)
+    else:
+        await timers.cancel(uow, BREACH, [clock.id])
+
+
+async def _disarm(uow: UnitOfWork, clock: TicketClock) -> None:
+    clock.warn_at = None
+    clock.due_at = None
+    await timers.cancel(uow, WARN, [clock.id])
+    await timers.cancel(uow, BREACH, [clock.id])
+
+
+async def pause(uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec, reason: str,
+                at: datetime) -> None:  # fmt: skip
+    if clock.state != "running":
+        return
+    await _close_running(uow, clock, spec, at)
+    uow.session.add(ClockSegment(clock_id=clock.id, kind="paused", reason=reason, started_at=at))
+    clock.state = "paused"
+    clock.updated_at = at
+    await _disarm(uow, clock)
+
+
+async def run(uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec, reason: str,
+              at: datetime) -> None:  # fmt: skip
+    """Resumes a paused clock, or restarts a stopped one (reopen): either way it counts
+    on from the business time it had used, and the gap is not counted."""
+    if clock.state == "running":
+        return
+    seg = await _open_segment(uow, clock)
+    if seg is not None:
+        seg.ended_at = max(at, seg.started_at)
+    uow.session.add(ClockSegment(clock_id=clock.id, kind="running", reason=reason, started_at=at))
+    clock.state = "running"
+    clock.running_since = at
+    clock.stopped_at = None
+    if clock.outcome in ("met", "cancelled"):
+        clock.outcome = None  # a breach, once recorded, stays: it happened
+    clock.updated_at = at
+    await _arm(uow, clock, spec)
+
+
+async def stop(uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec, outcome: str,
+               at: datetime) -> None:  # fmt: skip
+    """Stops a clock at `at` (which may be earlier than now: a visit logged afterwards).
+    Met means met in time; a clock already breached stays breached."""
+    if clock.state == "stopped":
+        return
+    if clock.state == "running":
+        await _close_running(uow, clock, spec, at)
+    else:
+        seg = await _open_segment(uow, clock)
+        if seg is not None:
+            seg.ended_at = max(at, seg.started_at)
+    if clock.outcome != "breached":
+        if outcome == "met" and clock.used_seconds > clock.target_seconds:
+            # Late, though no breach timer fired yet (a worker was down): still a breach.
+            clock.outcome, clock.breached_at = "breached", at
+        else:
+            clock.outcome = outcome
+    clock.state = "stopped"
+    clock.stopped_at = at
+    clock.updated_at = at
+    await _disarm(uow, clock)
+
+
+# --- what ticket changes do to the clocks ------------------------------------------------
+
+
+async def _policy(uow: UnitOfWork, service_level: str | None) -> SlaPolicy | None:
+    if service_level is None:
+        return None
+    stmt = select(SlaPolicy).where(col(SlaPolicy.service_level) == service_level)
+    return (await uow.session.execute(stmt)).scalars().first()
+
+
+async def _with_specs(
+    uow: UnitOfWork, ticket: Ticket
+) -> tuple[list[TicketClock], dict[uuid.UUID, CalendarSpec]]:
+    clocks = await clocks_of(uow, ticket.id, lock=True)
+    return clocks, await calendar_specs(uow, [c.calendar_id for c in clocks])
+
+
+async def on_action(
+    uow: UnitOfWork, ticket: Ticket, action: str, waiting_on: str | None, at: datetime
+) -> None:
+    """Called by the ticket service after a lifecycle action changed the status."""
+    clocks, specs = await _with_specs(uow, ticket)
+    if not clocks:
+        return
+    by_metric = {c.metric: c for c in clocks}
+    if action in ("acknowledge", "start") and "first_response" in by_metric:
+        fr = by_metric["first_response"]
+        await stop(uow, fr, specs[fr.calendar_id], "met", at)
+    elif action == "wait":
+        policy = await _policy(uow, ticket.service_level)
+        pauses = waiting_on == "customer" or (
+            waiting_on == "vendor" and policy is not None and policy.pause_on_vendor
+        )
+        if pauses:
+            for c in clocks:
+                await pause(uow, c, specs[c.calendar_id], f"waiting_{waiting_on}", at)
+    elif action == "resume":
+        for c in clocks:
+            if c.state == "paused":
+                await run(uow, c, specs[c.calendar_id], "resumed", at)
+    elif action == "resolve":
+        for c in clocks:
+            # Resolving answers the customer; an on-site visit that never happened was
+            # not needed after all.
+            outcome = "cancelled" if c.metric in ("onsite", "part_onsite") else "met"
+            await stop(uow, c, specs[c.calendar_id], outcome, at)
+    elif action == "reopen":
+        res = by_metric.get("resolution")
+        if res is not None:
+            await run(uow, res, specs[res.calendar_id], "reopened", at)
+    elif action in ("cancel", "confirm"):
+        for c in clocks:
+            await stop(uow, c, specs[c.calendar_id], "cancelled", at)
+
+
+async def on_first_response(uow: UnitOfWork, ticket: Ticket, at: datetime) -> None:
+    """A public reply from staff meets the first-response target."""
+    clocks, specs = await _with_specs(uow, ticket)
+    for c in clocks:
+        if c.metric == "first_response" and c.state != "stopped":
+            await stop(uow, c, specs[c.calendar_id], "met", at)
+
+
+async def on_visit_arrival(uow: UnitOfWork, ticket: Ticket, arrived_at: datetime) -> None:
+    clocks, specs = await _with_specs(uow, ticket)
+    for c in clocks:
+        if c.metric == "onsite" and c.state != "stopped":
+            await stop(uow, c, specs[c.calendar_id], "met", arrived_at)
+
+
+async def recompute(uow: UnitOfWork, ticket: Ticket, at: datetime) -> dict[str, Any]:
+    """The priority or the contract (service level) changed: every clock takes its new
+    target, from the ticket's start, and keeps its history; the paused intervals stay
+    excluded because `used_seconds` never counted them. Returns before/after targets
+    for the timeline."""
+    clocks, _ = await _with_specs(uow, ticket)
+    targets = await targets_for(uow, ticket.service_level, ticket.priority)
+    changes: dict[str, Any] = {}
+    specs = await calendar_specs(
+        uow, [c.calendar_id for c in clocks] + [t["calendar_id"] for t in targets.values()]
+    )
+    for c in clocks:
+        target = targets.get(c.metric)
+        if target is None:
+            continue
+        seconds = int(target["minutes"]) * 60
+        if (seconds, target["calendar_id"], target["warn_percent"]) == (
+            c.target_seconds,
+            c.calendar_id,
+            c.warn_percent,
+        ):
+            continue
+        old_spec = specs[c.calendar_id]
+        if c.state == "running":
+            # Fold the open segment into `used` on the old calendar, then run on the new.
+            await _close_running(uow, c, old_spec, at)
+            c.running_since = at
+            seg = await _open_segment(uow, c)
+            if seg is None:
+                uow.session.add(
+                    ClockSegment(clock_id=c.id, kind="running", reason="recomputed", started_at=at)
+                )
+        changes[c.metric] = {"from_seconds": c.target_seconds, "to_seconds": seconds}
+        c.target_seconds = seconds
+        c.calendar_id = target["calendar_id"]
+        c.warn_percent = int(target["warn_percent"])
+        c.updated_at = at
+        if c.state == "running":
+            await _arm(uow, c, specs[c.calendar_id])
+        elif c.state == "stopped" and c.outcome == "met" and c.used_seconds > seconds:
+            c.outcome, c.breached_at = "breached", c.stopped_at
+    return changes
+
+
+async def targets_for(
+    uow: UnitOfWork, service_level: str | None, priority: str
+) -> dict[str, dict[str, Any]]:
+    rows = (
+        await uow.session.execute(
+            text(
+                "SELECT t.metric, t.minutes, t.calendar_id, t.warn_percent "
+                "FROM sla_policies p JOIN sla_targets t ON t.policy_id = p.id "
+                "WHERE p.active AND p.service_level = :level AND t.priority = :priority"
+            ),
+            {"level": service_level, "priority": priority},
+        )
+    ).mappings()
+    return {r["metric"]: dict(r) for r in rows}
+
+
+# --- warnings and breaches (timer handlers) ---------------------------------------------
+
+
+async def announce(uow: UnitOfWork, clock: TicketClock, kind: str, at: datetime) -> bool:
+    """Records a warning or a breach on the clock, the ticket's timeline and the outbox.
+    Returns False when the clock has moved on (stopped, paused, already announced)."""
+    if clock.state != "running":
+        return False
+    if kind == WARN:
+        if clock.warned_at is not None or clock.outcome is not None:
+            return False
+        clock.warned_at = at
+        event_type = "sla.warning"
+    else:
+        if clock.outcome is not None:
+            return False
+        clock.outcome = "breached"
+        clock.breached_at = at
+        event_type = "sla.breached"
+    clock.updated_at = at
+    ticket = await uow.session.get(Ticket, clock.ticket_id)
+    assert ticket is not None
+    data = {
+        "clock_id": str(clock.id),
+        "metric": clock.metric,
+        "due_at": clock.due_at.isoformat() if clock.due_at else None,
+        "warn_at": clock.warn_at.isoformat() if clock.warn_at else None,
+        "target_seconds": clock.target_seconds,
+    }
+    event = TicketEvent(
+        ticket_id=ticket.id, type=event_type, actor_id=None, actor_name=SYSTEM_NAME,
+        actor_role=SYSTEM_ROLE, channel=None, at=at, data=data,
+    )  # fmt: skip
+    uow.session.add(event)
+    publish(
+        uow,
+        event_type,
+        "ticket",
+        ticket.id,
+        {
+            "ticket_id": str(ticket.id),
+            "number": ticket.number,
+            "branch_id": str(ticket.branch_id),
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "owner_id": str(ticket.owner_id) if ticket.owner_id else None,
+            "before": None,
+            "after": None,
+            "data": data,
+        },
+        event_id=event.id,
+    )
+    return True
+
+
+def remaining(clock: TicketClock, spec: CalendarSpec, now: datetime) -> tuple[int, int]:
+    """(business seconds used, business seconds remaining; negative once overdue)."""
+    used = clockmath.used_seconds(spec, clock.used_seconds, clock.running_since, now)
+    return used, clock.target_seconds - used
+
+
+def late_by(due_at: datetime | None, now: datetime) -> timedelta | None:
+    return None if due_at is None else now - due_at

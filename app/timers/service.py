@@ -1,0 +1,219 @@
+"""Timer rules: set, move and cancel timers in the caller's transaction; fire one when
+its job comes; and the scheduler pass that hands due timers to ARQ.
+
+PostgreSQL holds every timer; Redis only holds jobs that wake a worker at a timer's due
+time. A job is named `timer:<id>:<version>`, so moving a timer (a new version) makes the
+old job stale (it finds another version and does nothing) and a second enqueue of the
+same version is a no-op in ARQ. Far-off timers stay in PostgreSQL until they come within
+`TIMER_HORIZON_SECONDS`, because ARQ's job keys expire after about a day and a deferred
+job cannot be moved. If a job is lost (Redis flushed, worker killed while holding it),
+the timer is still pending in PostgreSQL, and the scheduler hands it over again once it
+is `TIMER_OVERDUE_GRACE_SECONDS` late: a lost job delays a timer by seconds, never more.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+
+from app.core import queue
+from app.core.clock import get_clock
+from app.core.config import get_settings
+from app.core.db import UnitOfWork
+from app.core.ids import uuid7
+from app.core.metrics import TIMER_LAG, TIMERS_FIRED
+from app.timers.models import Timer
+
+log = logging.getLogger("supportline.timers")
+
+FIRE_JOB = "fire_timer"
+Handler = Callable[[UnitOfWork, Timer, datetime], Awaitable[None]]
+_handlers: dict[str, Handler] = {}
+# Any constant: it only keeps two scheduler passes (two workers) from running together.
+_SCHEDULER_LOCK = 0x7131_E45
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """Registers what firing a timer of `kind` does. It runs in the transaction that
+    marks the timer fired, so its effects and the firing commit together (or neither)."""
+
+    def register(fn: Handler) -> Handler:
+        _handlers[kind] = fn
+        return fn
+
+    return register
+
+
+def job_id(timer_id: uuid.UUID | str, version: int) -> str:
+    return f"timer:{timer_id}:{version}"
+
+
+async def _enqueue(timer_id: uuid.UUID | str, version: int, due_at: datetime) -> None:
+    await queue.enqueue(
+        FIRE_JOB, str(timer_id), version, job_id=job_id(timer_id, version), defer_until=due_at
+    )
+
+
+_UPSERT = text(
+    """
+    INSERT INTO timers (id, kind, subject_id, due_at, version, state, enqueued_version,
+                        created_at, updated_at)
+    VALUES (:id, :kind, :subject_id, :due_at, 1, 'pending',
+            CASE WHEN :soon THEN 1 END, :now, :now)
+    ON CONFLICT (kind, subject_id) DO UPDATE SET
+        due_at = EXCLUDED.due_at,
+        version = timers.version + 1,
+        state = 'pending',
+        fired_at = NULL,
+        enqueued_version = CASE WHEN :soon THEN timers.version + 1
+                                ELSE timers.enqueued_version END,
+        updated_at = EXCLUDED.updated_at
+    WHERE timers.due_at IS DISTINCT FROM EXCLUDED.due_at OR timers.state <> 'pending'
+    RETURNING id, version
+    """
+)
+
+
+async def schedule(uow: UnitOfWork, kind: str, subject_id: uuid.UUID, due_at: datetime) -> None:
+    """Sets the timer (kind, subject) to `due_at`, pending, in the caller's transaction.
+    Setting it to the time it already has changes nothing (no new version, no job)."""
+    settings = get_settings()
+    now = get_clock().now()
+    soon = due_at <= now + timedelta(seconds=settings.timer_poll_seconds)
+    row = (
+        await uow.session.execute(
+            _UPSERT,
+            {
+                "id": uuid7(),
+                "kind": kind,
+                "subject_id": subject_id,
+                "due_at": due_at,
+                "soon": soon,
+                "now": now,
+            },
+        )
+    ).first()
+    if row is not None and soon:
+        wake_after_commit(uow, [(row[0], row[1], due_at)])
+
+
+def wake_after_commit(uow: UnitOfWork, due_soon: list[tuple[uuid.UUID, int, datetime]]) -> None:
+    """For timers the caller inserted itself (ticket creation) that fall due before the
+    scheduler's next pass: enqueue their jobs once the transaction is durable."""
+    if not due_soon:
+        return
+
+    async def wake() -> None:
+        try:
+            await queue.enqueue_many(
+                [(FIRE_JOB, (str(i), v), job_id(i, v), due) for i, v, due in due_soon]
+            )
+        except Exception:
+            log.warning("could not enqueue timers due soon; the scheduler will", exc_info=True)
+
+    uow.after_commit(wake)
+
+
+async def cancel(uow: UnitOfWork, kind: str, subject_ids: Iterable[uuid.UUID]) -> int:
+    """Cancels the pending timers of `kind` for these subjects (a new version, so any
+    job already in Redis for them is stale)."""
+    ids = list(subject_ids)
+    if not ids:
+        return 0
+    result = await uow.session.execute(
+        text(
+            "UPDATE timers SET state = 'cancelled', version = version + 1, updated_at = :now "
+            "WHERE kind = :kind AND subject_id = ANY(:ids) AND state = 'pending'"
+        ),
+        {"kind": kind, "ids": ids, "now": get_clock().now()},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def fire(uow: UnitOfWork, timer_id: uuid.UUID, version: int) -> str:
+    """What a `fire_timer` job does, in one transaction: lock the timer, act only if it
+    is still this version, pending and due, then mark it fired. Returns what happened
+    (for logs and tests): fired, stale, early or unknown-kind."""
+    timer = await uow.session.get(Timer, timer_id, with_for_update=True)
+    if timer is None or timer.state != "pending" or timer.version != version:
+        return "stale"
+    now = get_clock().now()
+    if timer.due_at > now:
+        # Woken early (clocks of Redis and PostgreSQL hosts differ): ask again on time.
+        due, tid, ver = timer.due_at, timer.id, timer.version
+
+        async def again() -> None:
+            await _enqueue(tid, ver, due)
+
+        uow.after_commit(again)
+        return "early"
+    act = _handlers.get(timer.kind)
+    if act is None:
+        # Left pending: a worker that knows the kind (a newer deployment) will fire it.
+        log.error("no handler for timer kind", extra={"fields": {"kind": timer.kind}})
+        return "unknown-kind"
+    await act(uow, timer, now)
+    timer.state = "fired"
+    timer.fired_at = now
+    timer.updated_at = now
+    await uow.session.flush()
+    TIMERS_FIRED.labels(timer.kind).inc()
+    TIMER_LAG.observe(max((now - timer.due_at).total_seconds(), 0.0))
+    return "fired"
+
+
+_DUE_SQL = text(
+    """
+    SELECT id, version, due_at FROM timers
+    WHERE state = 'pending' AND due_at <= :horizon
+      AND (enqueued_version IS DISTINCT FROM version OR due_at <= :overdue)
+    ORDER BY due_at
+    LIMIT :batch
+    """
+)
+_MARK_SQL = text(
+    """
+    UPDATE timers t SET enqueued_version = v.version
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:versions AS int[])) AS v(id, version)
+    WHERE t.id = v.id AND t.version = v.version
+    """
+)
+
+
+async def schedule_due(uow: UnitOfWork, batch: int = 5000) -> int | None:
+    """One scheduler pass: hands ARQ every pending timer due within the horizon that has
+    no job for its current version, and again every one overdue by the grace (its job
+    may be lost; ARQ ignores a duplicate). Returns how many were handed over, or None
+    when another pass holds the lock."""
+    settings = get_settings()
+    got = (
+        await uow.session.execute(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _SCHEDULER_LOCK}
+        )
+    ).scalar_one()
+    if not got:
+        return None
+    now = get_clock().now()
+    rows = (
+        await uow.session.execute(
+            _DUE_SQL,
+            {
+                "horizon": now + timedelta(seconds=settings.timer_horizon_seconds),
+                "overdue": now - timedelta(seconds=settings.timer_overdue_grace_seconds),
+                "batch": batch,
+            },
+        )
+    ).all()
+    if not rows:
+        return 0
+    await queue.enqueue_many(
+        [(FIRE_JOB, (str(r.id), r.version), job_id(r.id, r.version), r.due_at) for r in rows]
+    )
+    await uow.session.execute(
+        _MARK_SQL, {"ids": [r.id for r in rows], "versions": [r.version for r in rows]}
+    )
+    return len(rows)
