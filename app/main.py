@@ -27,6 +27,7 @@ from app.core.requests import RequestContextMiddleware
 from app.customers.router import router as customers_router
 from app.devices.router import router as devices_router
 from app.outbox.router import router as outbox_router
+from app.sla.router import router as sla_router
 from app.tickets.router import router as tickets_router
 
 ROUTERS = [
@@ -39,6 +40,7 @@ ROUTERS = [
     contracts_router,
     devices_router,
     tickets_router,
+    sla_router,
     outbox_router,
 ]
 
@@ -59,6 +61,10 @@ TAGS = [
     },
     {"name": "devices", "description": "The installed base (客户设备档案)."},
     {"name": "tickets", "description": "Tickets (工单): lifecycle, timeline, work log, files."},
+    {
+        "name": "sla",
+        "description": "SLA policies: targets per service level and priority (服务响应时间承诺).",
+    },
     {"name": "outbox", "description": "Event outbox: delivery state and dead letters (admin)."},
 ]
 

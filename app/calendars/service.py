@@ -430,7 +430,7 @@ def to_spec(calendar: StoredCalendar) -> CalendarSpec:
         date_hours={
             date.fromisoformat(o["date"]): _intervals(o["hours"]) for o in calendar.overrides
         },
-        public_holidays=None,
+        public_holidays=provider,
     )
 
 

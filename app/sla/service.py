@@ -19,12 +19,13 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from app.calendars import service as calendar_service
-from app.calendars.businesstime import CalendarSpec
+from app.calendars.businesstime import CalendarSpec, between
 from app.core.db import UnitOfWork
 from app.core.ids import uuid7
 from app.outbox.service import publish
 from app.sla import clock as clockmath
 from app.sla.models import ClockSegment, SlaPolicy, TicketClock
+from app.sla.schemas import ClockBrief, ClockOut, SegmentOut
 from app.tickets.models import Ticket, TicketEvent
 from app.timers import service as timers
 
@@ -44,28 +45,28 @@ def applies(metric: str, service_type: str) -> bool:
 
 # --- calendars: specs cached by (id, version) -----------------------------------------
 
-_specs: dict[uuid.UUID, tuple[int, CalendarSpec]] = {}
+_specs: dict[uuid.UUID, tuple[str, CalendarSpec]] = {}
 
 
 async def calendar_specs_for(
-    uow: UnitOfWork, versions: dict[uuid.UUID, int]
+    uow: UnitOfWork, stamps: dict[uuid.UUID, str]
 ) -> dict[uuid.UUID, CalendarSpec]:
-    """Specs of calendars whose versions the caller already read (ticket creation reads
-    them with its context): no query at all while they are cached. The engine caches a
-    calendar's yearly index on the spec object, so reusing the same spec while the
-    calendar is unchanged is what keeps `add` in microseconds."""
+    """Specs of calendars whose stamps (version @ updated_at) the caller already read:
+    ticket creation reads them with its context, so no query at all while they are
+    cached. The engine caches a calendar's yearly index on the spec object, so reusing
+    the same spec while the calendar is unchanged is what keeps `add` in microseconds."""
     out: dict[uuid.UUID, CalendarSpec] = {}
     missing = []
-    for cid, version in versions.items():
+    for cid, stamp in stamps.items():
         hit = _specs.get(cid)
-        if hit is not None and hit[0] == version:
+        if hit is not None and hit[0] == stamp:
             out[cid] = hit[1]
         else:
             missing.append(cid)
     if missing:
         loaded = await calendar_specs(uow, missing)
         for cid in missing:
-            _specs[cid] = (versions[cid], loaded[cid])
+            _specs[cid] = (stamps[cid], loaded[cid])
         out.update(loaded)
     return out
 
@@ -431,3 +432,74 @@ def remaining(clock: TicketClock, spec: CalendarSpec, now: datetime) -> tuple[in
 
 def late_by(due_at: datetime | None, now: datetime) -> timedelta | None:
     return None if due_at is None else now - due_at
+
+
+# --- views ------------------------------------------------------------------------------
+
+
+def _segment_out(seg: ClockSegment, spec: CalendarSpec, now: datetime) -> SegmentOut:
+    business = None
+    if seg.kind == "running":
+        end = max(seg.ended_at or now, seg.started_at)
+        business = int(between(spec, seg.started_at, end).total_seconds())
+    return SegmentOut(
+        kind=seg.kind,  # type: ignore[arg-type]
+        reason=seg.reason,
+        started_at=seg.started_at,
+        ended_at=seg.ended_at,
+        business_seconds=business,
+    )
+
+
+def status_of(clock: TicketClock) -> str:
+    if clock.state == "stopped":
+        return clock.outcome or "cancelled"
+    return "breached" if clock.outcome == "breached" else clock.state
+
+
+def brief(clock: TicketClock) -> ClockBrief:
+    return ClockBrief(
+        metric=clock.metric,  # type: ignore[arg-type]
+        status=status_of(clock),  # type: ignore[arg-type]
+        target_seconds=clock.target_seconds,
+        warn_at=clock.warn_at,
+        due_at=clock.due_at,
+        breached_at=clock.breached_at,
+    )
+
+
+async def briefs(uow: UnitOfWork, ticket_id: uuid.UUID) -> list[ClockBrief]:
+    return [brief(c) for c in await clocks_of(uow, ticket_id)]
+
+
+async def details(uow: UnitOfWork, ticket_id: uuid.UUID, now: datetime) -> list[ClockOut]:
+    clocks = await clocks_of(uow, ticket_id)
+    specs = await calendar_specs(uow, [c.calendar_id for c in clocks])
+    segments = await segments_of(uow, [c.id for c in clocks])
+    out = []
+    for c in clocks:
+        spec = specs[c.calendar_id]
+        used, left = remaining(c, spec, now)
+        segs = [_segment_out(s, spec, now) for s in segments if s.clock_id == c.id]
+        out.append(
+            ClockOut(
+                id=c.id,
+                metric=c.metric,  # type: ignore[arg-type]
+                status=status_of(c),  # type: ignore[arg-type]
+                state=c.state,  # type: ignore[arg-type]
+                outcome=c.outcome,  # type: ignore[arg-type]
+                target_seconds=c.target_seconds,
+                calendar_id=c.calendar_id,
+                warn_percent=c.warn_percent,
+                started_at=c.started_at,
+                warn_at=c.warn_at,
+                due_at=c.due_at,
+                warned_at=c.warned_at,
+                breached_at=c.breached_at,
+                stopped_at=c.stopped_at,
+                used_seconds=used,
+                remaining_seconds=left,
+                segments=segs,
+            )
+        )
+    return out

@@ -104,7 +104,8 @@ _CREATE_CONTEXT = RawSQL(
             OR EXISTS (SELECT 1 FROM branches WHERE id = :branch_id::uuid)) AS branch_exists,
            (SELECT json_agg(json_build_object(
                        'metric', st.metric, 'minutes', st.minutes,
-                       'calendar_id', st.calendar_id, 'calendar_version', cal.version,
+                       'calendar_id', st.calendar_id,
+                       'calendar_stamp', cal.version || '@' || cal.updated_at,
                        'warn_percent', st.warn_percent))
             FROM sla_policies p
             JOIN sla_targets st ON st.policy_id = p.id
@@ -258,6 +259,9 @@ class TicketFilters:
     created_from: datetime | None = None
     created_to: datetime | None = None
     tsquery: str | None = None
+    sla: str | None = None
+    due_before: datetime | None = None
+    now: datetime | None = None
 
 
 # Lists load neither the long texts nor the search vector: pages stay small and fast.
@@ -309,6 +313,19 @@ def list_query(
         conds.append(f"created_at < {arg(f.created_to, 'timestamptz')}")
     if f.tsquery is not None:
         conds.append(f"search_vector @@ to_tsquery('simple', {arg(f.tsquery, 'text')})")
+    # SLA filters read the clocks; the partial indexes on ticket_clocks keep them small.
+    if f.sla == "breached":
+        conds.append("id IN (SELECT ticket_id FROM ticket_clocks WHERE outcome = 'breached')")
+    elif f.sla == "at_risk":
+        conds.append(
+            "id IN (SELECT ticket_id FROM ticket_clocks WHERE state = 'running' "
+            f"AND outcome IS NULL AND warn_at <= {arg(f.now, 'timestamptz')})"
+        )
+    if f.due_before is not None:
+        conds.append(
+            "id IN (SELECT ticket_id FROM ticket_clocks WHERE state = 'running' "
+            f"AND outcome IS NULL AND due_at < {arg(f.due_before, 'timestamptz')})"
+        )
     if after is not None:
         conds.append(f"id < {arg(after, 'uuid')}")
     where = f" WHERE {' AND '.join(conds)}" if conds else ""

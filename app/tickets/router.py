@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
 from pydantic import AwareDatetime
@@ -15,6 +15,7 @@ from app.core.logging import ticket_var
 from app.core.pagination import Page, PageParams, make_page, page_params
 from app.core.search import query as search_query
 from app.core.security import Permission, Principal
+from app.sla.schemas import ClockOut
 from app.tickets import repository, service
 from app.tickets.models import CHANNELS, PRIORITIES, STATUSES
 from app.tickets.schemas import (
@@ -69,10 +70,10 @@ Channel = Annotated[str, Depends(channel_header)]
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
-def _ticket_response(response: Response, ticket: Any) -> TicketOut:
+async def _ticket_response(uow: UoW, response: Response, ticket: Any) -> TicketOut:
     set_etag(response, ticket.version)
     ticket_var.set(str(ticket.id))
-    return service.to_out(ticket)
+    return await service.full_out(uow, ticket)
 
 
 def _csv(values: list[str] | None, allowed: tuple[str, ...], name: str) -> list[str] | None:
@@ -125,6 +126,16 @@ async def list_tickets(
         str | None,
         Query(max_length=200, description="Words in subject or description (中文 or English)."),
     ] = None,
+    sla: Annotated[
+        Literal["breached", "at_risk"] | None,
+        Query(
+            description="breached: a clock missed its target; at_risk: a running clock is "
+            "past its warning point and not yet breached."
+        ),
+    ] = None,
+    due_before: Annotated[
+        AwareDatetime | None, Query(description="A running clock falls due before this.")
+    ] = None,
 ) -> Response:
     tsquery = None
     if q is not None:
@@ -145,6 +156,8 @@ async def list_tickets(
         created_from=created_from,
         created_to=created_to,
         tsquery=tsquery,
+        sla=sla,
+        due_before=due_before,
     )
     body = await service.list_page(uow, principal, filters, paging.after, paging.limit)
     return Response(body, media_type="application/json")
@@ -178,7 +191,9 @@ async def list_device_tickets(
 async def get_ticket_by_number(
     number: str, principal: Reader, uow: UoW, response: Response
 ) -> TicketOut:
-    return _ticket_response(response, await repository.get_by_number(uow, principal, number))
+    return await _ticket_response(
+        uow, response, await repository.get_by_number(uow, principal, number)
+    )
 
 
 @router.get(
@@ -191,7 +206,7 @@ async def get_ticket_by_number(
 async def get_ticket(
     ticket_id: uuid.UUID, principal: Reader, uow: UoW, response: Response
 ) -> TicketOut:
-    return _ticket_response(response, await repository.get(uow, principal, ticket_id))
+    return await _ticket_response(uow, response, await repository.get(uow, principal, ticket_id))
 
 
 @router.patch(
@@ -211,7 +226,7 @@ async def update_ticket(
     if_match: IfMatch = None,
 ) -> TicketOut:
     ticket = await service.update(uow, principal, ticket_id, body, if_match, channel)
-    return _ticket_response(response, ticket)
+    return await _ticket_response(uow, response, ticket)
 
 
 _ACTION_DOCS = {
@@ -280,7 +295,8 @@ def _action_route(action: str) -> None:
             channel,
         )
         ticket_var.set(str(ticket.id))
-        return await idem.respond(service.to_out(ticket), 200, {"ETag": etag_for(ticket.version)})
+        out = await service.full_out(uow, ticket)
+        return await idem.respond(out, 200, {"ETag": etag_for(ticket.version)})
 
     endpoint.__name__ = f"{action}_ticket"
     # Annotations are strings under `from __future__ import annotations`; these two name
@@ -300,6 +316,17 @@ def _action_route(action: str) -> None:
 
 for _action in _ACTION_DOCS:
     _action_route(_action)
+
+
+@router.get(
+    "/tickets/{ticket_id}/clocks",
+    operation_id="listTicketClocks",
+    summary="The ticket's SLA clocks with their running and paused segments",
+    response_model=list[ClockOut],
+    responses=problem_responses(401, 403, 404),
+)
+async def list_ticket_clocks(ticket_id: uuid.UUID, principal: Reader, uow: UoW) -> list[ClockOut]:
+    return await service.clocks(uow, principal, ticket_id)
 
 
 @router.get(

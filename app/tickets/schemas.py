@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from app.sla.schemas import ClockBrief
+
 Channel = Literal["phone", "email", "web", "chat", "fax", "webhook", "proactive"]
 ServiceType = Literal["remote", "onsite", "proactive", "training", "installation", "upgrade"]
 Priority = Literal["P1", "P2", "P3", "P4"]
@@ -127,6 +129,10 @@ class TicketSummary(BaseModel):
 class TicketOut(TicketSummary):
     description: str
     resolution_summary: str | None
+    sla: list[ClockBrief] = Field(
+        default_factory=list,
+        description="The ticket's SLA clocks; GET /v1/tickets/{id}/clocks has their history.",
+    )
 
 
 class ActionBody(BaseModel):

@@ -31,6 +31,7 @@ from app.core.search import document
 from app.core.security import Principal, Role
 from app.outbox.service import publish
 from app.sla import service as sla
+from app.sla.schemas import ClockBrief, ClockOut
 from app.tickets import lifecycle, repository
 from app.tickets.models import (
     Attachment,
@@ -67,6 +68,11 @@ def allowed_actions(ticket: Any, now: datetime | None = None) -> list[str]:
     )
 
 
+async def clocks(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID) -> list[ClockOut]:
+    await repository.get(uow, principal, ticket_id)
+    return await sla.details(uow, ticket_id, get_clock().now())
+
+
 async def list_page(
     uow: UnitOfWork,
     principal: Principal,
@@ -75,13 +81,21 @@ async def list_page(
     limit: int,
 ) -> bytes:
     """A page of `TicketSummary` items, as JSON (see `page_json`)."""
-    rows = await repository.list_tickets(uow, principal, filters, after, limit)
     now, window = get_clock().now(), _reopen_window()
+    filters.now = now
+    rows = await repository.list_tickets(uow, principal, filters, after, limit)
     for row in rows:
         row["allowed_actions"] = lifecycle.allowed_actions(
             row["status"], row["closed_at"], now, window
         )
     return page_json(rows, limit)
+
+
+async def full_out(uow: UnitOfWork, ticket: Any) -> TicketOut:
+    """The ticket as its own GET shows it: with its SLA clocks."""
+    out = to_out(ticket)
+    out.sla = await sla.briefs(uow, ticket.id)
+    return out
 
 
 def to_out(ticket: Any) -> TicketOut:
@@ -174,7 +188,7 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
     uncontracted = ctx.contract_id is None
     service_level = ctx.default_level if uncontracted else ctx.contract_level
     specs = await sla.calendar_specs_for(
-        uow, {uuid.UUID(str(t["calendar_id"])): t["calendar_version"] for t in ctx.targets}
+        uow, {uuid.UUID(str(t["calendar_id"])): t["calendar_stamp"] for t in ctx.targets}
     )
     clocks = sla.new_clocks(ctx.targets, specs, data.service_type, now)
     timer_rows = [
@@ -285,6 +299,17 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
         created_at=now,
         updated_at=now,
         allowed_actions=lifecycle.allowed_actions("new", None, now, _reopen_window()),  # type: ignore[arg-type]
+        sla=[
+            ClockBrief(
+                metric=c.metric,  # type: ignore[arg-type]
+                status="running",
+                target_seconds=c.target_seconds,
+                warn_at=c.warn_at,
+                due_at=c.due_at,
+                breached_at=None,
+            )
+            for c in clocks
+        ],
     )
 
 

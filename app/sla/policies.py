@@ -1,0 +1,153 @@
+"""SLA policy rules: one policy per service level, its targets replaced as a whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, text
+from sqlmodel import col, select
+
+from app.core.clock import get_clock
+from app.core.db import UnitOfWork
+from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.etag import check_if_match
+from app.sla.models import SlaPolicy, SlaTarget
+from app.sla.schemas import PolicyCreate, PolicyOut, PolicyUpdate, TargetIn, TargetOut
+
+
+async def _calendar_ids(uow: UnitOfWork, targets: list[TargetIn]) -> dict[str, Any]:
+    codes = sorted({t.calendar_code for t in targets})
+    rows = await uow.session.execute(
+        text("SELECT code, id FROM calendars WHERE code = ANY(:codes) AND active"),
+        {"codes": codes},
+    )
+    found = {r[0]: r[1] for r in rows}
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise Unprocessable(f"Unknown or inactive calendar: {', '.join(missing)}.", field="targets")
+    return found
+
+
+def _check_targets(targets: list[TargetIn]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for i, t in enumerate(targets):
+        key = (t.priority, t.metric)
+        if key in seen:
+            raise Unprocessable(
+                f"Target {t.priority}/{t.metric} is given twice.",
+                errors=[{"loc": ["body", "targets", i], "msg": "duplicate", "type": "value_error"}],
+            )
+        seen.add(key)
+
+
+async def _replace_targets(uow: UnitOfWork, policy: SlaPolicy, targets: list[TargetIn]) -> None:
+    _check_targets(targets)
+    calendars = await _calendar_ids(uow, targets)
+    await uow.session.execute(delete(SlaTarget).where(col(SlaTarget.policy_id) == policy.id))
+    for t in targets:
+        uow.session.add(
+            SlaTarget(
+                policy_id=policy.id,
+                priority=t.priority,
+                metric=t.metric,
+                minutes=t.minutes,
+                calendar_id=calendars[t.calendar_code],
+                warn_percent=t.warn_percent,
+            )
+        )
+
+
+async def get(uow: UnitOfWork, service_level: str, lock: bool = False) -> SlaPolicy:
+    stmt = select(SlaPolicy).where(col(SlaPolicy.service_level) == service_level)
+    if lock:
+        stmt = stmt.with_for_update()
+    policy = (await uow.session.execute(stmt)).scalars().first()
+    if policy is None:
+        raise NotFound(f"No SLA policy for service level '{service_level}'.")
+    return policy
+
+
+async def out(uow: UnitOfWork, policies: list[SlaPolicy]) -> list[PolicyOut]:
+    ids = [p.id for p in policies]
+    rows = (
+        await uow.session.execute(
+            text(
+                "SELECT t.policy_id, t.priority, t.metric, t.minutes, t.calendar_id, c.code, "
+                "t.warn_percent FROM sla_targets t JOIN calendars c ON c.id = t.calendar_id "
+                "WHERE t.policy_id = ANY(:ids) ORDER BY t.priority, t.metric"
+            ),
+            {"ids": ids},
+        )
+    ).all()
+    result = []
+    for p in policies:
+        targets = [
+            TargetOut(priority=r[1], metric=r[2], minutes=r[3], calendar_id=r[4],
+                      calendar_code=r[5], warn_percent=r[6])
+            for r in rows
+            if r[0] == p.id
+        ]  # fmt: skip
+        result.append(
+            PolicyOut(
+                id=p.id, service_level=p.service_level, name=p.name, name_en=p.name_en,
+                pause_on_vendor=p.pause_on_vendor, active=p.active, version=p.version,
+                created_at=p.created_at, updated_at=p.updated_at, targets=targets,
+            )
+        )  # fmt: skip
+    return result
+
+
+async def list_all(uow: UnitOfWork) -> list[SlaPolicy]:
+    stmt = select(SlaPolicy).order_by(col(SlaPolicy.service_level))
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+async def create(uow: UnitOfWork, data: PolicyCreate) -> SlaPolicy:
+    level = await uow.session.execute(
+        text("SELECT 1 FROM service_levels WHERE code = :c"), {"c": data.service_level}
+    )
+    if level.first() is None:
+        raise Unprocessable(f"Unknown service level '{data.service_level}'.", field="service_level")
+    taken = await uow.session.execute(
+        select(col(SlaPolicy.id)).where(col(SlaPolicy.service_level) == data.service_level)
+    )
+    if taken.first() is not None:
+        raise Conflict(
+            f"Service level '{data.service_level}' already has a policy.", field="service_level"
+        )
+    now = get_clock().now()
+    policy = SlaPolicy(
+        service_level=data.service_level,
+        name=data.name,
+        name_en=data.name_en,
+        pause_on_vendor=data.pause_on_vendor,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(policy)
+    await uow.session.flush()
+    await _replace_targets(uow, policy, data.targets)
+    await uow.session.flush()
+    return policy
+
+
+async def update(
+    uow: UnitOfWork, service_level: str, data: PolicyUpdate, if_match: str | None
+) -> SlaPolicy:
+    policy = await get(uow, service_level, lock=True)
+    check_if_match(if_match, policy.version)
+    changes = data.model_dump(exclude_unset=True)
+    for field in ("name", "pause_on_vendor", "active"):
+        if field in changes and changes[field] is None:
+            raise Unprocessable(f"{field} cannot be null.", field=field)
+    if not changes:
+        return policy
+    targets = changes.pop("targets", None)
+    for field, value in changes.items():
+        setattr(policy, field, value)
+    if targets is not None:
+        await _replace_targets(uow, policy, data.targets or [])
+    policy.version += 1
+    policy.updated_at = get_clock().now()
+    await uow.session.flush()
+    return policy

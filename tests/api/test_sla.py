@@ -1,0 +1,396 @@
+"""SLA clocks through the API with a pinned clock: started with the ticket, paused by
+waiting on the customer, stopped by what meets them, recomputed by a priority change
+(paused time stays excluded), restarted by a reopen; warnings and breaches fired by their
+timers; the list's SLA filters; the policies API."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.calendars.businesstime import add
+from app.calendars.holiday_source import china_5x8
+from app.core.clock import Clock, FixedClock, set_clock
+from app.core.db import open_uow
+from app.timers import service as timers
+from tests.conftest import issue_key
+from tests.factories import World, build_world, ticket_body
+
+CST = timedelta(hours=8)
+
+
+@pytest.fixture
+async def world(app: Any) -> World:
+    return await build_world()
+
+
+@pytest.fixture
+def clock() -> Iterator[FixedClock]:
+    # 24x7 targets do not care about the date; the world's contract is valid today.
+    fixed = FixedClock(datetime.now(UTC).replace(microsecond=0))
+    set_clock(fixed)
+    yield fixed
+    set_clock(Clock())
+
+
+def _at(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+async def _ticket(client: httpx.AsyncClient, h: dict[str, str], world: World, **kw: Any) -> Any:
+    r = await client.post("/v1/tickets", json=ticket_body(world, **kw), headers=h)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def _act(client: httpx.AsyncClient, h: dict[str, str], tid: str, action: str,
+               body: dict[str, Any] | None = None) -> Any:  # fmt: skip
+    r = await client.post(f"/v1/tickets/{tid}/{action}", json=body or {}, headers=h)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def _clocks(client: httpx.AsyncClient, h: dict[str, str], tid: str) -> dict[str, Any]:
+    r = await client.get(f"/v1/tickets/{tid}/clocks", headers=h)
+    assert r.status_code == 200, r.text
+    return {c["metric"]: c for c in r.json()}
+
+
+async def _timers(clock_id: str) -> dict[str, Any]:
+    async for uow in open_uow():
+        rows = await uow.session.execute(
+            text("SELECT kind, due_at, state, version, id FROM timers WHERE subject_id = :c"),
+            {"c": clock_id},
+        )
+        return {r[0]: r for r in rows}
+    return {}
+
+
+async def test_p1_on_7x24_starts_three_clocks_with_timers(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    t = await _ticket(client, admin, world)  # P1 (high x high), on-site, 7x24 contract
+    now = clock.now()
+    brief = {c["metric"]: c for c in t["sla"]}
+    assert set(brief) == {"first_response", "onsite", "resolution"}
+    assert _at(brief["first_response"]["due_at"]) == now + timedelta(minutes=30)
+    assert _at(brief["onsite"]["due_at"]) == now + timedelta(hours=2)
+    assert _at(brief["resolution"]["due_at"]) == now + timedelta(hours=4)
+    assert _at(brief["resolution"]["warn_at"]) == now + timedelta(hours=3)  # 75%
+    got = (await client.get(f"/v1/tickets/{t['id']}", headers=admin)).json()
+    assert got["sla"] == t["sla"]
+    clocks = await _clocks(client, admin, t["id"])
+    fr = clocks["first_response"]
+    assert fr["status"] == "running" and fr["used_seconds"] == 0
+    assert fr["remaining_seconds"] == 1800
+    assert [s["kind"] for s in fr["segments"]] == ["running"]
+    tm = await _timers(fr["id"])
+    assert tm["sla.breach"][1] == now + timedelta(minutes=30)
+    assert tm["sla.warning"][1] == now + timedelta(minutes=22, seconds=30)
+    assert {tm[k][2] for k in tm} == {"pending"}
+    # A remote ticket has no on-site clock.
+    remote = await _ticket(client, admin, world, service_type="remote")
+    assert {c["metric"] for c in remote["sla"]} == {"first_response", "resolution"}
+
+
+async def test_business_hours_clock_crosses_the_spring_festival(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World
+) -> None:
+    # Uncontracted -> basic policy; P3 first response is one business day (540 min) on
+    # cn-5x8. Fri 2026-02-13 16:00 +08: 2 h that Friday, and Sat 14 Feb is an adjusted
+    # working day (调休), so it falls due Sat 16:00, not after the holiday.
+    set_clock(FixedClock(datetime(2026, 2, 13, 8, 0, tzinfo=UTC)))
+    try:
+        t = await _ticket(
+            client, admin, world, device_id=str(world.bare_device_id), priority="P3",
+            service_type="remote",
+        )  # fmt: skip
+    finally:
+        set_clock(Clock())
+    assert t["service_level"] == "basic"
+    brief = {c["metric"]: c for c in t["sla"]}
+    assert _at(brief["first_response"]["due_at"]) == datetime(2026, 2, 14, 8, 0, tzinfo=UTC)
+    # Five business days of resolution skip the whole break (15-23 Feb) and resume on
+    # the 24th: the same figure the calendar engine gives.
+    expected = add(china_5x8(), datetime(2026, 2, 13, 8, 0, tzinfo=UTC), timedelta(hours=45))
+    assert _at(brief["resolution"]["due_at"]) == expected
+    assert expected > datetime(2026, 2, 24, tzinfo=UTC)
+
+
+async def test_wait_on_customer_pauses_and_resume_excludes_the_pause(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    start = clock.now()
+    t = await _ticket(client, admin, world)
+    clock.set(start + timedelta(minutes=10))
+    await _act(client, admin, t["id"], "start")  # meets the first response
+    clock.set(start + timedelta(minutes=20))
+    waiting = await _act(client, admin, t["id"], "wait", {"on": "customer"})
+    brief = {c["metric"]: c for c in waiting["sla"]}
+    assert brief["first_response"]["status"] == "met"
+    assert brief["resolution"]["status"] == "paused" and brief["resolution"]["due_at"] is None
+    res_id = (await _clocks(client, admin, t["id"]))["resolution"]["id"]
+    assert {r[2] for r in (await _timers(res_id)).values()} == {"cancelled"}
+
+    clock.set(start + timedelta(hours=5))  # past the original 4 h, but paused for 4h40
+    resumed = await _act(client, admin, t["id"], "resume")
+    res = {c["metric"]: c for c in resumed["sla"]}["resolution"]
+    assert res["status"] == "running"
+    # 20 min used before the pause: 220 min left from the resume.
+    assert _at(res["due_at"]) == start + timedelta(hours=5, minutes=220)
+    clocks = await _clocks(client, admin, t["id"])
+    segs = clocks["resolution"]["segments"]
+    assert [(s["kind"], s["reason"]) for s in segs] == [
+        ("running", "created"),
+        ("paused", "waiting_customer"),
+        ("running", "resumed"),
+    ]
+    assert segs[0]["business_seconds"] == 1200
+    assert clocks["resolution"]["used_seconds"] == 1200
+    tm = await _timers(res_id)
+    assert tm["sla.breach"][2] == "pending" and tm["sla.breach"][3] >= 2  # new version
+
+
+async def test_waiting_on_parts_does_not_pause(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    t = await _ticket(client, admin, world)
+    await _act(client, admin, t["id"], "start")
+    w = await _act(client, admin, t["id"], "wait", {"on": "parts"})
+    assert {c["metric"]: c["status"] for c in w["sla"]}["resolution"] == "running"
+
+
+async def test_priority_change_recomputes_from_the_start_keeping_pauses_excluded(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    start = clock.now()
+    t = await _ticket(client, admin, world, service_type="remote")  # P1: resolution 4 h
+    clock.set(start + timedelta(minutes=30))
+    await _act(client, admin, t["id"], "start")
+    await _act(client, admin, t["id"], "wait", {"on": "customer"})
+    clock.set(start + timedelta(hours=3))
+    await _act(client, admin, t["id"], "resume")
+    clock.set(start + timedelta(hours=3, minutes=30))
+    # Downgraded to P2 (24 h on the 7x24 policy): 30 + 30 = 60 min used, the 2.5 h
+    # pause is not; so 23 h remain from now.
+    r = await client.patch(f"/v1/tickets/{t['id']}", json={"urgency": "medium"}, headers=admin)
+    assert r.status_code == 200 and r.json()["priority"] == "P2", r.text
+    res = {c["metric"]: c for c in r.json()["sla"]}["resolution"]
+    assert res["target_seconds"] == 24 * 3600
+    assert _at(res["due_at"]) == start + timedelta(hours=3, minutes=30) + timedelta(hours=23)
+    events = (await client.get(f"/v1/tickets/{t['id']}/events", headers=admin)).json()
+    recomputed = [e for e in events["items"] if e["type"] == "sla.recomputed"]
+    assert recomputed[0]["data"]["targets"]["resolution"] == {
+        "from_seconds": 4 * 3600,
+        "to_seconds": 24 * 3600,
+    }
+
+
+async def test_reopen_restarts_resolution_where_it_stopped(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    start = clock.now()
+    t = await _ticket(client, admin, world, service_type="remote")
+    await _act(client, admin, t["id"], "start")
+    clock.set(start + timedelta(minutes=100))
+    resolved = await _act(client, admin, t["id"], "resolve", {"resolution_summary": "ok"})
+    assert {c["metric"]: c["status"] for c in resolved["sla"]} == {
+        "first_response": "met",
+        "resolution": "met",
+    }
+    clock.set(start + timedelta(days=1))  # the days it stayed resolved do not count
+    reopened = await _act(client, admin, t["id"], "reopen", {"reason": "复现"})
+    res = {c["metric"]: c for c in reopened["sla"]}["resolution"]
+    assert res["status"] == "running"
+    assert _at(res["due_at"]) == start + timedelta(days=1, minutes=140)
+    # Resolved too late this time: a breach, even though no timer fired yet.
+    clock.set(start + timedelta(days=1, minutes=200))
+    again = await _act(client, admin, t["id"], "resolve", {"resolution_summary": "ok"})
+    assert {c["metric"]: c["status"] for c in again["sla"]}["resolution"] == "breached"
+
+
+async def test_public_reply_and_visit_meet_their_targets(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    start = clock.now()
+    t = await _ticket(client, admin, world)
+    integ = await issue_key("integration")
+    r = await client.post(
+        f"/v1/tickets/{t['id']}/comments", json={"body": "客户追问进度"}, headers=integ
+    )
+    assert r.status_code == 201
+    assert (await _clocks(client, admin, t["id"]))["first_response"]["status"] == "running"
+    clock.set(start + timedelta(minutes=5))
+    r = await client.post(
+        f"/v1/tickets/{t['id']}/comments",
+        json={"body": "内部备注", "visibility": "internal"},
+        headers=admin,
+    )
+    assert (await _clocks(client, admin, t["id"]))["first_response"]["status"] == "running"
+    r = await client.post(
+        f"/v1/tickets/{t['id']}/comments", json={"body": "已收到,工程师正在分析"}, headers=admin
+    )
+    assert r.status_code == 201
+    fr = (await _clocks(client, admin, t["id"]))["first_response"]
+    assert fr["status"] == "met" and _at(fr["stopped_at"]) == start + timedelta(minutes=5)
+    await _act(client, admin, t["id"], "start")
+    clock.set(start + timedelta(hours=3))
+    arrived = start + timedelta(minutes=90)  # logged afterwards: met at arrival
+    r = await client.post(
+        f"/v1/tickets/{t['id']}/visits",
+        json={"arrived_at": arrived.isoformat()},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    onsite = (await _clocks(client, admin, t["id"]))["onsite"]
+    assert onsite["status"] == "met" and onsite["used_seconds"] == 90 * 60
+
+
+async def _fire_due(now: datetime) -> list[str]:
+    import app.sla.timers  # noqa: F401  (registers the SLA handlers, as the worker does)
+
+    outcomes = []
+    async for uow in open_uow():
+        rows = (
+            await uow.session.execute(
+                text(
+                    "SELECT id, version FROM timers WHERE state = 'pending' AND due_at <= :n "
+                    "ORDER BY due_at"
+                ),
+                {"n": now},
+            )
+        ).all()
+    for timer_id, version in rows:
+        async for uow in open_uow():
+            outcomes.append(await timers.fire(uow, timer_id, version))
+    return outcomes
+
+
+async def test_warning_and_breach_fire_once_and_feed_the_list_filters(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    start = clock.now()
+    t = await _ticket(client, admin, world, service_type="remote")
+    calm = await _ticket(client, admin, world, service_type="remote", priority="P4")
+
+    def listed(params: dict[str, str]) -> Any:
+        return client.get("/v1/tickets", params=params, headers=admin)
+
+    due = (start + timedelta(minutes=31)).isoformat()
+    assert [i["id"] for i in (await listed({"due_before": due})).json()["items"]] == [t["id"]]
+    clock.set(start + timedelta(minutes=25))  # past 75% of the 30 min first response
+    assert [i["id"] for i in (await listed({"sla": "at_risk"})).json()["items"]] == [t["id"]]
+    assert await _fire_due(clock.now()) == ["fired"]  # the warning
+    clock.set(start + timedelta(minutes=31))
+    assert await _fire_due(clock.now()) == ["fired"]  # the breach
+    assert await _fire_due(clock.now()) == []  # nothing twice
+    assert [i["id"] for i in (await listed({"sla": "breached"})).json()["items"]] == [t["id"]]
+    assert calm["id"] not in [i["id"] for i in (await listed({"sla": "at_risk"})).json()["items"]]
+    events = (await client.get(f"/v1/tickets/{t['id']}/events", headers=admin)).json()["items"]
+    sla_events = [e for e in events if e["type"].startswith("sla.")]
+    assert [e["type"] for e in sla_events] == ["sla.warning", "sla.breached"]
+    assert sla_events[1]["data"]["metric"] == "first_response"
+    assert sla_events[1]["actor_role"] == "system"
+    async for uow in open_uow():
+        outbox = (
+            (
+                await uow.session.execute(
+                    text(
+                        "SELECT event_type FROM outbox WHERE aggregate_id = :t "
+                        "AND event_type LIKE 'sla.%' ORDER BY id"
+                    ),
+                    {"t": t["id"]},
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert outbox == ["sla.warning", "sla.breached"]
+    # Meeting it late keeps the breach.
+    late = await _act(client, admin, t["id"], "acknowledge")
+    assert {c["metric"]: c["status"] for c in late["sla"]}["first_response"] == "breached"
+    r = await client.get("/v1/tickets", params={"sla": "late"}, headers=admin)
+    assert r.status_code == 422
+
+
+async def test_a_stale_timer_job_does_nothing(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    import app.sla.timers  # noqa: F401
+
+    start = clock.now()
+    t = await _ticket(client, admin, world, service_type="remote")
+    fr = (await _clocks(client, admin, t["id"]))["first_response"]
+    old = (await _timers(fr["id"]))["sla.breach"]
+    await _act(client, admin, t["id"], "acknowledge")  # stops the clock: timers cancelled
+    clock.set(start + timedelta(hours=1))
+    async for uow in open_uow():
+        assert await timers.fire(uow, old[4], old[3]) == "stale"
+    async for uow in open_uow():
+        assert await timers.fire(uow, uuid.uuid4(), 1) == "stale"
+    events = (await client.get(f"/v1/tickets/{t['id']}/events", headers=admin)).json()["items"]
+    assert not [e for e in events if e["type"].startswith("sla.")]
+
+
+# --- policies -----------------------------------------------------------------------------
+
+
+async def test_policies_are_seeded_and_editable_by_managers(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    r = await client.get("/v1/sla-policies", headers=admin)
+    assert r.status_code == 200
+    by_level = {p["service_level"]: p for p in r.json()}
+    assert set(by_level) == {"7x24", "5x8", "basic"}
+    p1 = {(x["priority"], x["metric"]): x for x in by_level["7x24"]["targets"]}
+    assert p1[("P1", "first_response")]["minutes"] == 30
+    assert p1[("P1", "first_response")]["calendar_code"] == "24x7"
+    assert p1[("P4", "first_response")]["calendar_code"] == "cn-5x8"
+    assert by_level["7x24"]["pause_on_vendor"] is True
+
+    got = await client.get("/v1/sla-policies/5x8", headers=admin)
+    etag = got.headers["etag"]
+    targets = [
+        {"priority": "P1", "metric": "first_response", "minutes": 20, "calendar_code": "cn-5x8"},
+        {"priority": "P1", "metric": "resolution", "minutes": 180, "calendar_code": "24x7"},
+    ]
+    engineer = await issue_key("engineer")
+    r = await client.patch("/v1/sla-policies/5x8", json={"targets": targets}, headers=engineer)
+    assert r.status_code == 403
+    bad = [*targets, targets[0]]
+    r = await client.patch("/v1/sla-policies/5x8", json={"targets": bad}, headers=admin)
+    assert r.status_code == 422
+    r = await client.patch(
+        "/v1/sla-policies/5x8",
+        json={"targets": [{**targets[0], "calendar_code": "no-such"}]},
+        headers=admin,
+    )
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem")
+    r = await client.patch(
+        "/v1/sla-policies/5x8", json={"targets": targets}, headers={**admin, "If-Match": etag}
+    )
+    assert r.status_code == 200, r.text
+    assert len(r.json()["targets"]) == 2 and r.json()["version"] == 2
+    r = await client.patch(
+        "/v1/sla-policies/5x8", json={"name": "x"}, headers={**admin, "If-Match": etag}
+    )
+    assert r.status_code == 412
+    assert (await client.get("/v1/sla-policies/nope", headers=admin)).status_code == 404
+    r = await client.post(
+        "/v1/sla-policies",
+        json={"service_level": "5x8", "name": "dup", "targets": targets},
+        headers=admin,
+    )
+    assert r.status_code == 409
+    r = await client.post(
+        "/v1/sla-policies",
+        json={"service_level": "gold", "name": "金牌", "targets": targets},
+        headers=admin,
+    )
+    assert r.status_code == 422  # no such service level
