@@ -29,8 +29,11 @@ from app.sla.schemas import ClockBrief, ClockOut, SegmentOut
 from app.tickets.models import Ticket, TicketEvent
 from app.timers import service as timers
 
+# One timer per clock, due at the clock's next announcement: its warning point, then (set
+# again by the warning) its due time. Half the rows and timer updates of a timer per point.
+CLOCK_TIMER = "sla.clock"
 WARN = "sla.warning"
-BREACH = "sla.breach"
+BREACH = "sla.breached"
 # Warnings and breaches are nobody's action: the timeline names the SLA engine.
 SYSTEM_NAME, SYSTEM_ROLE = "SLA", "system"
 
@@ -168,21 +171,21 @@ async def _arm(uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec) -> None:
         spec, clock.target_seconds, clock.warn_percent, clock.used_seconds, clock.running_since
     )
     clock.warn_at, clock.due_at = warn_at, due_at
-    if clock.warned_at is None and clock.outcome is None:
-        await timers.schedule(uow, WARN, clock.id, warn_at)
-    else:
-        await timers.cancel(uow, WARN, [clock.id])
     if clock.outcome is None:
-        await timers.schedule(uow, BREACH, clock.id, due_at)
+        await timers.schedule(uow, CLOCK_TIMER, clock.id, next_announcement(clock))
     else:
-        await timers.cancel(uow, BREACH, [clock.id])
+        await timers.cancel(uow, CLOCK_TIMER, [clock.id])
+
+
+def next_announcement(clock: TicketClock) -> datetime:
+    assert clock.warn_at is not None and clock.due_at is not None
+    return clock.warn_at if clock.warned_at is None else clock.due_at
 
 
 async def _disarm(uow: UnitOfWork, clock: TicketClock) -> None:
     clock.warn_at = None
     clock.due_at = None
-    await timers.cancel(uow, WARN, [clock.id])
-    await timers.cancel(uow, BREACH, [clock.id])
+    await timers.cancel(uow, CLOCK_TIMER, [clock.id])
 
 
 async def pause(uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec, reason: str,
@@ -372,6 +375,21 @@ async def targets_for(
 # --- warnings and breaches (timer handlers) ---------------------------------------------
 
 
+async def on_timer(uow: UnitOfWork, clock: TicketClock, now: datetime) -> datetime | None:
+    """The clock's timer fired: announce what is due (a warning, a breach, or both when a
+    worker was down past both points). Returns when to fire again (the due time, after
+    a warning), or None."""
+    if clock.state != "running" or clock.outcome is not None:
+        return None
+    assert clock.warn_at is not None and clock.due_at is not None
+    if clock.warned_at is None and now >= clock.warn_at:
+        await announce(uow, clock, WARN, now)
+    if now >= clock.due_at:
+        await announce(uow, clock, BREACH, now)
+        return None
+    return clock.due_at
+
+
 async def announce(uow: UnitOfWork, clock: TicketClock, kind: str, at: datetime) -> bool:
     """Records a warning or a breach on the clock, the ticket's timeline and the outbox.
     Returns False when the clock has moved on (stopped, paused, already announced)."""
@@ -381,13 +399,12 @@ async def announce(uow: UnitOfWork, clock: TicketClock, kind: str, at: datetime)
         if clock.warned_at is not None or clock.outcome is not None:
             return False
         clock.warned_at = at
-        event_type = "sla.warning"
     else:
         if clock.outcome is not None:
             return False
         clock.outcome = "breached"
         clock.breached_at = at
-        event_type = "sla.breached"
+    event_type = kind
     clock.updated_at = at
     ticket = await uow.session.get(Ticket, clock.ticket_id)
     assert ticket is not None

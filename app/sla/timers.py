@@ -1,4 +1,4 @@
-"""Timer handlers of the SLA domain: a clock passing its warning point or falling due."""
+"""Timer handler of the SLA domain: a clock reaching its warning point or its due time."""
 
 from __future__ import annotations
 
@@ -11,19 +11,12 @@ from app.timers.models import Timer
 from app.timers.service import handler
 
 
-async def _announce(uow: UnitOfWork, timer: Timer, now: datetime, kind: str) -> None:
+@handler(service.CLOCK_TIMER)
+async def sla_clock(uow: UnitOfWork, timer: Timer, now: datetime) -> datetime | None:
     # Locked: a ticket change (pause, stop) racing the timer either happened first (the
-    # clock is no longer running, nothing is announced) or waits for this transaction.
+    # clock no longer runs, or its timer has a new version and this job is stale) or
+    # waits for this transaction.
     clock = await uow.session.get(TicketClock, timer.subject_id, with_for_update=True)
-    if clock is not None:
-        await service.announce(uow, clock, kind, now)
-
-
-@handler(service.WARN)
-async def sla_warning(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
-    await _announce(uow, timer, now, service.WARN)
-
-
-@handler(service.BREACH)
-async def sla_breach(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
-    await _announce(uow, timer, now, service.BREACH)
+    if clock is None:
+        return None
+    return await service.on_timer(uow, clock, now)

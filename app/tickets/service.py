@@ -191,11 +191,7 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
         uow, {uuid.UUID(str(t["calendar_id"])): t["calendar_stamp"] for t in ctx.targets}
     )
     clocks = sla.new_clocks(ctx.targets, specs, data.service_type, now)
-    timer_rows = [
-        (uuid7(), kind, c.id, due)
-        for c in clocks
-        for kind, due in ((sla.WARN, c.warn_at), (sla.BREACH, c.due_at))
-    ]
+    timer_rows = [(uuid7(), sla.CLOCK_TIMER, c.id, c.warn_at) for c in clocks]
     soon = now + timedelta(seconds=get_settings().timer_poll_seconds)
     ticket_id, event_id = uuid7(), uuid7()
     after = {

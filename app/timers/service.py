@@ -31,7 +31,9 @@ from app.timers.models import Timer
 log = logging.getLogger("supportline.timers")
 
 FIRE_JOB = "fire_timer"
-Handler = Callable[[UnitOfWork, Timer, datetime], Awaitable[None]]
+# A handler returns None when it is done, or the time it wants to be fired again (the
+# same timer, a new version: e.g. an SLA clock's warning, then its breach).
+Handler = Callable[[UnitOfWork, Timer, datetime], Awaitable[datetime | None]]
 _handlers: dict[str, Handler] = {}
 # Any constant: it only keeps two scheduler passes (two workers) from running together.
 _SCHEDULER_LOCK = 0x7131_E45
@@ -143,26 +145,32 @@ async def fire(uow: UnitOfWork, timer_id: uuid.UUID, version: int) -> str:
         return "stale"
     now = get_clock().now()
     if timer.due_at > now:
-        # Woken early (clocks of Redis and PostgreSQL hosts differ): ask again on time.
-        due, tid, ver = timer.due_at, timer.id, timer.version
-
-        async def again() -> None:
-            await _enqueue(tid, ver, due)
-
-        uow.after_commit(again)
+        # Woken early (the Redis host's clock runs ahead). This job still holds its id,
+        # so enqueueing the same id now would be ignored: mark it not enqueued and let
+        # the scheduler's next pass hand it over again (within TIMER_POLL_SECONDS).
+        timer.enqueued_version = None
+        await uow.session.flush()
         return "early"
     act = _handlers.get(timer.kind)
     if act is None:
         # Left pending: a worker that knows the kind (a newer deployment) will fire it.
         log.error("no handler for timer kind", extra={"fields": {"kind": timer.kind}})
         return "unknown-kind"
-    await act(uow, timer, now)
-    timer.state = "fired"
-    timer.fired_at = now
-    timer.updated_at = now
-    await uow.session.flush()
+    again = await act(uow, timer, now)
     TIMERS_FIRED.labels(timer.kind).inc()
     TIMER_LAG.observe(max((now - timer.due_at).total_seconds(), 0.0))
+    timer.fired_at = now
+    timer.updated_at = now
+    if again is None:
+        timer.state = "fired"
+    else:
+        timer.due_at = again
+        timer.version += 1
+        timer.enqueued_version = None
+        if again <= now + timedelta(seconds=get_settings().timer_poll_seconds):
+            timer.enqueued_version = timer.version
+            wake_after_commit(uow, [(timer.id, timer.version, again)])
+    await uow.session.flush()
     return "fired"
 
 

@@ -90,10 +90,11 @@ async def test_p1_on_7x24_starts_three_clocks_with_timers(
     assert fr["status"] == "running" and fr["used_seconds"] == 0
     assert fr["remaining_seconds"] == 1800
     assert [s["kind"] for s in fr["segments"]] == ["running"]
+    # One timer per clock, due at its next announcement: the warning point (75%).
     tm = await _timers(fr["id"])
-    assert tm["sla.breach"][1] == now + timedelta(minutes=30)
-    assert tm["sla.warning"][1] == now + timedelta(minutes=22, seconds=30)
-    assert {tm[k][2] for k in tm} == {"pending"}
+    assert set(tm) == {"sla.clock"}
+    assert tm["sla.clock"][1] == now + timedelta(minutes=22, seconds=30)
+    assert tm["sla.clock"][2] == "pending"
     # A remote ticket has no on-site clock.
     remote = await _ticket(client, admin, world, service_type="remote")
     assert {c["metric"] for c in remote["sla"]} == {"first_response", "resolution"}
@@ -154,7 +155,9 @@ async def test_wait_on_customer_pauses_and_resume_excludes_the_pause(
     assert segs[0]["business_seconds"] == 1200
     assert clocks["resolution"]["used_seconds"] == 1200
     tm = await _timers(res_id)
-    assert tm["sla.breach"][2] == "pending" and tm["sla.breach"][3] >= 2  # new version
+    # Re-armed for the new warning point, as a new version (a job for the old is stale).
+    assert tm["sla.clock"][2] == "pending" and tm["sla.clock"][3] >= 3
+    assert tm["sla.clock"][1] == start + timedelta(hours=5, minutes=160)
 
 
 async def test_waiting_on_parts_does_not_pause(
@@ -286,10 +289,13 @@ async def test_warning_and_breach_fire_once_and_feed_the_list_filters(
     assert [i["id"] for i in (await listed({"due_before": due})).json()["items"]] == [t["id"]]
     clock.set(start + timedelta(minutes=25))  # past 75% of the 30 min first response
     assert [i["id"] for i in (await listed({"sla": "at_risk"})).json()["items"]] == [t["id"]]
-    assert await _fire_due(clock.now()) == ["fired"]  # the warning
+    assert await _fire_due(clock.now()) == ["fired"]  # the warning, re-armed for the due time
+    assert await _fire_due(clock.now()) == []  # nothing twice
+    fr = (await _clocks(client, admin, t["id"]))["first_response"]
+    assert (await _timers(fr["id"]))["sla.clock"][1] == start + timedelta(minutes=30)
     clock.set(start + timedelta(minutes=31))
     assert await _fire_due(clock.now()) == ["fired"]  # the breach
-    assert await _fire_due(clock.now()) == []  # nothing twice
+    assert await _fire_due(clock.now()) == []
     assert [i["id"] for i in (await listed({"sla": "breached"})).json()["items"]] == [t["id"]]
     assert calm["id"] not in [i["id"] for i in (await listed({"sla": "at_risk"})).json()["items"]]
     events = (await client.get(f"/v1/tickets/{t['id']}/events", headers=admin)).json()["items"]
@@ -327,7 +333,7 @@ async def test_a_stale_timer_job_does_nothing(
     start = clock.now()
     t = await _ticket(client, admin, world, service_type="remote")
     fr = (await _clocks(client, admin, t["id"]))["first_response"]
-    old = (await _timers(fr["id"]))["sla.breach"]
+    old = (await _timers(fr["id"]))["sla.clock"]
     await _act(client, admin, t["id"], "acknowledge")  # stops the clock: timers cancelled
     clock.set(start + timedelta(hours=1))
     async for uow in open_uow():
@@ -394,3 +400,51 @@ async def test_policies_are_seeded_and_editable_by_managers(
         headers=admin,
     )
     assert r.status_code == 422  # no such service level
+
+
+async def test_scheduler_pass_hands_over_due_timers_once_and_lost_ones_again(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    from app.core.queue import get_pool
+
+    start = clock.now()
+    t = await _ticket(client, admin, world, service_type="remote")
+    fr = (await _clocks(client, admin, t["id"]))["first_response"]
+    # The warning is 22.5 min away: outside the 5 min horizon, nothing is handed over.
+    async for uow in open_uow():
+        assert await timers.schedule_due(uow) == 0
+    clock.set(start + timedelta(minutes=20))
+    async for uow in open_uow():
+        assert await timers.schedule_due(uow) == 1
+    tm = (await _timers(fr["id"]))["sla.clock"]
+    pool = await get_pool()
+    assert await pool.exists(f"arq:job:{timers.job_id(tm[4], tm[3])}")
+    async for uow in open_uow():
+        assert await timers.schedule_due(uow) == 0  # already handed over
+    # The job is lost (Redis flushed): once overdue by the grace, it is handed over again.
+    await pool.delete(f"arq:job:{timers.job_id(tm[4], tm[3])}")
+    clock.set(start + timedelta(minutes=22, seconds=31))
+    async for uow in open_uow():
+        assert await timers.schedule_due(uow) == 0  # due, but not yet past the grace
+    clock.set(start + timedelta(minutes=22, seconds=40))
+    async for uow in open_uow():
+        assert await timers.schedule_due(uow) == 1
+    assert await pool.exists(f"arq:job:{timers.job_id(tm[4], tm[3])}")
+    await pool.delete(f"arq:job:{timers.job_id(tm[4], tm[3])}")
+
+
+async def test_a_timer_woken_early_goes_back_to_the_scheduler(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    t = await _ticket(client, admin, world, service_type="remote")
+    fr = (await _clocks(client, admin, t["id"]))["first_response"]
+    tm = (await _timers(fr["id"]))["sla.clock"]
+    async for uow in open_uow():
+        assert await timers.fire(uow, tm[4], tm[3]) == "early"
+    async for uow in open_uow():
+        row = (
+            await uow.session.execute(
+                text("SELECT state, enqueued_version FROM timers WHERE id = :i"), {"i": tm[4]}
+            )
+        ).one()
+    assert tuple(row) == ("pending", None)
