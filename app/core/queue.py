@@ -7,7 +7,7 @@ touches this module and workers/settings.py only.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -20,7 +20,9 @@ _pool: ArqRedis | None = None
 
 
 def job_serializer(obj: Any) -> bytes:
-    return orjson.dumps(obj)
+    # Job arguments are ids and numbers; `default=str` only covers what ARQ serialises on
+    # its own, such as the JobExecutionFailed it records for an expired job.
+    return orjson.dumps(obj, default=str)
 
 
 def job_deserializer(data: bytes) -> Any:
@@ -47,12 +49,22 @@ async def close_pool() -> None:
     _pool = None
 
 
+def _deferral(at: datetime | None) -> datetime | None:
+    # ARQ derives the job key's expiry from the deferral: a time long past gives a
+    # negative expiry that Redis refuses. Anything already due simply runs now.
+    if at is None or at <= datetime.now(UTC):
+        return None
+    return at
+
+
 async def enqueue(
     function: str, *args: Any, job_id: str | None = None, defer_until: datetime | None = None
 ) -> bool:
     """Returns False when a job with this id already exists (a harmless duplicate)."""
     pool = await get_pool()
-    job = await pool.enqueue_job(function, *args, _job_id=job_id, _defer_until=defer_until)
+    job = await pool.enqueue_job(
+        function, *args, _job_id=job_id, _defer_until=_deferral(defer_until)
+    )
     return job is not None
 
 
@@ -68,7 +80,8 @@ async def enqueue_many(
 
     async def one(fn: str, args: tuple[Any, ...], jid: str, at: datetime | None) -> bool:
         async with sem:
-            return await pool.enqueue_job(fn, *args, _job_id=jid, _defer_until=at) is not None
+            job = await pool.enqueue_job(fn, *args, _job_id=jid, _defer_until=_deferral(at))
+            return job is not None
 
     done = await asyncio.gather(*(one(*job) for job in jobs))
     return sum(done)
