@@ -448,3 +448,18 @@ async def test_a_timer_woken_early_goes_back_to_the_scheduler(
             )
         ).one()
     assert tuple(row) == ("pending", None)
+
+
+async def test_jobs_for_long_overdue_timers_can_be_enqueued(app: Any) -> None:
+    # ARQ computes a job key's expiry from the deferral; a time long past must not
+    # produce a negative expiry (Redis refuses it and the whole scheduler pass failed).
+    from app.core import queue
+
+    pool = await queue.get_pool()
+    jid = f"test-overdue:{uuid.uuid4()}"
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    assert await queue.enqueue_many([("fire_timer", ("x", 1), jid, long_ago)]) == 1
+    assert await queue.enqueue("fire_timer", "x", 1, job_id=jid + "b", defer_until=long_ago)
+    assert await pool.exists(f"arq:job:{jid}") and await pool.exists(f"arq:job:{jid}b")
+    await pool.delete(f"arq:job:{jid}", f"arq:job:{jid}b")
+    await pool.zrem("arq:queue", jid, jid + "b")
