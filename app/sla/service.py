@@ -255,6 +255,16 @@ async def _policy(uow: UnitOfWork, service_level: str | None) -> SlaPolicy | Non
 async def _with_specs(
     uow: UnitOfWork, ticket: Ticket
 ) -> tuple[list[TicketClock], dict[uuid.UUID, CalendarSpec]]:
+    # Lock order: the clocks' timers before the clocks, the order a firing timer takes
+    # them (`timers.fire` locks its timer, then the handler its clock); the other way
+    # round, a ticket change and a timer firing together could deadlock.
+    await uow.session.execute(
+        text(
+            "SELECT t.id FROM timers t JOIN ticket_clocks c ON c.id = t.subject_id "
+            "WHERE c.ticket_id = :ticket AND t.kind = :kind ORDER BY t.id FOR UPDATE OF t"
+        ),
+        {"ticket": ticket.id, "kind": CLOCK_TIMER},
+    )
     clocks = await clocks_of(uow, ticket.id, lock=True)
     return clocks, await calendar_specs(uow, [c.calendar_id for c in clocks])
 
