@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("enqueued_version", sa.Integer(), nullable=True),
+        _ts("handed_at", True),
         _ts("fired_at", True),
         _ts("created_at"),
         _ts("updated_at"),

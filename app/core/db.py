@@ -95,6 +95,12 @@ class UnitOfWork:
         if self._session is not None:
             conn = await self._session.connection()
             proxied = await conn.get_raw_connection()
+            driver_ = proxied.driver_connection
+            if driver_ is not None and not driver_.is_in_transaction():
+                # SQLAlchemy's asyncpg adapter sends BEGIN only before its own first
+                # statement: without one, a raw statement here would run in autocommit,
+                # outside the session's transaction.
+                await conn.exec_driver_sql("SELECT 1")
         else:
             # No session yet: a pooled connection without one (a Session costs ~0.4 ms
             # of CPU to open, begin, commit and close; a bare checkout ~0.15 ms).

@@ -142,6 +142,16 @@ async def update(
             raise Unprocessable(f"{field} cannot be null.", field=field)
     if not changes:
         return policy
+    if changes.get("active") is False:
+        default = await uow.session.execute(
+            text("SELECT is_default FROM service_levels WHERE code = :c"), {"c": service_level}
+        )
+        if default.scalar_one_or_none():
+            # Uncontracted tickets fall back to the default level: without its policy they
+            # would get no clocks at all.
+            raise Conflict(
+                "The default service level's policy cannot be deactivated.", field="active"
+            )
     targets = changes.pop("targets", None)
     for field, value in changes.items():
         setattr(policy, field, value)

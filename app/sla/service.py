@@ -232,8 +232,10 @@ async def stop(uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec, outcome:
             seg.ended_at = max(at, seg.started_at)
     if clock.outcome != "breached":
         if outcome == "met" and clock.used_seconds > clock.target_seconds:
-            # Late, though no breach timer fired yet (a worker was down): still a breach.
+            # Late, though its timer has not fired yet (a worker was down, or the job is
+            # still queued): a breach, announced like any other.
             clock.outcome, clock.breached_at = "breached", at
+            await _publish(uow, clock, BREACH, at)
         else:
             clock.outcome = outcome
     clock.state = "stopped"
@@ -273,6 +275,8 @@ async def on_action(
     uow: UnitOfWork, ticket: Ticket, action: str, waiting_on: str | None, at: datetime
 ) -> None:
     """Called by the ticket service after a lifecycle action changed the status."""
+    if action == "assign":
+        return  # no clock cares who owns the ticket
     clocks, specs = await _with_specs(uow, ticket)
     if not clocks:
         return
@@ -322,48 +326,130 @@ async def on_visit_arrival(uow: UnitOfWork, ticket: Ticket, arrived_at: datetime
             await stop(uow, c, specs[c.calendar_id], "met", arrived_at)
 
 
+def _business(spec: CalendarSpec, segments: list[ClockSegment], until: datetime) -> int:
+    """Business seconds of the running segments, on `spec`, up to `until`."""
+    total = 0
+    for seg in segments:
+        if seg.kind != "running":
+            continue
+        end = min(seg.ended_at or until, until)
+        if end > seg.started_at:
+            total += int(between(spec, seg.started_at, end).total_seconds())
+    return total
+
+
 async def recompute(uow: UnitOfWork, ticket: Ticket, at: datetime) -> dict[str, Any]:
-    """The priority or the contract (service level) changed: every clock takes its new
-    target, from the ticket's start, and keeps its history; the paused intervals stay
-    excluded because `used_seconds` never counted them. Returns before/after targets
-    for the timeline."""
+    """The priority, the service level (contract) or the service type changed. Each
+    clock takes its new target and counts, from the ticket's start, the business time of
+    its running segments on its new calendar: the paused intervals stay excluded, and a
+    move between a 24x7 and a business-hours target counts the past the new way. A
+    metric that now applies starts with the pause history the ticket's other clocks
+    share; one that no longer applies is cancelled. Returns before/after targets."""
     clocks, _ = await _with_specs(uow, ticket)
     targets = await targets_for(uow, ticket.service_level, ticket.priority)
-    changes: dict[str, Any] = {}
     specs = await calendar_specs(
         uow, [c.calendar_id for c in clocks] + [t["calendar_id"] for t in targets.values()]
     )
+    segments = await segments_of(uow, [c.id for c in clocks])
+    by_metric = {c.metric: c for c in clocks}
+    changes: dict[str, Any] = {}
+    for metric, target in targets.items():
+        if metric in by_metric or metric not in STARTED_WITH_TICKET:
+            continue
+        if not applies(metric, ticket.service_type) or ticket.status in ("closed", "cancelled"):
+            continue
+        # The resolution clock carries the ticket's pauses (every clock pauses together).
+        template = by_metric.get("resolution")
+        history = [g for g in segments if template is not None and g.clock_id == template.id]
+        clock = await _start_late(uow, ticket, metric, target, history, at)
+        if template is not None and template.state == "paused":
+            spec = (await calendar_specs(uow, [clock.calendar_id]))[clock.calendar_id]
+            waiting = [g for g in history if g.kind == "paused" and g.ended_at is None]
+            reason = waiting[-1].reason if waiting else "waiting_customer"
+            await pause(uow, clock, spec, reason, at)
+        by_metric[metric] = clock
+        segments.extend(await segments_of(uow, [clock.id]))
+        clocks.append(clock)
+        changes[metric] = {"from_seconds": None, "to_seconds": clock.target_seconds}
     for c in clocks:
-        target = targets.get(c.metric)
-        if target is None:
+        found = targets.get(c.metric)
+        if found is None or not applies(c.metric, ticket.service_type):
+            if c.state != "stopped":
+                await stop(uow, c, specs[c.calendar_id], "cancelled", at)
+                changes[c.metric] = {"from_seconds": c.target_seconds, "to_seconds": None}
             continue
+        target = found
         seconds = int(target["minutes"]) * 60
-        if (seconds, target["calendar_id"], target["warn_percent"]) == (
-            c.target_seconds,
-            c.calendar_id,
-            c.warn_percent,
-        ):
+        if (seconds, target["calendar_id"], int(target["warn_percent"])) == (
+            c.target_seconds, c.calendar_id, c.warn_percent
+        ):  # fmt: skip
             continue
-        old_spec = specs[c.calendar_id]
-        if c.state == "running":
-            # Fold the open segment into `used` on the old calendar, then run on the new.
-            await _close_running(uow, c, old_spec, at)
-            c.running_since = at
-            seg = await _open_segment(uow, c)
-            if seg is None:
-                uow.session.add(
-                    ClockSegment(clock_id=c.id, kind="running", reason="recomputed", started_at=at)
-                )
-        changes[c.metric] = {"from_seconds": c.target_seconds, "to_seconds": seconds}
+        changes.setdefault(c.metric, {"from_seconds": c.target_seconds, "to_seconds": seconds})
+        spec = specs[target["calendar_id"]]
+        own = [g for g in segments if g.clock_id == c.id]
         c.target_seconds = seconds
         c.calendar_id = target["calendar_id"]
         c.warn_percent = int(target["warn_percent"])
         c.updated_at = at
         if c.state == "running":
-            await _arm(uow, c, specs[c.calendar_id])
-        elif c.state == "stopped" and c.outcome == "met" and c.used_seconds > seconds:
-            c.outcome, c.breached_at = "breached", c.stopped_at
+            # Close the open segment now and count everything again on the new calendar.
+            for g in own:
+                if g.ended_at is None:
+                    g.ended_at = max(at, g.started_at)
+            c.used_seconds = _business(spec, own, at)
+            c.running_since = at
+            uow.session.add(
+                ClockSegment(clock_id=c.id, kind="running", reason="recomputed", started_at=at)
+            )
+            warn_point = seconds * c.warn_percent // 100
+            if c.warned_at is not None and c.outcome is None and c.used_seconds < warn_point:
+                c.warned_at = None  # the new warning point is still ahead
+            await _arm(uow, c, spec)
+        else:
+            c.used_seconds = _business(spec, own, c.stopped_at or at)
+            if c.state == "stopped" and c.outcome == "met" and c.used_seconds > seconds:
+                await _publish(uow, c, BREACH, c.stopped_at or at)
+                c.outcome, c.breached_at = "breached", c.stopped_at
     return changes
+
+
+async def _start_late(
+    uow: UnitOfWork,
+    ticket: Ticket,
+    metric: str,
+    target: dict[str, Any],
+    history: list[ClockSegment],
+    at: datetime,
+) -> TicketClock:
+    """A clock for a metric that applies only now, as if it had run since the ticket
+    was created, with the ticket's pauses (copied from `history`) excluded."""
+    clock = TicketClock(
+        ticket_id=ticket.id,
+        metric=metric,
+        target_seconds=int(target["minutes"]) * 60,
+        calendar_id=target["calendar_id"],
+        warn_percent=int(target["warn_percent"]),
+        state="running",
+        started_at=ticket.created_at,
+        updated_at=at,
+    )
+    uow.session.add(clock)
+    await uow.session.flush()
+    copied = [
+        ClockSegment(clock_id=clock.id, kind=g.kind, reason=g.reason, started_at=g.started_at,
+                     ended_at=g.ended_at or at)
+        for g in history
+    ] or [ClockSegment(clock_id=clock.id, kind="running", reason="created",
+                       started_at=ticket.created_at, ended_at=at)]  # fmt: skip
+    uow.session.add_all(copied)
+    spec = (await calendar_specs(uow, [clock.calendar_id]))[clock.calendar_id]
+    clock.used_seconds = _business(spec, copied, at)
+    clock.running_since = at
+    uow.session.add(
+        ClockSegment(clock_id=clock.id, kind="running", reason="recomputed", started_at=at)
+    )
+    await _arm(uow, clock, spec)
+    return clock
 
 
 async def targets_for(
@@ -401,8 +487,8 @@ async def on_timer(uow: UnitOfWork, clock: TicketClock, now: datetime) -> dateti
 
 
 async def announce(uow: UnitOfWork, clock: TicketClock, kind: str, at: datetime) -> bool:
-    """Records a warning or a breach on the clock, the ticket's timeline and the outbox.
-    Returns False when the clock has moved on (stopped, paused, already announced)."""
+    """Records a warning or a breach on a running clock, the ticket's timeline and the
+    outbox. Returns False when the clock has moved on (stopped, paused, announced)."""
     if clock.state != "running":
         return False
     if kind == WARN:
@@ -414,8 +500,14 @@ async def announce(uow: UnitOfWork, clock: TicketClock, kind: str, at: datetime)
             return False
         clock.outcome = "breached"
         clock.breached_at = at
-    event_type = kind
     clock.updated_at = at
+    await _publish(uow, clock, kind, at)
+    return True
+
+
+async def _publish(uow: UnitOfWork, clock: TicketClock, event_type: str, at: datetime) -> None:
+    """The timeline event and outbox row of a warning or breach, whoever noticed it (the
+    clock's timer, or a ticket change that stopped it late)."""
     ticket = await uow.session.get(Ticket, clock.ticket_id)
     assert ticket is not None
     data = {
@@ -426,9 +518,15 @@ async def announce(uow: UnitOfWork, clock: TicketClock, kind: str, at: datetime)
         "target_seconds": clock.target_seconds,
     }
     event = TicketEvent(
-        ticket_id=ticket.id, type=event_type, actor_id=None, actor_name=SYSTEM_NAME,
-        actor_role=SYSTEM_ROLE, channel=None, at=at, data=data,
-    )  # fmt: skip
+        ticket_id=ticket.id,
+        type=event_type,
+        actor_id=None,
+        actor_name=SYSTEM_NAME,
+        actor_role=SYSTEM_ROLE,
+        channel=None,
+        at=at,
+        data=data,
+    )
     uow.session.add(event)
     publish(
         uow,
@@ -448,7 +546,6 @@ async def announce(uow: UnitOfWork, clock: TicketClock, kind: str, at: datetime)
         },
         event_id=event.id,
     )
-    return True
 
 
 def remaining(clock: TicketClock, spec: CalendarSpec, now: datetime) -> tuple[int, int]:

@@ -425,7 +425,7 @@ async def update(
             {"priority": before["priority"]},
             {"priority": ticket.priority},
         )
-    if "priority" in fields or "service_level" in fields:
+    if {"priority", "service_level", "service_type"} & set(fields):
         await uow.session.flush()
         targets = await sla.recompute(uow, ticket, get_clock().now())
         if targets:

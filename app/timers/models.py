@@ -17,7 +17,8 @@ TIMER_STATES = ("pending", "fired", "cancelled")
 class Timer(SQLModel, table=True):
     """One row per (kind, subject): setting, moving or cancelling a timer updates it and
     bumps `version`, so a job enqueued for an older version finds it stale and does
-    nothing. `enqueued_version` is the version the scheduler last handed to Redis."""
+    nothing. `enqueued_version` is the version the scheduler last handed to Redis, and
+    `handed_at` when (an overdue timer is handed again at most once per grace period)."""
 
     __tablename__ = "timers"
     __table_args__ = (
@@ -35,6 +36,7 @@ class Timer(SQLModel, table=True):
     version: int = Field(default=1)
     state: str = Field(default="pending", max_length=10)
     enqueued_version: int | None = Field(default=None)
+    handed_at: datetime | None = ts_field(nullable=True)
     fired_at: datetime | None = ts_field(nullable=True)
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()

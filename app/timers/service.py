@@ -157,6 +157,11 @@ async def fire(uow: UnitOfWork, timer_id: uuid.UUID, version: int) -> str:
         log.error("no handler for timer kind", extra={"fields": {"kind": timer.kind}})
         return "unknown-kind"
     again = await act(uow, timer, now)
+    # The handler may have set or cancelled this very timer (a new version): then that
+    # is its state, and this firing must not overwrite it.
+    await uow.session.refresh(timer)
+    if timer.version != version:
+        return "fired"
     TIMERS_FIRED.labels(timer.kind).inc()
     TIMER_LAG.observe(max((now - timer.due_at).total_seconds(), 0.0))
     timer.fired_at = now
@@ -174,20 +179,28 @@ async def fire(uow: UnitOfWork, timer_id: uuid.UUID, version: int) -> str:
     return "fired"
 
 
+# Due within the horizon and not handed over for this version; or overdue by the grace
+# and not handed over within the last grace period (its job may be lost). The second arm
+# cannot repeat a timer within one pass, so a large backlog is walked, not spun on.
 _DUE_SQL = text(
     """
     SELECT id, version, due_at FROM timers
     WHERE state = 'pending' AND due_at <= :horizon
-      AND (enqueued_version IS DISTINCT FROM version OR due_at <= :overdue)
+      AND (enqueued_version IS DISTINCT FROM version
+           OR (due_at <= :overdue AND (handed_at IS NULL OR handed_at <= :overdue)))
     ORDER BY due_at
     LIMIT :batch
     """
 )
+# Rows locked by a ticket change or a firing job are skipped, not waited for (no lock
+# order to get wrong): they have a new version by then, or are handed again next pass.
 _MARK_SQL = text(
     """
-    UPDATE timers t SET enqueued_version = v.version
+    UPDATE timers t SET enqueued_version = v.version, handed_at = :now
     FROM unnest(CAST(:ids AS uuid[]), CAST(:versions AS int[])) AS v(id, version)
     WHERE t.id = v.id AND t.version = v.version
+      AND t.id IN (SELECT id FROM timers WHERE id = ANY(CAST(:ids AS uuid[]))
+                   ORDER BY id FOR UPDATE SKIP LOCKED)
     """
 )
 
@@ -222,6 +235,7 @@ async def schedule_due(uow: UnitOfWork, batch: int = 5000) -> int | None:
         [(FIRE_JOB, (str(r.id), r.version), job_id(r.id, r.version), r.due_at) for r in rows]
     )
     await uow.session.execute(
-        _MARK_SQL, {"ids": [r.id for r in rows], "versions": [r.version for r in rows]}
+        _MARK_SQL,
+        {"ids": [r.id for r in rows], "versions": [r.version for r in rows], "now": now},
     )
     return len(rows)

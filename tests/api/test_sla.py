@@ -216,6 +216,8 @@ async def test_reopen_restarts_resolution_where_it_stopped(
     clock.set(start + timedelta(days=1, minutes=200))
     again = await _act(client, admin, t["id"], "resolve", {"resolution_summary": "ok"})
     assert {c["metric"]: c["status"] for c in again["sla"]}["resolution"] == "breached"
+    events = (await client.get(f"/v1/tickets/{t['id']}/events", headers=admin)).json()["items"]
+    assert [e["type"] for e in events if e["type"].startswith("sla.")] == ["sla.breached"]
 
 
 async def test_public_reply_and_visit_meet_their_targets(
@@ -463,3 +465,55 @@ async def test_jobs_for_long_overdue_timers_can_be_enqueued(app: Any) -> None:
     assert await pool.exists(f"arq:job:{jid}") and await pool.exists(f"arq:job:{jid}b")
     await pool.delete(f"arq:job:{jid}", f"arq:job:{jid}b")
     await pool.zrem("arq:queue", jid, jid + "b")
+
+
+async def test_recompute_counts_the_past_on_the_new_calendar(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World
+) -> None:
+    # P3 on the 7x24 contract runs in business hours (cn-5x8); raised to P1 (24x7) on
+    # Saturday morning, the night and the Saturday count: 16.5 h used, far past 4 h.
+    friday = datetime(2026, 11, 20, 17, 30, tzinfo=UTC) - CST
+    fixed = FixedClock(friday)
+    set_clock(fixed)
+    try:
+        t = await _ticket(client, admin, world, priority="P3", service_type="remote")
+        assert t["service_level"] == "7x24"
+        fixed.set(friday + timedelta(hours=16, minutes=30))
+        r = await client.patch(f"/v1/tickets/{t['id']}", json={"priority": "P1"}, headers=admin)
+        assert r.status_code == 200, r.text
+        clocks = await _clocks(client, admin, t["id"])
+    finally:
+        set_clock(Clock())
+    res = clocks["resolution"]
+    assert res["target_seconds"] == 4 * 3600
+    assert res["used_seconds"] == 16 * 3600 + 1800
+    assert _at(res["due_at"]) == fixed.now()  # overdue: its timer fires at once
+    assert [g["reason"] for g in res["segments"]] == ["created", "recomputed"]
+
+
+async def test_metrics_that_start_to_apply_start_with_the_tickets_pauses(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    start = clock.now()
+    t = await _ticket(client, admin, world, priority="P4")  # on-site, but P4 has no on-site
+    assert {c["metric"] for c in t["sla"]} == {"first_response", "resolution"}
+    await _act(client, admin, t["id"], "start")
+    clock.set(start + timedelta(minutes=10))
+    await _act(client, admin, t["id"], "wait", {"on": "customer"})
+    clock.set(start + timedelta(minutes=70))
+    await _act(client, admin, t["id"], "resume")
+    clock.set(start + timedelta(minutes=80))
+    r = await client.patch(f"/v1/tickets/{t['id']}", json={"priority": "P1"}, headers=admin)
+    assert r.status_code == 200, r.text
+    onsite = (await _clocks(client, admin, t["id"]))["onsite"]
+    assert onsite["status"] == "running" and onsite["target_seconds"] == 7200
+    assert onsite["used_seconds"] == 20 * 60  # 80 min since creation minus the 60 min pause
+    assert _at(onsite["due_at"]) == start + timedelta(minutes=80 + 100)
+    # Switching to remote service cancels it; the timeline says what changed.
+    r = await client.patch(f"/v1/tickets/{t['id']}", json={"service_type": "remote"}, headers=admin)
+    assert r.status_code == 200
+    assert {c["metric"]: c["status"] for c in r.json()["sla"]}["onsite"] == "cancelled"
+    events = (await client.get(f"/v1/tickets/{t['id']}/events", headers=admin)).json()["items"]
+    recomputed = [e["data"]["targets"] for e in events if e["type"] == "sla.recomputed"]
+    assert recomputed[-1] == {"onsite": {"from_seconds": 7200, "to_seconds": None}}
+    assert recomputed[0]["onsite"] == {"from_seconds": None, "to_seconds": 7200}
