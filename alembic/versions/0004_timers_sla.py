@@ -175,6 +175,13 @@ def upgrade() -> None:
         postgresql_where=sa.text("state = 'running'"),
     )
     op.create_index(
+        "ix_ticket_clocks_running_warn",
+        "ticket_clocks",
+        ["warn_at"],
+        unique=False,
+        postgresql_where=sa.text("state = 'running'"),
+    )
+    op.create_index(
         "ix_ticket_clocks_breached",
         "ticket_clocks",
         ["ticket_id"],
@@ -234,6 +241,11 @@ def downgrade() -> None:
         "ix_ticket_clocks_breached",
         table_name="ticket_clocks",
         postgresql_where=sa.text("outcome = 'breached'"),
+    )
+    op.drop_index(
+        "ix_ticket_clocks_running_warn",
+        table_name="ticket_clocks",
+        postgresql_where=sa.text("state = 'running'"),
     )
     op.drop_index(
         "ix_ticket_clocks_running_due",

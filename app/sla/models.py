@@ -67,6 +67,9 @@ class TicketClock(SQLModel, table=True):
         # "due before" and "at risk" list filters read running clocks by due time.
         Index("ix_ticket_clocks_running_due", "due_at", postgresql_where=text("state = 'running'")),
         Index(
+            "ix_ticket_clocks_running_warn", "warn_at", postgresql_where=text("state = 'running'")
+        ),
+        Index(
             "ix_ticket_clocks_breached", "ticket_id", postgresql_where=text("outcome = 'breached'")
         ),
     )
