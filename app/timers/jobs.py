@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -14,12 +15,33 @@ log = logging.getLogger("supportline.timers")
 SCHEDULE_JOB_TIMEOUT_SECONDS = 60
 
 
+FIRE_BATCH = 100
+FIRE_BUDGET_SECONDS = 10.0
+
+
 async def fire_timer(ctx: dict[str, Any], timer_id: str, version: int) -> str:
+    """Wakes on one timer's due time. A stale job (timer moved, cancelled or fired by an
+    earlier batch) costs one indexed read; a due one fires every due timer in batches
+    (its own among them), each batch its own transaction."""
     try:
-        outcome = "stale"
+        tid = uuid.UUID(timer_id)
+        due: bool | None = None
         async for uow in open_uow():
-            outcome = await service.fire(uow, uuid.UUID(timer_id), version)
-        return outcome
+            due = await service.still_due(uow, tid, version)
+        if due is None:
+            return "stale"
+        if not due:
+            outcome = "stale"
+            async for uow in open_uow():
+                outcome = await service.fire(uow, tid, version)  # records the early wake
+            return outcome
+        deadline = time.monotonic() + FIRE_BUDGET_SECONDS
+        taken, failed = FIRE_BATCH, set[uuid.UUID]()
+        while taken == FIRE_BATCH and time.monotonic() < deadline:
+            async for uow in open_uow():
+                taken, failing = await service.fire_due(uow, FIRE_BATCH, failed)
+                failed |= failing
+        return "fired"
     except Exception:
         JOB_FAILURES.labels("fire_timer").inc()
         log.exception("timer failed", extra={"fields": {"timer_id": timer_id}})

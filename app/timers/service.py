@@ -19,13 +19,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
+from sqlmodel import col, select
 
 from app.core import queue
 from app.core.clock import get_clock
 from app.core.config import get_settings
 from app.core.db import UnitOfWork
 from app.core.ids import uuid7
-from app.core.metrics import TIMER_LAG, TIMERS_FIRED
+from app.core.metrics import JOB_FAILURES, TIMER_LAG, TIMERS_FIRED
 from app.timers.models import Timer
 
 log = logging.getLogger("supportline.timers")
@@ -137,9 +138,9 @@ async def cancel(uow: UnitOfWork, kind: str, subject_ids: Iterable[uuid.UUID]) -
 
 
 async def fire(uow: UnitOfWork, timer_id: uuid.UUID, version: int) -> str:
-    """What a `fire_timer` job does, in one transaction: lock the timer, act only if it
-    is still this version, pending and due, then mark it fired. Returns what happened
-    (for logs and tests): fired, stale, early or unknown-kind."""
+    """One timer's job, in one transaction: lock the timer, act only if it is still this
+    version, pending and due, then mark it fired. Returns what happened (for logs and
+    tests): fired, stale, early or unknown-kind."""
     timer = await uow.session.get(Timer, timer_id, with_for_update=True)
     if timer is None or timer.state != "pending" or timer.version != version:
         return "stale"
@@ -151,11 +152,17 @@ async def fire(uow: UnitOfWork, timer_id: uuid.UUID, version: int) -> str:
         timer.enqueued_version = None
         await uow.session.flush()
         return "early"
+    return await _act(uow, timer, now)
+
+
+async def _act(uow: UnitOfWork, timer: Timer, now: datetime) -> str:
+    """Runs the handler of a locked, due, pending timer and records the firing."""
     act = _handlers.get(timer.kind)
     if act is None:
         # Left pending: a worker that knows the kind (a newer deployment) will fire it.
         log.error("no handler for timer kind", extra={"fields": {"kind": timer.kind}})
         return "unknown-kind"
+    version = timer.version
     again = await act(uow, timer, now)
     # The handler may have set or cancelled this very timer (a new version): then that
     # is its state, and this firing must not overwrite it.
@@ -177,6 +184,62 @@ async def fire(uow: UnitOfWork, timer_id: uuid.UUID, version: int) -> str:
             wake_after_commit(uow, [(timer.id, timer.version, again)])
     await uow.session.flush()
     return "fired"
+
+
+_STATE_SQL = "SELECT state, version, due_at FROM timers WHERE id = $1"
+
+
+async def still_due(uow: UnitOfWork, timer_id: uuid.UUID, version: int) -> bool | None:
+    """The cheap first look of a job, without a lock: None when the timer is gone, fired,
+    cancelled or moved (this job is stale), False when not yet due, True when due."""
+    conn = await uow.connection()
+    row = await conn.fetchrow(_STATE_SQL, timer_id)
+    if row is None or row["state"] != "pending" or row["version"] != version:
+        return None
+    return bool(row["due_at"] <= get_clock().now())
+
+
+async def fire_due(
+    uow: UnitOfWork, limit: int = 100, skip: set[uuid.UUID] | None = None
+) -> tuple[int, set[uuid.UUID]]:
+    """Fires, in this transaction, up to `limit` pending timers that are due, oldest
+    first; rows another transaction holds are skipped (it is firing or moving them).
+    Each handler runs in a savepoint, so one that fails leaves its timer pending (the
+    scheduler hands it over again after the grace) without undoing the others.
+
+    Why batches: a job per timer wakes a worker on time, but firing one timer per
+    transaction cost several milliseconds each; when many fall due together (10,000
+    breaches in a minute), the first job of the second fires them all and the jobs of
+    the others find them fired.
+
+    Only kinds this process has handlers for are taken. Returns how many were taken and
+    the ids whose handler failed (pass them as `skip` to the next batch, so a failing
+    timer is retried by the scheduler later, not again and again in this job)."""
+    now = get_clock().now()
+    failed: set[uuid.UUID] = set()
+    stmt = (
+        select(Timer)
+        .where(
+            col(Timer.state) == "pending",
+            col(Timer.due_at) <= now,
+            col(Timer.kind).in_(sorted(_handlers)),
+        )
+        .order_by(col(Timer.due_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if skip:
+        stmt = stmt.where(col(Timer.id).not_in(skip))
+    due = list((await uow.session.execute(stmt)).scalars())
+    for timer in due:
+        try:
+            async with uow.session.begin_nested():
+                await _act(uow, timer, now)
+        except Exception:
+            failed.add(timer.id)
+            JOB_FAILURES.labels(f"timer:{timer.kind}").inc()
+            log.exception("timer handler failed", extra={"fields": {"timer_id": str(timer.id)}})
+    return len(due), failed
 
 
 # Due within the horizon and not handed over for this version; or overdue by the grace

@@ -517,3 +517,40 @@ async def test_metrics_that_start_to_apply_start_with_the_tickets_pauses(
     recomputed = [e["data"]["targets"] for e in events if e["type"] == "sla.recomputed"]
     assert recomputed[-1] == {"onsite": {"from_seconds": 7200, "to_seconds": None}}
     assert recomputed[0]["onsite"] == {"from_seconds": None, "to_seconds": 7200}
+
+
+async def test_due_timers_fire_in_batches_and_a_failing_handler_stays_pending(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    import app.sla.timers  # noqa: F401
+
+    start = clock.now()
+    tickets = [await _ticket(client, admin, world, service_type="remote") for _ in range(3)]
+
+    @timers.handler("test.broken")
+    async def broken(uow: Any, timer: Any, now: datetime) -> None:
+        raise RuntimeError("boom")
+
+    async for uow in open_uow():
+        await timers.schedule(uow, "test.broken", uuid.uuid4(), start + timedelta(minutes=1))
+    clock.set(start + timedelta(minutes=25))  # every first-response warning is due
+    try:
+        async for uow in open_uow():
+            taken, failed = await timers.fire_due(uow, 100)
+    finally:
+        timers._handlers.pop("test.broken", None)
+    assert taken == 4 and len(failed) == 1
+    async for uow in open_uow():
+        states = dict(
+            (
+                await uow.session.execute(
+                    text("SELECT kind, count(*) FROM timers WHERE state = 'pending' GROUP BY kind")
+                )
+            ).all()
+        )
+    assert states.get("test.broken") == 1  # left for the scheduler to retry
+    for t in tickets:
+        fr = (await _clocks(client, admin, t["id"]))["first_response"]
+        assert fr["warned_at"] is not None  # warned, and re-armed for the due time
+    async for uow in open_uow():
+        assert await timers.fire_due(uow, 100, failed) == (0, set())
