@@ -224,7 +224,10 @@ async def insert_ticket(uow: UnitOfWork, values: dict[str, Any]) -> str:
 
 async def get_for_update(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID) -> Ticket:
     stmt = principal.scope(select(Ticket).where(Ticket.id == ticket_id), Ticket.branch_id)
-    ticket = (await uow.session.execute(stmt.with_for_update())).scalar_one_or_none()
+    # FOR NO KEY UPDATE: enough to serialise changes of the ticket, and it lets a timer
+    # firing meanwhile insert the ticket's timeline event (whose foreign key takes FOR KEY
+    # SHARE on the ticket; FOR UPDATE would block it and could deadlock the two).
+    ticket = (await uow.session.execute(stmt.with_for_update(key_share=True))).scalar_one_or_none()
     if ticket is None:
         raise NotFound("Ticket not found.")
     return ticket

@@ -247,7 +247,8 @@ async def fire_due(
 # cannot repeat a timer within one pass, so a large backlog is walked, not spun on.
 _DUE_SQL = text(
     """
-    SELECT id, version, due_at FROM timers
+    SELECT id, version, due_at, enqueued_version IS DISTINCT FROM version AS fresh
+    FROM timers
     WHERE state = 'pending' AND due_at <= :horizon
       AND (enqueued_version IS DISTINCT FROM version
            OR (due_at <= :overdue AND (handed_at IS NULL OR handed_at <= :overdue)))
@@ -294,9 +295,16 @@ async def schedule_due(uow: UnitOfWork, batch: int = 5000) -> int | None:
     ).all()
     if not rows:
         return 0
-    await queue.enqueue_many(
-        [(FIRE_JOB, (str(r.id), r.version), job_id(r.id, r.version), r.due_at) for r in rows]
-    )
+    # A retry gets a job id of its own: the lost job's id may still be held by ARQ (a
+    # worker killed mid-job leaves its in-progress key for the job timeout + 10 s, and
+    # ARQ refuses the same id until then). A duplicate run is harmless: a job re-reads
+    # its timer and fires only what is still pending and due.
+    retry = f"retry{int(now.timestamp())}"
+    jobs = []
+    for r in rows:
+        jid = job_id(r.id, r.version) if r.fresh else f"{job_id(r.id, r.version)}:{retry}"
+        jobs.append((FIRE_JOB, (str(r.id), r.version), jid, r.due_at))
+    await queue.enqueue_many(jobs)
     await uow.session.execute(
         _MARK_SQL,
         {"ids": [r.id for r in rows], "versions": [r.version for r in rows], "now": now},
