@@ -260,11 +260,15 @@ _DUE_SQL = text(
 # order to get wrong): they have a new version by then, or are handed again next pass.
 _MARK_SQL = text(
     """
-    UPDATE timers t SET enqueued_version = v.version, handed_at = :now
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:versions AS int[])) AS v(id, version)
-    WHERE t.id = v.id AND t.version = v.version
-      AND t.id IN (SELECT id FROM timers WHERE id = ANY(CAST(:ids AS uuid[]))
-                   ORDER BY id FOR UPDATE SKIP LOCKED)
+    WITH handed AS (
+        SELECT t.id FROM timers t
+        JOIN unnest(CAST(:ids AS uuid[]), CAST(:versions AS int[])) AS v(id, version)
+          ON v.id = t.id AND v.version = t.version
+        ORDER BY t.id
+        FOR UPDATE OF t SKIP LOCKED
+    )
+    UPDATE timers t SET enqueued_version = t.version, handed_at = :now
+    FROM handed WHERE t.id = handed.id
     """
 )
 
