@@ -41,7 +41,15 @@ async def fire_timer(ctx: dict[str, Any], timer_id: str, version: int) -> str:
             async for uow in open_uow():
                 taken, failing = await service.fire_due(uow, FIRE_BATCH, failed)
                 failed |= failing
-        return "fired"
+        if tid in failed:
+            return "failed"
+        # The batches skip rows other transactions hold (a ticket change locks its
+        # clocks' timers): this job's own timer waits for the lock instead, so a held
+        # timer fires as soon as it is released, not a grace period later.
+        outcome = "stale"
+        async for uow in open_uow():
+            outcome = await service.fire(uow, tid, version)
+        return "fired" if outcome == "stale" else outcome
     except Exception:
         JOB_FAILURES.labels("fire_timer").inc()
         log.exception("timer failed", extra={"fields": {"timer_id": timer_id}})

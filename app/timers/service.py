@@ -146,11 +146,17 @@ async def fire(uow: UnitOfWork, timer_id: uuid.UUID, version: int) -> str:
         return "stale"
     now = get_clock().now()
     if timer.due_at > now:
-        # Woken early (the Redis host's clock runs ahead). This job still holds its id,
-        # so enqueueing the same id now would be ignored: mark it not enqueued and let
-        # the scheduler's next pass hand it over again (within TIMER_POLL_SECONDS).
-        timer.enqueued_version = None
-        await uow.session.flush()
+        # Woken early (the worker's clock behind the one that set the timer). This job
+        # still holds its id, so ARQ would ignore the same id: wake again under an id of
+        # its own. Should that enqueue fail, the scheduler hands it over once overdue.
+        due, tid, ver = timer.due_at, timer.id, timer.version
+
+        async def again() -> None:
+            await queue.enqueue(
+                FIRE_JOB, str(tid), ver, job_id=f"{job_id(tid, ver)}:early", defer_until=due
+            )
+
+        uow.after_commit(again)
         return "early"
     return await _act(uow, timer, now)
 

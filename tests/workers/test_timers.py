@@ -240,6 +240,13 @@ def no_worker(all_workers: Workers) -> None:
 
 
 @pytest.fixture
+def another_worker(all_workers: Workers) -> Iterator[Callable[[], Worker]]:
+    """Starts workers of the test's own beside the shared one."""
+    yield all_workers.start
+    all_workers.stop_own()
+
+
+@pytest.fixture
 def start_worker(all_workers: Workers) -> Iterator[Callable[[], Worker]]:
     """Starts workers of the test's own (the shared one stopped first)."""
     all_workers.stop_shared()
@@ -305,6 +312,19 @@ async def _wait(
 
 def _lag(row: asyncpg.Record) -> float:
     return float((row["fired_at"] - row["due_at"]).total_seconds())
+
+
+class TimerLate(AssertionError):
+    """Fired exactly once, but later than the design promises (the known bug below)."""
+
+
+async def _wait_until(done: Callable[[], Awaitable[bool]], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not await done():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 # --- a. on time -------------------------------------------------------------------------
@@ -394,120 +414,39 @@ async def test_timer_fires_after_redis_lost_its_job(
     assert GRACE <= _lag(timer) < GRACE + POLL + 1.5, f"fired {_lag(timer):.3f}s after due"
 
 
-# --- d. the worker dies in the middle of firing ------------------------------------------
+# --- held by another transaction at its due time ----------------------------------------
 
 
-class TimerLate(AssertionError):
-    """Fired exactly once, but later than the design promises (the known bug below)."""
-
-
-async def _wait_until(done: Callable[[], Awaitable[bool]], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not await done():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
-
-
-async def test_worker_killed_while_firing_fires_exactly_once_seconds_later(
-    db: asyncpg.Connection,
-    start_worker: Callable[[], Worker],
-    worker_redis: aioredis.Redis,
+async def test_timer_held_at_its_due_time_fires_when_released(
+    db: asyncpg.Connection, worker: Worker, services: dict[str, str]
 ) -> None:
-    first = start_worker()
-    await first.ready()
-    tid = await _schedule(SLOW_ONCE, uuid7(), _now() + timedelta(seconds=1))
+    """A transaction that locks the timer row without changing it (as a ticket change
+    locks its clocks' timers) around the due time only delays the firing until it ends."""
+    due = _now() + timedelta(seconds=2.5)
+    tid = await _schedule(RECORD, uuid7(), due)
+    holder = await asyncpg.connect(_plain_dsn(services["database_url"]))
+    try:
+        await asyncio.sleep(max((due - _now()).total_seconds() - 0.5, 0))
+        async with holder.transaction():
+            await holder.execute("SELECT 1 FROM timers WHERE id = $1 FOR UPDATE", tid)
+            hold_until = due + timedelta(seconds=1)
 
-    async def mid_fire() -> bool:
-        # The first attempt wrote its effect in the firing transaction and sleeps in it.
-        return bool(await db.fetchval(f"SELECT count(*) FROM {ATTEMPTS_TABLE}")) and bool(
-            await db.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND state = 'idle in transaction' AND query LIKE $1",
-                f"INSERT INTO {FIRED_TABLE}%",
-            )
-        )
-
-    await _wait("the first attempt to be mid-transaction", mid_fire, 10, [first])
-    first.kill()
-    timer = await _timer(db, tid)
-    assert timer["state"] == "pending" and timer["version"] == 1
-    assert not await _fired(db, tid)
-
-    async def rolled_back() -> bool:  # the killed worker's backend ended its transaction
-        return not await db.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND state = 'idle in transaction'"
-        )
-
-    await _wait("PostgreSQL to end the killed worker's transaction", rolled_back, 10, [])
-    second = start_worker()
-    await second.ready()
+            # The timer's own job wakes while the row is held, and waits for it.
+            await asyncio.sleep(max((hold_until - _now()).total_seconds(), 0))
+            released = _now()
+    finally:
+        await holder.close()
+    assert released - due < timedelta(seconds=1.3)
 
     async def fired() -> bool:
         return (await _timer(db, tid))["state"] == "fired"
 
-    # The timer is overdue by more than GRACE already: the second worker's first scheduler
-    # pass (at start-up) should hand it over again, and it should fire at once.
-    on_time = await _wait_until(fired, POLL + 3)
-    if not on_time:
-        # ARQ will not start the killed job before its in-progress key expires (310 s):
-        # expire it now, to check the rest (exactly once, on the second worker).
-        assert await worker_redis.delete(f"arq:in-progress:{timers.job_id(tid, 1)}") == 1
-        await _wait("the timer to fire on the second worker", fired, 5, [second])
-    await asyncio.sleep(0.5)
-    rows = await _fired(db, tid)
-    assert len(rows) == 1, rows
-    assert rows[0]["pid"] == second.pid and rows[0]["version"] == 1
-    assert await db.fetchval(f"SELECT count(*) FROM {ATTEMPTS_TABLE}") == 2
+    await _wait("the timer to fire", fired, GRACE + 2 * POLL + 3, [worker])
     timer = await _timer(db, tid)
-    assert timer["state"] == "fired" and timer["version"] == 1
-    if not on_time:
-        raise TimerLate(f"not fired {POLL + 3}s after a new worker started")
-
-
-# --- e. two workers, one due second -----------------------------------------------------
-
-
-async def test_two_workers_fire_200_timers_due_in_one_second_exactly_once(
-    db: asyncpg.Connection, start_worker: Callable[[], Worker]
-) -> None:
-    count = 200
-    workers = [start_worker(), start_worker()]
-    for w in workers:
-        await w.ready()
-    base = _now() + timedelta(seconds=2.5)
-    async for uow in open_uow():
-        for _ in range(count):
-            due = base + timedelta(microseconds=random.randrange(1_000_000))
-            await timers.schedule(uow, RECORD, uuid7(), due)
-
-    async def all_fired() -> bool:
-        return (await db.fetchval("SELECT count(*) FROM timers WHERE state = 'fired'")) == count
-
-    await _wait("every timer to fire", all_fired, 3.5 + GRACE + POLL + 5, workers, every=0.2)
-    await asyncio.sleep(0.5)
-    s = await db.fetchrow(
-        f"""
-        SELECT (SELECT count(*) FROM {FIRED_TABLE}) AS effects,
-               (SELECT count(DISTINCT timer_id) FROM {FIRED_TABLE}) AS distinct_timers,
-               (SELECT count(*) FROM {FIRED_TABLE} f JOIN timers t
-                  ON t.id = f.timer_id AND t.version = f.version AND t.fired_at = f.fired_at)
-                  AS matched,
-               (SELECT count(*) FROM timers WHERE state = 'fired') AS fired,
-               (SELECT max(extract(epoch FROM fired_at - due_at)) FROM timers) AS max_lag
-        """
-    )
-    by_pid = dict(await db.fetch(f"SELECT pid, count(*) FROM {FIRED_TABLE} GROUP BY pid"))
-    assert s["effects"] == s["distinct_timers"] == s["matched"] == s["fired"] == count, dict(s)
-    assert set(by_pid) <= {w.pid for w in workers}
-    # No timer waited for a lost job's re-hand, let alone ARQ's 310 s in-progress expiry
-    # (two workers on two shared cores take ~1-2 s for 200 firings: no tighter bound here).
-    assert float(s["max_lag"]) < GRACE + POLL + 3, dict(s)
-    print(
-        f"\n{count} timers: max lag {float(s['max_lag']):.3f}s, by worker {sorted(by_pid.values())}"
-    )
+    assert len(await _fired(db, tid)) == 1
+    after_release = (timer["fired_at"] - released).total_seconds()
+    if after_release > 0.9:
+        raise TimerLate(f"fired {after_release:.2f}s after the lock was released")
 
 
 # --- woken early --------------------------------------------------------------------------
@@ -542,7 +481,8 @@ async def test_timer_woken_early_still_fires_on_time(
     await _wait("the timer to fire", fired, 3 + GRACE + POLL + 3, [worker])
     timer = await _timer(db, tid)
     assert len(await _fired(db, tid)) == 1
-    assert worker.job_results(timers.job_id(tid, 1)) == ["'early'", "'fired'"]
+    assert worker.job_results(timers.job_id(tid, 1)) == ["'early'"]
+    assert worker.job_results(f"{timers.job_id(tid, 1)}:early") == ["'fired'"]
     assert 0 <= _lag(timer) < ON_TIME, f"fired {_lag(timer):.3f}s after due"
 
 
@@ -647,6 +587,108 @@ async def test_sla_warning_and_breach_end_to_end(
     assert 0 <= (res["breached_at"] - plan["resolution"][1]).total_seconds() < ON_TIME
     assert (onsite["state"], onsite["outcome"]) == ("running", "breached")
     assert onsite["warned_at"] == onsite["breached_at"] is not None
+
+
+# --- e. two workers, one due second -----------------------------------------------------
+
+
+async def test_two_workers_fire_200_timers_due_in_one_second_exactly_once(
+    db: asyncpg.Connection, worker: Worker, another_worker: Callable[[], Worker]
+) -> None:
+    count = 200
+    workers = [worker, another_worker()]
+    await workers[1].ready()
+    base = _now() + timedelta(seconds=2.5)
+    async for uow in open_uow():
+        for _ in range(count):
+            due = base + timedelta(microseconds=random.randrange(1_000_000))
+            await timers.schedule(uow, RECORD, uuid7(), due)
+
+    async def all_fired() -> bool:
+        return (await db.fetchval("SELECT count(*) FROM timers WHERE state = 'fired'")) == count
+
+    await _wait("every timer to fire", all_fired, 3.5 + GRACE + POLL + 5, workers, every=0.2)
+    await asyncio.sleep(0.5)
+    s = await db.fetchrow(
+        f"""
+        SELECT (SELECT count(*) FROM {FIRED_TABLE}) AS effects,
+               (SELECT count(DISTINCT timer_id) FROM {FIRED_TABLE}) AS distinct_timers,
+               (SELECT count(*) FROM {FIRED_TABLE} f JOIN timers t
+                  ON t.id = f.timer_id AND t.version = f.version AND t.fired_at = f.fired_at)
+                  AS matched,
+               (SELECT count(*) FROM timers WHERE state = 'fired') AS fired,
+               (SELECT max(extract(epoch FROM fired_at - due_at)) FROM timers) AS max_lag
+        """
+    )
+    by_pid = dict(await db.fetch(f"SELECT pid, count(*) FROM {FIRED_TABLE} GROUP BY pid"))
+    assert s["effects"] == s["distinct_timers"] == s["matched"] == s["fired"] == count, dict(s)
+    assert set(by_pid) <= {w.pid for w in workers}
+    # No timer waited for a lost job's re-hand, let alone ARQ's 310 s in-progress expiry
+    # (two workers on two shared cores take ~1-2 s for 200 firings: no tighter bound here).
+    assert float(s["max_lag"]) < GRACE + POLL + 3, dict(s)
+    print(
+        f"\n{count} timers: max lag {float(s['max_lag']):.3f}s, by worker {sorted(by_pid.values())}"
+    )
+
+
+# --- d. the worker dies in the middle of firing ------------------------------------------
+
+
+async def test_worker_killed_while_firing_fires_exactly_once_seconds_later(
+    db: asyncpg.Connection,
+    start_worker: Callable[[], Worker],
+    worker_redis: aioredis.Redis,
+) -> None:
+    first = start_worker()
+    await first.ready()
+    tid = await _schedule(SLOW_ONCE, uuid7(), _now() + timedelta(seconds=1))
+
+    async def mid_fire() -> bool:
+        # The first attempt wrote its effect in the firing transaction and sleeps in it.
+        return bool(await db.fetchval(f"SELECT count(*) FROM {ATTEMPTS_TABLE}")) and bool(
+            await db.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state = 'idle in transaction' AND query LIKE $1",
+                f"INSERT INTO {FIRED_TABLE}%",
+            )
+        )
+
+    await _wait("the first attempt to be mid-transaction", mid_fire, 10, [first])
+    first.kill()
+    timer = await _timer(db, tid)
+    assert timer["state"] == "pending" and timer["version"] == 1
+    assert not await _fired(db, tid)
+
+    async def rolled_back() -> bool:  # the killed worker's backend ended its transaction
+        return not await db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state = 'idle in transaction'"
+        )
+
+    await _wait("PostgreSQL to end the killed worker's transaction", rolled_back, 10, [])
+    second = start_worker()
+    await second.ready()
+
+    async def fired() -> bool:
+        return (await _timer(db, tid))["state"] == "fired"
+
+    # The timer is overdue by more than GRACE already: the second worker's first scheduler
+    # pass (at start-up) should hand it over again, and it should fire at once.
+    on_time = await _wait_until(fired, POLL + 3)
+    if not on_time:
+        # ARQ will not start the killed job before its in-progress key expires (310 s):
+        # expire it now, to check the rest (exactly once, on the second worker).
+        assert await worker_redis.delete(f"arq:in-progress:{timers.job_id(tid, 1)}") == 1
+        await _wait("the timer to fire on the second worker", fired, 5, [second])
+    await asyncio.sleep(0.5)
+    rows = await _fired(db, tid)
+    assert len(rows) == 1, rows
+    assert rows[0]["pid"] == second.pid and rows[0]["version"] == 1
+    assert await db.fetchval(f"SELECT count(*) FROM {ATTEMPTS_TABLE}") == 2
+    timer = await _timer(db, tid)
+    assert timer["state"] == "fired" and timer["version"] == 1
+    if not on_time:
+        raise TimerLate(f"not fired {POLL + 3}s after a new worker started")
 
 
 # --- a ticket change racing the firing of its clock's timer -------------------------------
