@@ -251,7 +251,7 @@ async def fire_phase(args: argparse.Namespace) -> dict[str, Any]:
         log(f"COPY {count:,} timers + subjects: {load_s:.2f}s; first due in {left:.1f}s")
         result["copy_s"] = load_s
         deadline_at = start + timedelta(seconds=window + args.drain_timeout)
-        last = 0
+        last = peak_queue = 0
         while True:
             await asyncio.sleep(5)
             worker.sample_cpu()
@@ -259,13 +259,21 @@ async def fire_phase(args: argparse.Namespace) -> dict[str, Any]:
             now_s = time.time()
             behind = max((now_s - d for k, d in due_of.items() if d < now_s and k not in seen),
                          default=0.0)  # fmt: skip
+            queued = int(await r.zcard("arq:queue"))
+            redis_mb = int((await r.info("memory"))["used_memory"]) / 2**20
+            peak_queue = max(peak_queue, queued)
             log(
                 f"fired {fired:,}/{count:,} (+{(fired - last) / 5:,.0f}/s), oldest due "
-                f"unfired {behind:.1f}s ago, worker CPU {worker.cpu_s:.0f}s, "
-                f"RSS {sampler.peak_total / 2**20:.0f} MB peak"
+                f"unfired {behind:.1f}s ago, ARQ queue {queued:,} jobs, Redis {redis_mb:,.0f} MB, "
+                f"worker CPU {worker.cpu_s:.0f}s, RSS {sampler.peak_total / 2**20:.0f} MB peak"
             )
             last = fired
             if fired >= count:
+                break
+            if redis_mb > args.redis_limit_mb:
+                # Redis is shared (other databases, other people): do not fill it.
+                log(f"Redis above {args.redis_limit_mb} MB: stopping, reporting what fired")
+                result["aborted"] = f"Redis above {args.redis_limit_mb} MB ({queued:,} jobs queued)"
                 break
             if not worker.alive():
                 raise SystemExit(f"worker exited:\n{worker.tail()}")
@@ -310,6 +318,7 @@ async def fire_phase(args: argparse.Namespace) -> dict[str, Any]:
         lag=lag_stats(list(visible.values())),
         lag_recorded=lag_stats(recorded),
         by_window=[{"from_s": b * 30, **lag_stats(v)} for b, v in sorted(buckets.items())],
+        peak_queue=peak_queue,
         worker_peak_rss_mb=sampler.peak_total / 2**20,
         worker_cpu_s=worker.cpu_s,
         worker_log_errors_in_tail=errors,
@@ -489,6 +498,8 @@ def report(
             f"1 worker process"
         )
         print(f"COPY of the timers: {fire['copy_s']:.2f} s")
+        if fire.get("aborted"):
+            print(f"STOPPED EARLY: {fire['aborted']}")
         print(
             f"fired: {fire['fired']:,} / {n:,}   still pending: {fire['pending']:,}   "
             f"handler effects: {fire['effects']:,} (applied twice: {fire['double_effects']})"
@@ -513,6 +524,7 @@ def report(
                 f"  {b['from_s']:>4}-{b['from_s'] + 30:<4}s {b['n']:>8,} {b['p50']:>9.3f} "
                 f"{b['p99']:>9.3f} {b['max']:>9.3f}"
             )
+        print(f"ARQ queue: at most {fire['peak_queue']:,} jobs (sampled every 5 s)")
         print(
             f"worker: peak RSS {fire['worker_peak_rss_mb']:.0f} MB, CPU {fire['worker_cpu_s']:.1f} s "
             f"({1000 * fire['worker_cpu_s'] / max(fire['fired'], 1):.2f} ms per timer)"
@@ -642,6 +654,8 @@ def main() -> None:
         "--redis-db", type=int, default=int(os.environ.get("BENCH_TIMER_REDIS_DB", "12"))
     )
     p.add_argument("--only", choices=["fire", "pass"])
+    p.add_argument("--redis-limit-mb", type=int, default=1024,
+                   help="stop the firing phase when Redis uses more (default 1024)")  # fmt: skip
     args = p.parse_args()
     if args.worker:
         run_worker()

@@ -109,6 +109,19 @@ async def enqueue_many(
     return added
 
 
+async def discard(job_ids: list[str]) -> None:
+    """Removes queued jobs that are known to have nothing left to do (their work was done
+    by another job), so workers do not spend a round trip each on them. A job already
+    running is not touched (its key is still needed); removing a missing one is a no-op."""
+    if not job_ids:
+        return
+    pool = await get_pool()
+    async with pool.pipeline(transaction=False) as pipe:
+        pipe.zrem(pool.default_queue_name, *job_ids)
+        pipe.delete(*[job_key_prefix + j for j in job_ids])
+        await pipe.execute()
+
+
 async def redis_ping() -> None:
     pool = await get_pool()
     await pool.ping()

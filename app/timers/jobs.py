@@ -39,7 +39,7 @@ async def fire_timer(ctx: dict[str, Any], timer_id: str, version: int) -> str:
         taken, failed = FIRE_BATCH, set[uuid.UUID]()
         while taken == FIRE_BATCH and time.monotonic() < deadline:
             async for uow in open_uow():
-                taken, failing = await service.fire_due(uow, FIRE_BATCH, failed)
+                taken, failing = await service.fire_due(uow, FIRE_BATCH, failed, tid)
                 failed |= failing
         if tid in failed:
             return "failed"

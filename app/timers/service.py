@@ -206,7 +206,10 @@ async def still_due(uow: UnitOfWork, timer_id: uuid.UUID, version: int) -> bool 
 
 
 async def fire_due(
-    uow: UnitOfWork, limit: int = 100, skip: set[uuid.UUID] | None = None
+    uow: UnitOfWork,
+    limit: int = 100,
+    skip: set[uuid.UUID] | None = None,
+    running: uuid.UUID | None = None,
 ) -> tuple[int, set[uuid.UUID]]:
     """Fires, in this transaction, up to `limit` pending timers that are due, oldest
     first; rows another transaction holds are skipped (it is firing or moving them).
@@ -237,14 +240,30 @@ async def fire_due(
     if skip:
         stmt = stmt.where(col(Timer.id).not_in(skip))
     due = list((await uow.session.execute(stmt)).scalars())
+    done: list[str] = []
     for timer in due:
+        version = timer.version
         try:
             async with uow.session.begin_nested():
                 await _act(uow, timer, now)
+            if timer.id != running:  # the calling job's own key stays until it ends
+                done.append(job_id(timer.id, version))
         except Exception:
             failed.add(timer.id)
             JOB_FAILURES.labels(f"timer:{timer.kind}").inc()
             log.exception("timer handler failed", extra={"fields": {"timer_id": str(timer.id)}})
+
+    async def forget() -> None:
+        # The fired timers' own jobs have nothing left to do: take them off the queue
+        # (after the commit), so a worker does not spend a job on each one. Best effort:
+        # a job left behind only finds its timer fired.
+        try:
+            await queue.discard(done)
+        except Exception:
+            log.warning("could not discard fired timers' jobs", exc_info=True)
+
+    if done:
+        uow.after_commit(forget)
     return len(due), failed
 
 
