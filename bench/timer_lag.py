@@ -594,7 +594,23 @@ def report(
     return verdicts
 
 
+# One run at a time per PostgreSQL server: a second run would drop the first one's
+# database and flush its Redis database. Held (session advisory lock, on a connection to
+# the `postgres` database) for the whole run.
+_RUN_LOCK = 0x7131_1A6
+
+
 async def main_async(args: argparse.Namespace) -> None:
+    guard = await asyncpg.connect(dsn("postgres", args.server))
+    try:
+        if not await guard.fetchval("SELECT pg_try_advisory_lock($1)", _RUN_LOCK):
+            raise SystemExit("another bench/timer_lag run is in progress on this server")
+        await run_all(args)
+    finally:
+        await guard.close()
+
+
+async def run_all(args: argparse.Namespace) -> None:
     log(f"creating database {args.db}")
     await recreate_database(args.db, args.server)
     log("migrating (supportline migrate)")
