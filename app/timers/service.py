@@ -267,20 +267,25 @@ async def fire_due(
     return len(due), failed
 
 
-# Due within the horizon and not handed over for this version; or overdue by the grace
-# and not handed over within the last grace period (its job may be lost). The second arm
-# cannot repeat a timer within one pass, so a large backlog is walked, not spun on.
+# Due within the horizon and not handed over for this version (the fresh ones, up to the
+# batch); plus a few overdue by the grace and not handed over within the last grace period
+# (their job may be lost). A few are enough: a due job fires every due timer in batches,
+# so one retry restarts a whole backlog, while re-handing the whole backlog each grace
+# period would flood Redis with jobs for timers that are merely waiting their turn.
 _DUE_SQL = text(
     """
-    SELECT id, version, due_at, enqueued_version IS DISTINCT FROM version AS fresh
-    FROM timers
-    WHERE state = 'pending' AND due_at <= :horizon
-      AND (enqueued_version IS DISTINCT FROM version
-           OR (due_at <= :overdue AND (handed_at IS NULL OR handed_at <= :overdue)))
-    ORDER BY due_at
-    LIMIT :batch
+    (SELECT id, version, due_at, true AS fresh FROM timers
+     WHERE state = 'pending' AND due_at <= :horizon
+       AND enqueued_version IS DISTINCT FROM version
+     ORDER BY due_at LIMIT :batch)
+    UNION ALL
+    (SELECT id, version, due_at, false AS fresh FROM timers
+     WHERE state = 'pending' AND due_at <= :overdue
+       AND enqueued_version = version AND (handed_at IS NULL OR handed_at <= :overdue)
+     ORDER BY due_at LIMIT :retries)
     """
 )
+RETRIES_PER_PASS = 20
 # Rows locked by a ticket change or a firing job are skipped, not waited for (no lock
 # order to get wrong): they have a new version by then, or are handed again next pass.
 _MARK_SQL = text(
@@ -299,10 +304,10 @@ _MARK_SQL = text(
 
 
 async def schedule_due(uow: UnitOfWork, batch: int = 5000) -> int | None:
-    """One scheduler pass: hands ARQ every pending timer due within the horizon that has
-    no job for its current version, and again every one overdue by the grace (its job
-    may be lost; ARQ ignores a duplicate). Returns how many were handed over, or None
-    when another pass holds the lock."""
+    """One scheduler pass: hands ARQ up to `batch` pending timers due within the horizon
+    that have no job for their current version, and again a few that are overdue by the
+    grace (their job may be lost). Returns how many were handed over, or None when
+    another pass holds the lock."""
     settings = get_settings()
     got = (
         await uow.session.execute(
@@ -319,6 +324,7 @@ async def schedule_due(uow: UnitOfWork, batch: int = 5000) -> int | None:
                 "horizon": now + timedelta(seconds=settings.timer_horizon_seconds),
                 "overdue": now - timedelta(seconds=settings.timer_overdue_grace_seconds),
                 "batch": batch,
+                "retries": RETRIES_PER_PASS,
             },
         )
     ).all()
