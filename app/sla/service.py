@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -552,10 +552,6 @@ def remaining(clock: TicketClock, spec: CalendarSpec, now: datetime) -> tuple[in
     """(business seconds used, business seconds remaining; negative once overdue)."""
     used = clockmath.used_seconds(spec, clock.used_seconds, clock.running_since, now)
     return used, clock.target_seconds - used
-
-
-def late_by(due_at: datetime | None, now: datetime) -> timedelta | None:
-    return None if due_at is None else now - due_at
 
 
 # --- views ------------------------------------------------------------------------------

@@ -176,7 +176,14 @@ async def _act(uow: UnitOfWork, timer: Timer, now: datetime) -> str:
     if timer.version != version:
         return "fired"
     TIMERS_FIRED.labels(timer.kind).inc()
-    TIMER_LAG.observe(max((now - timer.due_at).total_seconds(), 0.0))
+    due_at = timer.due_at
+
+    async def observe_lag() -> None:
+        # Measured once the firing is durable: a batch commits after all its handlers,
+        # so the batch's start time (`fired_at`) understates what others see.
+        TIMER_LAG.observe(max((get_clock().now() - due_at).total_seconds(), 0.0))
+
+    uow.after_commit(observe_lag)
     timer.fired_at = now
     timer.updated_at = now
     if again is None:
