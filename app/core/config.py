@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     timer_poll_seconds: int = Field(default=2, ge=1, le=60)
     timer_horizon_seconds: int = Field(default=300, ge=10, le=3600)
     timer_overdue_grace_seconds: int = Field(default=5, ge=1)
+    timer_max_attempts: int = Field(default=8, ge=1)
+    timer_backoff_base_seconds: float = Field(default=5.0, gt=0)
+    timer_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    # Extra modules registering timer handlers (the domains' own are always loaded).
+    timer_handler_modules: list[str] = Field(default_factory=list)
 
     worker_health_check_interval: int = 10
     worker_max_jobs: int = 20

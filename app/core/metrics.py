@@ -33,6 +33,11 @@ OUTBOX_LAG = Gauge(
     "supportline_outbox_lag_seconds", "Age of the oldest pending outbox row at the last drain"
 )
 TIMERS_FIRED = Counter("supportline_timers_fired_total", "Timers fired", ["kind"])
+TIMERS_FAILED = Counter(
+    "supportline_timer_failures_total",
+    "Timer firings whose handler failed (outcome: retry, or dead when given up)",
+    ["kind", "outcome"],
+)
 TIMER_LAG = Histogram(
     "supportline_timer_lag_seconds",
     "How late a timer fired (fired at - due at)",

@@ -6,6 +6,7 @@ touches this module and workers/settings.py only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,7 +89,7 @@ return added
 
 
 async def enqueue_many(
-    jobs: list[tuple[str, tuple[Any, ...], str, datetime | None]], chunk: int = 500
+    jobs: Sequence[tuple[str, tuple[Any, ...], str, datetime | None]], chunk: int = 500
 ) -> int:
     """Enqueues (function, args, job id, defer until) jobs the way ARQ's `enqueue_job`
     does (same key layout, payload and expiry; a job id that exists is skipped), a chunk

@@ -23,6 +23,7 @@ from app.calendars.businesstime import CalendarSpec, between
 from app.core.db import UnitOfWork
 from app.core.ids import uuid7
 from app.outbox.service import publish
+from app.sla import announcements
 from app.sla import clock as clockmath
 from app.sla.models import ClockSegment, SlaPolicy, TicketClock
 from app.sla.schemas import ClockBrief, ClockOut, SegmentOut
@@ -32,10 +33,9 @@ from app.timers import service as timers
 # One timer per clock, due at the clock's next announcement: its warning point, then (set
 # again by the warning) its due time. Half the rows and timer updates of a timer per point.
 CLOCK_TIMER = "sla.clock"
-WARN = "sla.warning"
-BREACH = "sla.breached"
-# Warnings and breaches are nobody's action: the timeline names the SLA engine.
-SYSTEM_NAME, SYSTEM_ROLE = "SLA", "system"
+WARN = announcements.WARN
+BREACH = announcements.BREACH
+SYSTEM_NAME, SYSTEM_ROLE = announcements.SYSTEM_NAME, announcements.SYSTEM_ROLE
 
 # Which metrics start with a ticket: on-site only for on-site service; a spare part's
 # clock starts with its part request (the spare-parts domain).
@@ -468,41 +468,9 @@ async def targets_for(
     return {r["metric"]: dict(r) for r in rows}
 
 
-# --- warnings and breaches (timer handlers) ---------------------------------------------
-
-
-async def on_timer(uow: UnitOfWork, clock: TicketClock, now: datetime) -> datetime | None:
-    """The clock's timer fired: announce what is due (a warning, a breach, or both when a
-    worker was down past both points). Returns when to fire again (the due time, after
-    a warning), or None."""
-    if clock.state != "running" or clock.outcome is not None:
-        return None
-    assert clock.warn_at is not None and clock.due_at is not None
-    if clock.warned_at is None and now >= clock.warn_at:
-        await announce(uow, clock, WARN, now)
-    if now >= clock.due_at:
-        await announce(uow, clock, BREACH, now)
-        return None
-    return clock.due_at
-
-
-async def announce(uow: UnitOfWork, clock: TicketClock, kind: str, at: datetime) -> bool:
-    """Records a warning or a breach on a running clock, the ticket's timeline and the
-    outbox. Returns False when the clock has moved on (stopped, paused, announced)."""
-    if clock.state != "running":
-        return False
-    if kind == WARN:
-        if clock.warned_at is not None or clock.outcome is not None:
-            return False
-        clock.warned_at = at
-    else:
-        if clock.outcome is not None:
-            return False
-        clock.outcome = "breached"
-        clock.breached_at = at
-    clock.updated_at = at
-    await _publish(uow, clock, kind, at)
-    return True
+# --- warnings and breaches -------------------------------------------------------------
+# Announced by the clocks' timers in batches (announcements.py), or here when a ticket
+# change finds a clock already late.
 
 
 async def _publish(uow: UnitOfWork, clock: TicketClock, event_type: str, at: datetime) -> None:
@@ -510,13 +478,9 @@ async def _publish(uow: UnitOfWork, clock: TicketClock, event_type: str, at: dat
     clock's timer, or a ticket change that stopped it late)."""
     ticket = await uow.session.get(Ticket, clock.ticket_id)
     assert ticket is not None
-    data = {
-        "clock_id": str(clock.id),
-        "metric": clock.metric,
-        "due_at": clock.due_at.isoformat() if clock.due_at else None,
-        "warn_at": clock.warn_at.isoformat() if clock.warn_at else None,
-        "target_seconds": clock.target_seconds,
-    }
+    data = announcements.event_data(
+        clock.id, clock.metric, clock.due_at, clock.warn_at, clock.target_seconds
+    )
     event = TicketEvent(
         ticket_id=ticket.id,
         type=event_type,
@@ -533,17 +497,15 @@ async def _publish(uow: UnitOfWork, clock: TicketClock, event_type: str, at: dat
         event_type,
         "ticket",
         ticket.id,
-        {
-            "ticket_id": str(ticket.id),
-            "number": ticket.number,
-            "branch_id": str(ticket.branch_id),
-            "status": ticket.status,
-            "priority": ticket.priority,
-            "owner_id": str(ticket.owner_id) if ticket.owner_id else None,
-            "before": None,
-            "after": None,
-            "data": data,
-        },
+        announcements.outbox_payload(
+            ticket.id,
+            ticket.number,
+            ticket.branch_id,
+            ticket.status,
+            ticket.priority,
+            ticket.owner_id,
+            data,
+        ),
         event_id=event.id,
     )
 

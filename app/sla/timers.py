@@ -1,22 +1,23 @@
-"""Timer handler of the SLA domain: a clock reaching its warning point or its due time."""
+"""Timer handler of the SLA domain: clocks reaching their warning point or due time."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from app.core.db import UnitOfWork
-from app.sla import service
-from app.sla.models import TicketClock
-from app.timers.models import Timer
-from app.timers.service import handler
+from app.sla import announcements
+from app.sla.service import CLOCK_TIMER
+from app.timers.service import DueTimer, batch_handler
 
 
-@handler(service.CLOCK_TIMER)
-async def sla_clock(uow: UnitOfWork, timer: Timer, now: datetime) -> datetime | None:
-    # Locked: a ticket change (pause, stop) racing the timer either happened first (the
-    # clock no longer runs, or its timer has a new version and this job is stale) or
-    # waits for this transaction.
-    clock = await uow.session.get(TicketClock, timer.subject_id, with_for_update=True)
-    if clock is None:
-        return None
-    return await service.on_timer(uow, clock, now)
+@batch_handler(CLOCK_TIMER)
+async def sla_clocks(
+    uow: UnitOfWork, due: list[DueTimer], now: datetime
+) -> dict[uuid.UUID, datetime]:
+    # The clocks are locked: a ticket change (pause, stop) racing the timers either
+    # happened first (the clock no longer runs, or its timer has a new version and was
+    # not taken) or waits for this transaction.
+    timer_of = {t.subject_id: t.id for t in due}
+    again = await announcements.on_timers(uow, list(timer_of), now)
+    return {timer_of[clock_id]: at for clock_id, at in again.items()}

@@ -177,10 +177,10 @@ _CREATE = RawSQL(
         SELECT x.id, x.clock_id, 'running', 'created', :now::timestamptz
         FROM t, unnest(:segment_ids::uuid[], :clock_ids::uuid[]) AS x(id, clock_id)
     ), tm AS (
-        INSERT INTO timers (id, kind, subject_id, due_at, version, state, enqueued_version,
-                            created_at, updated_at)
-        SELECT x.id, x.kind, x.subject_id, x.due_at, 1, 'pending',
-               CASE WHEN x.soon THEN 1 END, :now::timestamptz, :now::timestamptz
+        INSERT INTO timers (id, kind, subject_id, due_at, fire_at, version, state,
+                            enqueued_version, attempts, created_at, updated_at)
+        SELECT x.id, x.kind, x.subject_id, x.due_at, x.due_at, 1, 'pending',
+               CASE WHEN x.soon THEN 1 END, 0, :now::timestamptz, :now::timestamptz
         FROM t, unnest(:timer_ids::uuid[], :timer_kinds::text[], :timer_subjects::uuid[],
                        :timer_due_at::timestamptz[], :timer_soon::bool[])
                 AS x(id, kind, subject_id, due_at, soon)

@@ -257,7 +257,7 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
             "timer_soon": [t[3] <= soon for t in timer_rows],
         },
     )
-    timers.wake_after_commit(uow, [(t[0], 1, t[3]) for t in timer_rows if t[3] <= soon])
+    timers.wake_after_commit(uow, [t[3] for t in timer_rows if t[3] <= soon])
     return TicketOut.model_construct(
         id=ticket_id,
         number=number,

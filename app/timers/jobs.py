@@ -1,58 +1,76 @@
-"""Worker entry points of the timers (thin: the rules are in service.py)."""
+"""Worker entry points of the timers (thin: the rules are in firing.py and scheduler.py)."""
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
+import asyncpg
+
+from app.core import queue
+from app.core.clock import get_clock
 from app.core.db import open_uow
 from app.core.metrics import JOB_FAILURES
-from app.timers import service
+from app.timers import firing, scheduler, service
 
 log = logging.getLogger("supportline.timers")
 SCHEDULE_JOB_TIMEOUT_SECONDS = 60
-
-
 FIRE_BATCH = 100
+# A wake-up that still finds timers due after this long hands the rest to a new job
+# (another worker may take it) rather than holding its slot in this worker.
 FIRE_BUDGET_SECONDS = 10.0
+# How long a wake-up waits for a due timer another transaction holds (a ticket change
+# holds its clocks' timers for milliseconds; longer means something is stuck, and the
+# scheduler's retry comes back for it).
+HELD_LOCK_TIMEOUT = "5s"
 
 
-async def fire_timer(ctx: dict[str, Any], timer_id: str, version: int) -> str:
-    """Wakes on one timer's due time. A stale job (timer moved, cancelled or fired by an
-    earlier batch) costs one indexed read; a due one fires every due timer in batches
-    (its own among them), each batch its own transaction."""
+async def fire_timers(ctx: dict[str, Any], slot_ms: int) -> str:
+    """Wakes at a due slot and fires every timer due by now, in batches, each batch its
+    own transaction; then the due timers the batches skipped because a ticket change
+    held them, waiting for those locks, so a held timer fires as soon as it is released
+    instead of a grace period later."""
     try:
-        tid = uuid.UUID(timer_id)
-        due: bool | None = None
-        async for uow in open_uow():
-            due = await service.still_due(uow, tid, version)
-        if due is None:
-            return "stale"
-        if not due:
-            outcome = "stale"
-            async for uow in open_uow():
-                outcome = await service.fire(uow, tid, version)  # records the early wake
-            return outcome
+        slot = service.slot_time(slot_ms)
+        if get_clock().now() < slot:
+            # Woken early: this worker's clock is behind the one that set the timer.
+            await queue.enqueue(
+                service.WAKE_JOB,
+                slot_ms,
+                job_id=f"{service.wake_job_id(slot_ms)}:early",
+                defer_until=slot,
+            )
+            return "early"
         deadline = time.monotonic() + FIRE_BUDGET_SECONDS
-        taken, failed = FIRE_BATCH, set[uuid.UUID]()
-        while taken == FIRE_BATCH and time.monotonic() < deadline:
+        fired = 0
+        while True:
             async for uow in open_uow():
-                taken, failing = await service.fire_due(uow, FIRE_BATCH, failed, tid)
-                failed |= failing
-        if tid in failed:
-            return "failed"
-        # The batches skip rows other transactions hold (a ticket change locks its
-        # clocks' timers): this job's own timer waits for the lock instead, so a held
-        # timer fires as soon as it is released, not a grace period later.
-        outcome = "stale"
+                batch = await firing.fire_due(uow, FIRE_BATCH)
+            fired += batch.fired
+            if batch.taken < FIRE_BATCH:
+                break
+            if time.monotonic() > deadline:
+                await queue.enqueue(
+                    service.WAKE_JOB, slot_ms, job_id=f"{service.wake_job_id(slot_ms)}:more{fired}"
+                )
+                return f"fired {fired}, more due"
+        held: list[Any] = []
         async for uow in open_uow():
-            outcome = await service.fire(uow, tid, version)
-        return "fired" if outcome == "stale" else outcome
+            held = await firing.due_ids(uow, slot, FIRE_BATCH)
+        if held:
+            try:
+                async for uow in open_uow():
+                    await uow.session.connection()
+                    conn = await uow.connection()
+                    await conn.execute(f"SET LOCAL lock_timeout = '{HELD_LOCK_TIMEOUT}'")
+                    fired += (await firing.fire_due(uow, FIRE_BATCH, ids=held)).fired
+            except asyncpg.LockNotAvailableError:
+                log.warning("due timers held too long; the scheduler will retry them")
+        return f"fired {fired}"
     except Exception:
-        JOB_FAILURES.labels("fire_timer").inc()
-        log.exception("timer failed", extra={"fields": {"timer_id": timer_id}})
+        JOB_FAILURES.labels("fire_timers").inc()
+        log.exception("timer wake-up failed", extra={"fields": {"slot_ms": slot_ms}})
         raise
 
 
@@ -64,7 +82,7 @@ async def schedule_timers(ctx: dict[str, Any]) -> int:
         while True:
             handed: int | None = None
             async for uow in open_uow():
-                handed = await service.schedule_due(uow)
+                handed = await scheduler.schedule_due(uow)
             if not handed:
                 return total
             total += handed

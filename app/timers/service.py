@@ -1,82 +1,180 @@
-"""Timer rules: set, move and cancel timers in the caller's transaction; fire one when
-its job comes; and the scheduler pass that hands due timers to ARQ.
+"""Timer rules for the domains: register what firing a kind does, and set, move or cancel
+timers in the caller's transaction.
 
-PostgreSQL holds every timer; Redis only holds jobs that wake a worker at a timer's due
-time. A job is named `timer:<id>:<version>`, so moving a timer (a new version) makes the
-old job stale (it finds another version and does nothing) and a second enqueue of the
-same version is a no-op in ARQ. Far-off timers stay in PostgreSQL until they come within
-`TIMER_HORIZON_SECONDS`, because ARQ's job keys expire after about a day and a deferred
-job cannot be moved. If a job is lost (Redis flushed, worker killed while holding it),
-the timer is still pending in PostgreSQL, and the scheduler hands it over again once it
-is `TIMER_OVERDUE_GRACE_SECONDS` late: a lost job delays a timer by seconds, never more.
+PostgreSQL holds every timer; Redis only holds jobs that wake a worker at a due time.
+Jobs are per due *slot* (a quarter second), not per timer: `timers:wake:<slot ms>`. A
+woken worker fires every timer due by then, in batches, each timer exactly once per
+version (the row lock and the version decide, not the job). So moving a timer (a new
+version) leaves at worst a wake-up that finds nothing, enqueueing the same slot twice
+is a no-op in ARQ, and 10,000 timers due in one minute cost 240 jobs, not 10,000.
+Far-off timers stay in PostgreSQL until they come within `TIMER_HORIZON_SECONDS`,
+because ARQ's job keys expire after about a day and a deferred job cannot be moved. A
+lost job (Redis flushed, worker killed while holding it) leaves the timer pending; the
+scheduler (scheduler.py) wakes a worker for it once it is `TIMER_OVERDUE_GRACE_SECONDS`
+late, so a lost job delays a timer by seconds, never more.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
-from sqlmodel import col, select
 
 from app.core import queue
 from app.core.clock import get_clock
 from app.core.config import get_settings
 from app.core.db import UnitOfWork
 from app.core.ids import uuid7
-from app.core.metrics import JOB_FAILURES, TIMER_LAG, TIMERS_FIRED
-from app.timers.models import Timer
 
 log = logging.getLogger("supportline.timers")
 
-FIRE_JOB = "fire_timer"
-# A handler returns None when it is done, or the time it wants to be fired again (the
-# same timer, a new version: e.g. an SLA clock's warning, then its breach).
-Handler = Callable[[UnitOfWork, Timer, datetime], Awaitable[datetime | None]]
-_handlers: dict[str, Handler] = {}
-# Any constant: it only keeps two scheduler passes (two workers) from running together.
-_SCHEDULER_LOCK = 0x7131_E45
+WAKE_JOB = "fire_timers"
+SLOT_MS = 250
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Registers what firing a timer of `kind` does. It runs in the transaction that
-    marks the timer fired, so its effects and the firing commit together (or neither)."""
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    """A locked, due, pending timer as a handler sees it."""
 
-    def register(fn: Handler) -> Handler:
+    id: uuid.UUID
+    kind: str
+    subject_id: uuid.UUID
+    version: int
+    due_at: datetime
+    attempts: int
+
+
+# A batch handler gets the due timers of its kind (locked, in the firing transaction)
+# and returns, for each timer it wants fired again, the time (a new version of the same
+# timer: an SLA clock's warning, then its breach); the others are done. It must not
+# schedule or cancel the timers it was given: the firing records their outcome.
+BatchHandler = Callable[
+    [UnitOfWork, list[DueTimer], datetime], Awaitable[dict[uuid.UUID, datetime]]
+]
+Handler = Callable[[UnitOfWork, DueTimer, datetime], Awaitable[datetime | None]]
+_handlers: dict[str, BatchHandler] = {}
+
+
+def batch_handler(kind: str) -> Callable[[BatchHandler], BatchHandler]:
+    """Registers what firing timers of `kind` does, a batch at a time. It runs in the
+    transaction that marks the timers fired, so its effects and the firing commit
+    together (or neither). Should it raise, the batch is undone and its timers are
+    fired one by one, so one bad timer does not hold up the others."""
+
+    def register(fn: BatchHandler) -> BatchHandler:
         _handlers[kind] = fn
         return fn
 
     return register
 
 
-def job_id(timer_id: uuid.UUID | str, version: int) -> str:
-    return f"timer:{timer_id}:{version}"
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """The simple form: a handler for one timer (returns its next due time, or None)."""
+
+    def register(fn: Handler) -> Handler:
+        async def each(
+            uow: UnitOfWork, due: list[DueTimer], now: datetime
+        ) -> dict[uuid.UUID, datetime]:
+            again = {}
+            for timer in due:
+                at = await fn(uow, timer, now)
+                if at is not None:
+                    again[timer.id] = at
+            return again
+
+        _handlers[kind] = each
+        return fn
+
+    return register
 
 
-async def _enqueue(timer_id: uuid.UUID | str, version: int, due_at: datetime) -> None:
-    await queue.enqueue(
-        FIRE_JOB, str(timer_id), version, job_id=job_id(timer_id, version), defer_until=due_at
-    )
+def handler_for(kind: str) -> BatchHandler | None:
+    return _handlers.get(kind)
 
+
+def known_kinds() -> list[str]:
+    return sorted(_handlers)
+
+
+def unregister(kind: str) -> None:
+    _handlers.pop(kind, None)
+
+
+# --- wake-up jobs ---------------------------------------------------------------------
+
+
+def slot_of(at: datetime) -> int:
+    """The wake-up slot (epoch ms, a multiple of SLOT_MS) at or just after `at`: waking
+    at the slot's end means nothing in it is early."""
+    return math.ceil(at.timestamp() * 1000 / SLOT_MS) * SLOT_MS
+
+
+def wake_job_id(slot_ms: int) -> str:
+    return f"timers:wake:{slot_ms}"
+
+
+def slot_time(slot_ms: int) -> datetime:
+    return datetime.fromtimestamp(slot_ms / 1000, UTC)
+
+
+def wake_jobs(
+    dues: Iterable[datetime], suffix: str = ""
+) -> list[tuple[str, tuple[int], str, datetime]]:
+    """(function, args, job id, defer until) for the distinct slots of these due times."""
+    slots = sorted({slot_of(d) for d in dues})
+    return [(WAKE_JOB, (s,), wake_job_id(s) + suffix, slot_time(s)) for s in slots]
+
+
+async def wake(dues: Iterable[datetime]) -> None:
+    await queue.enqueue_many(wake_jobs(dues))
+
+
+def wake_after_commit(uow: UnitOfWork, dues: list[datetime]) -> None:
+    """For timers set in this transaction that fall due before the scheduler's next
+    pass (their rows say so: `enqueued_version` is set): wake a worker for them once the
+    transaction is durable. Should Redis refuse, the scheduler's retry covers them."""
+    if not dues:
+        return
+
+    async def enqueue() -> None:
+        try:
+            await wake(dues)
+        except Exception:
+            log.warning("could not enqueue timers due soon; the scheduler will", exc_info=True)
+
+    uow.after_commit(enqueue)
+
+
+def is_soon(due_at: datetime, now: datetime) -> bool:
+    """Due before the scheduler's next pass could hand it over."""
+    return due_at <= now + timedelta(seconds=get_settings().timer_poll_seconds)
+
+
+# --- setting and cancelling -------------------------------------------------------------
 
 _UPSERT = text(
     """
-    INSERT INTO timers (id, kind, subject_id, due_at, version, state, enqueued_version,
-                        created_at, updated_at)
-    VALUES (:id, :kind, :subject_id, :due_at, 1, 'pending',
-            CASE WHEN :soon THEN 1 END, :now, :now)
+    INSERT INTO timers (id, kind, subject_id, due_at, fire_at, version, state,
+                        enqueued_version, attempts, created_at, updated_at)
+    VALUES (:id, :kind, :subject_id, :due_at, :due_at, 1, 'pending',
+            CASE WHEN :soon THEN 1 END, 0, :now, :now)
     ON CONFLICT (kind, subject_id) DO UPDATE SET
         due_at = EXCLUDED.due_at,
+        fire_at = EXCLUDED.due_at,
         version = timers.version + 1,
         state = 'pending',
+        attempts = 0,
+        last_error = NULL,
         fired_at = NULL,
-        enqueued_version = CASE WHEN :soon THEN timers.version + 1
-                                ELSE timers.enqueued_version END,
+        enqueued_version = CASE WHEN :soon THEN timers.version + 1 END,
         updated_at = EXCLUDED.updated_at
     WHERE timers.due_at IS DISTINCT FROM EXCLUDED.due_at OR timers.state <> 'pending'
-    RETURNING id, version
+    RETURNING id
     """
 )
 
@@ -84,9 +182,8 @@ _UPSERT = text(
 async def schedule(uow: UnitOfWork, kind: str, subject_id: uuid.UUID, due_at: datetime) -> None:
     """Sets the timer (kind, subject) to `due_at`, pending, in the caller's transaction.
     Setting it to the time it already has changes nothing (no new version, no job)."""
-    settings = get_settings()
     now = get_clock().now()
-    soon = due_at <= now + timedelta(seconds=settings.timer_poll_seconds)
+    soon = is_soon(due_at, now)
     row = (
         await uow.session.execute(
             _UPSERT,
@@ -101,29 +198,12 @@ async def schedule(uow: UnitOfWork, kind: str, subject_id: uuid.UUID, due_at: da
         )
     ).first()
     if row is not None and soon:
-        wake_after_commit(uow, [(row[0], row[1], due_at)])
-
-
-def wake_after_commit(uow: UnitOfWork, due_soon: list[tuple[uuid.UUID, int, datetime]]) -> None:
-    """For timers the caller inserted itself (ticket creation) that fall due before the
-    scheduler's next pass: enqueue their jobs once the transaction is durable."""
-    if not due_soon:
-        return
-
-    async def wake() -> None:
-        try:
-            await queue.enqueue_many(
-                [(FIRE_JOB, (str(i), v), job_id(i, v), due) for i, v, due in due_soon]
-            )
-        except Exception:
-            log.warning("could not enqueue timers due soon; the scheduler will", exc_info=True)
-
-    uow.after_commit(wake)
+        wake_after_commit(uow, [due_at])
 
 
 async def cancel(uow: UnitOfWork, kind: str, subject_ids: Iterable[uuid.UUID]) -> int:
-    """Cancels the pending timers of `kind` for these subjects (a new version, so any
-    job already in Redis for them is stale)."""
+    """Cancels the pending timers of `kind` for these subjects (a new version, so a
+    wake-up already in Redis does nothing for them)."""
     ids = list(subject_ids)
     if not ids:
         return 0
@@ -137,218 +217,8 @@ async def cancel(uow: UnitOfWork, kind: str, subject_ids: Iterable[uuid.UUID]) -
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def fire(uow: UnitOfWork, timer_id: uuid.UUID, version: int) -> str:
-    """One timer's job, in one transaction: lock the timer, act only if it is still this
-    version, pending and due, then mark it fired. Returns what happened (for logs and
-    tests): fired, stale, early or unknown-kind."""
-    timer = await uow.session.get(Timer, timer_id, with_for_update=True)
-    if timer is None or timer.state != "pending" or timer.version != version:
-        return "stale"
-    now = get_clock().now()
-    if timer.due_at > now:
-        # Woken early (the worker's clock behind the one that set the timer). This job
-        # still holds its id, so ARQ would ignore the same id: wake again under an id of
-        # its own. Should that enqueue fail, the scheduler hands it over once overdue.
-        due, tid, ver = timer.due_at, timer.id, timer.version
-
-        async def again() -> None:
-            await queue.enqueue(
-                FIRE_JOB, str(tid), ver, job_id=f"{job_id(tid, ver)}:early", defer_until=due
-            )
-
-        uow.after_commit(again)
-        return "early"
-    return await _act(uow, timer, now)
-
-
-async def _act(uow: UnitOfWork, timer: Timer, now: datetime) -> str:
-    """Runs the handler of a locked, due, pending timer and records the firing."""
-    act = _handlers.get(timer.kind)
-    if act is None:
-        # Left pending: a worker that knows the kind (a newer deployment) will fire it.
-        log.error("no handler for timer kind", extra={"fields": {"kind": timer.kind}})
-        return "unknown-kind"
-    version = timer.version
-    again = await act(uow, timer, now)
-    # The handler may have set or cancelled this very timer (a new version): then that
-    # is its state, and this firing must not overwrite it.
-    await uow.session.refresh(timer)
-    if timer.version != version:
-        return "fired"
-    TIMERS_FIRED.labels(timer.kind).inc()
-    due_at = timer.due_at
-
-    async def observe_lag() -> None:
-        # Measured once the firing is durable: a batch commits after all its handlers,
-        # so the batch's start time (`fired_at`) understates what others see.
-        TIMER_LAG.observe(max((get_clock().now() - due_at).total_seconds(), 0.0))
-
-    uow.after_commit(observe_lag)
-    timer.fired_at = now
-    timer.updated_at = now
-    if again is None:
-        timer.state = "fired"
-    else:
-        timer.due_at = again
-        timer.version += 1
-        timer.enqueued_version = None
-        if again <= now + timedelta(seconds=get_settings().timer_poll_seconds):
-            timer.enqueued_version = timer.version
-            wake_after_commit(uow, [(timer.id, timer.version, again)])
-    await uow.session.flush()
-    return "fired"
-
-
-_STATE_SQL = "SELECT state, version, due_at FROM timers WHERE id = $1"
-
-
-async def still_due(uow: UnitOfWork, timer_id: uuid.UUID, version: int) -> bool | None:
-    """The cheap first look of a job, without a lock: None when the timer is gone, fired,
-    cancelled or moved (this job is stale), False when not yet due, True when due."""
-    conn = await uow.connection()
-    row = await conn.fetchrow(_STATE_SQL, timer_id)
-    if row is None or row["state"] != "pending" or row["version"] != version:
-        return None
-    return bool(row["due_at"] <= get_clock().now())
-
-
-async def fire_due(
-    uow: UnitOfWork,
-    limit: int = 100,
-    skip: set[uuid.UUID] | None = None,
-    running: uuid.UUID | None = None,
-) -> tuple[int, set[uuid.UUID]]:
-    """Fires, in this transaction, up to `limit` pending timers that are due, oldest
-    first; rows another transaction holds are skipped (it is firing or moving them).
-    Each handler runs in a savepoint, so one that fails leaves its timer pending (the
-    scheduler hands it over again after the grace) without undoing the others.
-
-    Why batches: a job per timer wakes a worker on time, but firing one timer per
-    transaction cost several milliseconds each; when many fall due together (10,000
-    breaches in a minute), the first job of the second fires them all and the jobs of
-    the others find them fired.
-
-    Only kinds this process has handlers for are taken. Returns how many were taken and
-    the ids whose handler failed (pass them as `skip` to the next batch, so a failing
-    timer is retried by the scheduler later, not again and again in this job)."""
-    now = get_clock().now()
-    failed: set[uuid.UUID] = set()
-    stmt = (
-        select(Timer)
-        .where(
-            col(Timer.state) == "pending",
-            col(Timer.due_at) <= now,
-            col(Timer.kind).in_(sorted(_handlers)),
-        )
-        .order_by(col(Timer.due_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    if skip:
-        stmt = stmt.where(col(Timer.id).not_in(skip))
-    due = list((await uow.session.execute(stmt)).scalars())
-    done: list[str] = []
-    for timer in due:
-        version = timer.version
-        try:
-            async with uow.session.begin_nested():
-                await _act(uow, timer, now)
-            if timer.id != running:  # the calling job's own key stays until it ends
-                done.append(job_id(timer.id, version))
-        except Exception:
-            failed.add(timer.id)
-            JOB_FAILURES.labels(f"timer:{timer.kind}").inc()
-            log.exception("timer handler failed", extra={"fields": {"timer_id": str(timer.id)}})
-
-    async def forget() -> None:
-        # The fired timers' own jobs have nothing left to do: take them off the queue
-        # (after the commit), so a worker does not spend a job on each one. Best effort:
-        # a job left behind only finds its timer fired.
-        try:
-            await queue.discard(done)
-        except Exception:
-            log.warning("could not discard fired timers' jobs", exc_info=True)
-
-    if done:
-        uow.after_commit(forget)
-    return len(due), failed
-
-
-# Due within the horizon and not handed over for this version (the fresh ones, up to the
-# batch); plus a few overdue by the grace and not handed over within the last grace period
-# (their job may be lost). A few are enough: a due job fires every due timer in batches,
-# so one retry restarts a whole backlog, while re-handing the whole backlog each grace
-# period would flood Redis with jobs for timers that are merely waiting their turn.
-_DUE_SQL = text(
-    """
-    (SELECT id, version, due_at, true AS fresh FROM timers
-     WHERE state = 'pending' AND due_at <= :horizon
-       AND enqueued_version IS DISTINCT FROM version
-     ORDER BY due_at LIMIT :batch)
-    UNION ALL
-    (SELECT id, version, due_at, false AS fresh FROM timers
-     WHERE state = 'pending' AND due_at <= :overdue
-       AND enqueued_version = version AND (handed_at IS NULL OR handed_at <= :overdue)
-     ORDER BY due_at LIMIT :retries)
-    """
-)
-RETRIES_PER_PASS = 20
-# Rows locked by a ticket change or a firing job are skipped, not waited for (no lock
-# order to get wrong): they have a new version by then, or are handed again next pass.
-_MARK_SQL = text(
-    """
-    WITH handed AS (
-        SELECT t.id FROM timers t
-        JOIN unnest(CAST(:ids AS uuid[]), CAST(:versions AS int[])) AS v(id, version)
-          ON v.id = t.id AND v.version = t.version
-        ORDER BY t.id
-        FOR UPDATE OF t SKIP LOCKED
-    )
-    UPDATE timers t SET enqueued_version = t.version, handed_at = :now
-    FROM handed WHERE t.id = handed.id
-    """
-)
-
-
-async def schedule_due(uow: UnitOfWork, batch: int = 5000) -> int | None:
-    """One scheduler pass: hands ARQ up to `batch` pending timers due within the horizon
-    that have no job for their current version, and again a few that are overdue by the
-    grace (their job may be lost). Returns how many were handed over, or None when
-    another pass holds the lock."""
-    settings = get_settings()
-    got = (
-        await uow.session.execute(
-            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _SCHEDULER_LOCK}
-        )
-    ).scalar_one()
-    if not got:
-        return None
-    now = get_clock().now()
-    rows = (
-        await uow.session.execute(
-            _DUE_SQL,
-            {
-                "horizon": now + timedelta(seconds=settings.timer_horizon_seconds),
-                "overdue": now - timedelta(seconds=settings.timer_overdue_grace_seconds),
-                "batch": batch,
-                "retries": RETRIES_PER_PASS,
-            },
-        )
-    ).all()
-    if not rows:
-        return 0
-    # A retry gets a job id of its own: the lost job's id may still be held by ARQ (a
-    # worker killed mid-job leaves its in-progress key for the job timeout + 10 s, and
-    # ARQ refuses the same id until then). A duplicate run is harmless: a job re-reads
-    # its timer and fires only what is still pending and due.
-    retry = f"retry{int(now.timestamp())}"
-    jobs = []
-    for r in rows:
-        jid = job_id(r.id, r.version) if r.fresh else f"{job_id(r.id, r.version)}:{retry}"
-        jobs.append((FIRE_JOB, (str(r.id), r.version), jid, r.due_at))
-    await queue.enqueue_many(jobs)
-    await uow.session.execute(
-        _MARK_SQL,
-        {"ids": [r.id for r in rows], "versions": [r.version for r in rows], "now": now},
-    )
-    return len(rows)
+def backoff(attempts: int) -> timedelta:
+    """How long a timer whose handler failed `attempts` times in a row waits to retry."""
+    s = get_settings()
+    seconds = s.timer_backoff_base_seconds * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, s.timer_backoff_max_seconds))

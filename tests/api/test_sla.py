@@ -18,6 +18,7 @@ from app.calendars.businesstime import add
 from app.calendars.holiday_source import china_5x8
 from app.core.clock import Clock, FixedClock, set_clock
 from app.core.db import open_uow
+from app.timers import firing, jobs, scheduler
 from app.timers import service as timers
 from tests.conftest import issue_key
 from tests.factories import World, build_world, ticket_body
@@ -257,24 +258,17 @@ async def test_public_reply_and_visit_meet_their_targets(
     assert onsite["status"] == "met" and onsite["used_seconds"] == 90 * 60
 
 
-async def _fire_due(now: datetime) -> list[str]:
+async def _fire_due(now: datetime) -> int:
+    """What a worker's wake-up does at `now`: fire every due timer, a batch at a time."""
     import app.sla.timers  # noqa: F401  (registers the SLA handlers, as the worker does)
 
-    outcomes = []
-    async for uow in open_uow():
-        rows = (
-            await uow.session.execute(
-                text(
-                    "SELECT id, version FROM timers WHERE state = 'pending' AND due_at <= :n "
-                    "ORDER BY due_at"
-                ),
-                {"n": now},
-            )
-        ).all()
-    for timer_id, version in rows:
+    fired = 0
+    while True:
         async for uow in open_uow():
-            outcomes.append(await timers.fire(uow, timer_id, version))
-    return outcomes
+            batch = await firing.fire_due(uow, 100)
+        fired += batch.fired
+        if batch.taken < 100:
+            return fired
 
 
 async def test_warning_and_breach_fire_once_and_feed_the_list_filters(
@@ -291,13 +285,13 @@ async def test_warning_and_breach_fire_once_and_feed_the_list_filters(
     assert [i["id"] for i in (await listed({"due_before": due})).json()["items"]] == [t["id"]]
     clock.set(start + timedelta(minutes=25))  # past 75% of the 30 min first response
     assert [i["id"] for i in (await listed({"sla": "at_risk"})).json()["items"]] == [t["id"]]
-    assert await _fire_due(clock.now()) == ["fired"]  # the warning, re-armed for the due time
-    assert await _fire_due(clock.now()) == []  # nothing twice
+    assert await _fire_due(clock.now()) == 1  # the warning, re-armed for the due time
+    assert await _fire_due(clock.now()) == 0  # nothing twice
     fr = (await _clocks(client, admin, t["id"]))["first_response"]
     assert (await _timers(fr["id"]))["sla.clock"][1] == start + timedelta(minutes=30)
     clock.set(start + timedelta(minutes=31))
-    assert await _fire_due(clock.now()) == ["fired"]  # the breach
-    assert await _fire_due(clock.now()) == []
+    assert await _fire_due(clock.now()) == 1  # the breach
+    assert await _fire_due(clock.now()) == 0
     assert [i["id"] for i in (await listed({"sla": "breached"})).json()["items"]] == [t["id"]]
     assert calm["id"] not in [i["id"] for i in (await listed({"sla": "at_risk"})).json()["items"]]
     events = (await client.get(f"/v1/tickets/{t['id']}/events", headers=admin)).json()["items"]
@@ -339,9 +333,8 @@ async def test_a_stale_timer_job_does_nothing(
     await _act(client, admin, t["id"], "acknowledge")  # stops the clock: timers cancelled
     clock.set(start + timedelta(hours=1))
     async for uow in open_uow():
-        assert await timers.fire(uow, old[4], old[3]) == "stale"
-    async for uow in open_uow():
-        assert await timers.fire(uow, uuid.uuid4(), 1) == "stale"
+        assert (await firing.fire_due(uow, ids=[old[4], uuid.uuid4()])).taken == 0
+    assert await _fire_due(clock.now()) == 0
     events = (await client.get(f"/v1/tickets/{t['id']}/events", headers=admin)).json()["items"]
     assert not [e for e in events if e["type"].startswith("sla.")]
 
@@ -414,51 +407,52 @@ async def test_scheduler_pass_hands_over_due_timers_once_and_lost_ones_again(
     fr = (await _clocks(client, admin, t["id"]))["first_response"]
     # The warning is 22.5 min away: outside the 5 min horizon, nothing is handed over.
     async for uow in open_uow():
-        assert await timers.schedule_due(uow) == 0
+        assert await scheduler.schedule_due(uow) == 0
     clock.set(start + timedelta(minutes=20))
     async for uow in open_uow():
-        assert await timers.schedule_due(uow) == 1
+        assert await scheduler.schedule_due(uow) == 1
     tm = (await _timers(fr["id"]))["sla.clock"]
+    wake = f"arq:job:{timers.wake_job_id(timers.slot_of(tm[1]))}"
     pool = await get_pool()
-    assert await pool.exists(f"arq:job:{timers.job_id(tm[4], tm[3])}")
+    assert await pool.exists(wake)
+    assert timers.slot_time(timers.slot_of(tm[1])) - tm[1] < timedelta(milliseconds=250)
     async for uow in open_uow():
-        assert await timers.schedule_due(uow) == 0  # already handed over
-    # The job is lost (Redis flushed): once overdue by the grace, it is handed over again.
-    await pool.delete(f"arq:job:{timers.job_id(tm[4], tm[3])}")
+        assert await scheduler.schedule_due(uow) == 0  # already handed over
+    # The job is lost (Redis flushed): once overdue by the grace, a worker is woken again.
+    await pool.delete(wake)
+    await pool.zrem("arq:queue", wake.removeprefix("arq:job:"))
     clock.set(start + timedelta(minutes=22, seconds=31))
     async for uow in open_uow():
-        assert await timers.schedule_due(uow) == 0  # due, but not yet past the grace
+        assert await scheduler.schedule_due(uow) == 0  # due, but not yet past the grace
+    assert not await pool.keys("arq:job:timers:wake:retry:*")
     clock.set(start + timedelta(minutes=22, seconds=40))
     async for uow in open_uow():
-        assert await timers.schedule_due(uow) == 1
-    # Under an id of its own: the lost job's id may still be held by ARQ.
-    retries = await pool.keys(f"arq:job:{timers.job_id(tm[4], tm[3])}:retry*")
-    assert len(retries) == 1
+        assert await scheduler.schedule_due(uow) == 0  # nothing new to hand over ...
+    retries = await pool.keys("arq:job:timers:wake:retry:*")
+    assert len(retries) == 1  # ... but one wake-up for the whole overdue backlog
     async for uow in open_uow():
-        assert await timers.schedule_due(uow) == 0  # not again within the grace period
+        await scheduler.schedule_due(uow)
+    assert await pool.keys("arq:job:timers:wake:retry:*") == retries  # once per grace period
     await pool.delete(*retries)
+    await pool.zrem("arq:queue", *[r.decode().removeprefix("arq:job:") for r in retries])
+    assert await _fire_due(clock.now()) == 1
 
 
-async def test_a_timer_woken_early_goes_back_to_the_scheduler(
+async def test_a_wake_up_before_its_slot_goes_back_to_sleep(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    t = await _ticket(client, admin, world, service_type="remote")
-    fr = (await _clocks(client, admin, t["id"]))["first_response"]
-    tm = (await _timers(fr["id"]))["sla.clock"]
     from app.core.queue import get_pool
 
-    async for uow in open_uow():
-        assert await timers.fire(uow, tm[4], tm[3]) == "early"
-    # Woken again at the due time under an id of its own (its own id is still held).
+    slot = timers.slot_of(clock.now() + timedelta(minutes=1))
+    # This worker's clock is behind the one that set the timer: woken again at the slot.
+    assert await jobs.fire_timers({}, slot) == "early"
     pool = await get_pool()
-    early = f"arq:job:{timers.job_id(tm[4], tm[3])}:early"
-    assert await pool.exists(early)
-    await pool.delete(early)
-    async for uow in open_uow():
-        row = (
-            await uow.session.execute(text("SELECT state FROM timers WHERE id = :i"), {"i": tm[4]})
-        ).one()
-    assert tuple(row) == ("pending",)
+    early = f"{timers.wake_job_id(slot)}:early"
+    assert await pool.exists(f"arq:job:{early}")
+    await pool.delete(f"arq:job:{early}")
+    await pool.zrem("arq:queue", early)
+    clock.set(clock.now() + timedelta(minutes=1))
+    assert await jobs.fire_timers({}, slot) == "fired 0"
 
 
 async def test_jobs_for_long_overdue_timers_can_be_enqueued(app: Any) -> None:
@@ -469,8 +463,8 @@ async def test_jobs_for_long_overdue_timers_can_be_enqueued(app: Any) -> None:
     pool = await queue.get_pool()
     jid = f"test-overdue:{uuid.uuid4()}"
     long_ago = datetime(2020, 1, 1, tzinfo=UTC)
-    assert await queue.enqueue_many([("fire_timer", ("x", 1), jid, long_ago)]) == 1
-    assert await queue.enqueue("fire_timer", "x", 1, job_id=jid + "b", defer_until=long_ago)
+    assert await queue.enqueue_many([("noop", (1,), jid, long_ago)]) == 1
+    assert await queue.enqueue("noop", 1, job_id=jid + "b", defer_until=long_ago)
     assert await pool.exists(f"arq:job:{jid}") and await pool.exists(f"arq:job:{jid}b")
     await pool.delete(f"arq:job:{jid}", f"arq:job:{jid}b")
     await pool.zrem("arq:queue", jid, jid + "b")
@@ -528,7 +522,7 @@ async def test_metrics_that_start_to_apply_start_with_the_tickets_pauses(
     assert recomputed[0]["onsite"] == {"from_seconds": None, "to_seconds": 7200}
 
 
-async def test_due_timers_fire_in_batches_and_a_failing_handler_stays_pending(
+async def test_due_timers_fire_in_batches_and_a_failing_handler_backs_off_then_dies(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
     import app.sla.timers  # noqa: F401
@@ -538,28 +532,52 @@ async def test_due_timers_fire_in_batches_and_a_failing_handler_stays_pending(
 
     @timers.handler("test.broken")
     async def broken(uow: Any, timer: Any, now: datetime) -> None:
+        await uow.session.execute(text("UPDATE timers SET kind = kind"))  # undone with it
         raise RuntimeError("boom")
 
+    subject = uuid.uuid4()
     async for uow in open_uow():
-        await timers.schedule(uow, "test.broken", uuid.uuid4(), start + timedelta(minutes=1))
+        await timers.schedule(uow, "test.broken", subject, start + timedelta(minutes=1))
+
+    async def broken_row() -> Any:
+        async for uow in open_uow():
+            row = (
+                await uow.session.execute(
+                    text(
+                        "SELECT state, attempts, due_at, fire_at, last_error, version "
+                        "FROM timers WHERE subject_id = :s"
+                    ),
+                    {"s": subject},
+                )
+            ).one()
+        return row
+
     clock.set(start + timedelta(minutes=25))  # every first-response warning is due
     try:
         async for uow in open_uow():
-            taken, failed = await timers.fire_due(uow, 100)
+            batch = await firing.fire_due(uow, 100)
+        # The batch failed as a whole, then fired one by one: only the broken one fails.
+        assert (batch.taken, batch.fired, len(batch.failed)) == (4, 3, 1)
+        for t in tickets:
+            fr = (await _clocks(client, admin, t["id"]))["first_response"]
+            assert fr["warned_at"] is not None  # warned, and re-armed for the due time
+        row = await broken_row()
+        assert (row.state, row.attempts) == ("pending", 1)
+        assert row.due_at == start + timedelta(minutes=1)  # the due time stays the truth
+        assert row.fire_at == clock.now() + timedelta(seconds=5)
+        assert row.last_error == "RuntimeError: boom"
+        assert await _fire_due(clock.now()) == 0  # not again before its backoff
+        # Backing off 5, 10, 20 ... s; given up after TIMER_MAX_ATTEMPTS (8) in a row.
+        for attempt in range(2, 9):
+            clock.set((await broken_row()).fire_at)
+            async for uow in open_uow():
+                batch = await firing.fire_due(uow, 100)
+            assert len(batch.failed) == 1  # (the clocks' breaches fire meanwhile)
+            row = await broken_row()
+            assert row.attempts == attempt
+        assert row.state == "dead" and batch.dead == batch.failed
+        clock.set(clock.now() + timedelta(days=1))
+        await _fire_due(clock.now())  # the resolution clocks' warnings, not the dead one
+        assert (await broken_row()).attempts == 8
     finally:
-        timers._handlers.pop("test.broken", None)
-    assert taken == 4 and len(failed) == 1
-    async for uow in open_uow():
-        states = dict(
-            (
-                await uow.session.execute(
-                    text("SELECT kind, count(*) FROM timers WHERE state = 'pending' GROUP BY kind")
-                )
-            ).all()
-        )
-    assert states.get("test.broken") == 1  # left for the scheduler to retry
-    for t in tickets:
-        fr = (await _clocks(client, admin, t["id"]))["first_response"]
-        assert fr["warned_at"] is not None  # warned, and re-armed for the due time
-    async for uow in open_uow():
-        assert await timers.fire_due(uow, 100, failed) == (0, set())
+        timers.unregister("test.broken")

@@ -3,10 +3,11 @@ Redis flushed under them, a worker SIGKILLed in the middle of firing one, two wo
 racing for the same due second, a worker woken early, and SLA warnings and breaches of a
 real ticket end to end.
 
-The workers run `python -m tests.workers.timer_handlers`, the ordinary worker plus the
-test timer kinds (there is no environment hook to add handler modules). They use a
-Redis database of their own, held under a lock, and the test process enqueues into the
-same database (`timers.service.schedule` wakes timers due soon itself).
+The workers are the ordinary worker (`python -m workers.run`) with the test timer kinds
+added through TIMER_HANDLER_MODULES. They use a Redis database of their own, held under
+a lock, and the test process enqueues into the same database (`timers.service.schedule`
+wakes timers due soon itself). A job's result, as ARQ logs it, says how many timers
+that wake-up fired.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy import text
 
 from app.core.db import open_uow
 from app.core.ids import uuid7
+from app.timers import firing as timer_firing
 from app.timers import service as timers
 from tests.conftest import ROOT, _plain_dsn
 from tests.factories import build_world, ticket_body
@@ -114,13 +116,13 @@ async def db(services: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
 
 
 class Worker:
-    """One real worker process (the ordinary worker, plus the test timer kinds)."""
+    """One real worker process (the ordinary worker; the test kinds come by the env)."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.workers.timer_handlers"],
+            [sys.executable, "-m", "workers.run"],
             cwd=ROOT,
             env=env,
             stdout=self._log,
@@ -147,8 +149,8 @@ class Worker:
             await asyncio.sleep(0.05)
 
     def job_results(self, job: str) -> list[str]:
-        """What ARQ logged as this job's result ("← timer:<id>:<v>:fire_timer ● 'fired'")."""
-        ref = f"{job}:fire_timer ●"
+        """What ARQ logged as this job's result ("← timers:wake:<ms>:fire_timers ● 'fired 1'")."""
+        ref = f"{job}:fire_timers ●"
         return [ln.split("●", 1)[1].split('"', 1)[0].strip() for ln in self.text().splitlines()
                 if ref in ln]  # fmt: skip
 
@@ -214,6 +216,7 @@ def all_workers(
             "DATABASE_URL": services["database_url"],
             "REDIS_URL": _redis_url(services["redis_url"], WORKER_REDIS_DB),
             "OUTBOX_CONSUMERS": "[]",
+            "TIMER_HANDLER_MODULES": '["tests.workers.timer_handlers"]',
             "LOG_LEVEL": "INFO",  # ARQ's job lines: the tests read jobs' results from them
             "WORKER_HEALTH_CHECK_INTERVAL": "2",
             "DB_POOL_SIZE": "5",
@@ -310,6 +313,11 @@ async def _wait(
     return time.monotonic() - t0
 
 
+def _wake(due: datetime) -> str:
+    """The id of the wake-up job for a timer due at `due`."""
+    return timers.wake_job_id(timers.slot_of(due))
+
+
 def _lag(row: asyncpg.Record) -> float:
     return float((row["fired_at"] - row["due_at"]).total_seconds())
 
@@ -345,7 +353,7 @@ async def test_timer_fires_once_on_time(db: asyncpg.Connection, worker: Worker) 
     assert rows[0]["fired_at"] == timer["fired_at"]
     assert timer["version"] == 1 and timer["enqueued_version"] == 1
     assert 0 <= _lag(timer) < ON_TIME, f"fired {_lag(timer):.3f}s after due"
-    assert worker.job_results(timers.job_id(tid, 1)) == ["'fired'"]
+    assert worker.job_results(_wake(due)) == ["'fired 1'"]
 
 
 # --- b. moved before it fires -----------------------------------------------------------
@@ -366,13 +374,13 @@ async def test_moved_timer_fires_once_at_its_new_time(
     assert moved["version"] == 2 and moved["due_at"] == new_due
 
     async def old_job_ran() -> bool:
-        return bool(worker.job_results(timers.job_id(tid, 1)))
+        return bool(worker.job_results(_wake(t0 + timedelta(seconds=2))))
 
     async def fired() -> bool:
         return (await _timer(db, tid))["state"] == "fired"
 
     await _wait("the version-1 job to run", old_job_ran, 2 + 3, [worker])
-    assert worker.job_results(timers.job_id(tid, 1)) == ["'stale'"]
+    assert worker.job_results(_wake(t0 + timedelta(seconds=2))) == ["'fired 0'"]
     assert not await _fired(db, tid), "fired at its old time"
     await _wait("the timer to fire", fired, 5 + ON_TIME + 3, [worker])
     await asyncio.sleep(0.5)
@@ -381,7 +389,7 @@ async def test_moved_timer_fires_once_at_its_new_time(
     assert timer["version"] == 2 and timer["due_at"] == new_due
     assert timer["fired_at"] >= new_due
     assert _lag(timer) < ON_TIME, f"fired {_lag(timer):.3f}s after due"
-    assert worker.job_results(timers.job_id(tid, 2)) == ["'fired'"]
+    assert worker.job_results(_wake(new_due)) == ["'fired 1'"]
 
 
 # --- c. Redis flushed under an enqueued timer -------------------------------------------
@@ -397,7 +405,7 @@ async def test_timer_fires_after_redis_lost_its_job(
         return (await _timer(db, tid))["enqueued_version"] == 1
 
     await _wait("the scheduler to enqueue the timer", handed_over, POLL + 1, [worker])
-    job_key = f"arq:job:{timers.job_id(tid, 1)}"
+    job_key = f"arq:job:{_wake(due)}"
     assert await worker_redis.exists(job_key)
     assert _now() < due
     await worker_redis.flushdb()
@@ -463,16 +471,16 @@ async def test_timer_woken_early_still_fires_on_time(
     tid = await _schedule(RECORD, uuid7(), due)
     # As if the scheduler had handed it over, but to a Redis whose clock runs 2.5 s ahead.
     await db.execute("UPDATE timers SET enqueued_version = 1 WHERE id = $1", tid)
+    slot = timers.slot_of(due)
     assert await queue.enqueue(
-        timers.FIRE_JOB, str(tid), 1, job_id=timers.job_id(tid, 1),
-        defer_until=due - timedelta(seconds=2.5),
-    )  # fmt: skip
+        timers.WAKE_JOB, slot, job_id=_wake(due), defer_until=due - timedelta(seconds=2.5)
+    )
 
     async def woken() -> bool:
-        return bool(worker.job_results(timers.job_id(tid, 1)))
+        return bool(worker.job_results(_wake(due)))
 
     await _wait("the early job", woken, 3, [worker])
-    assert worker.job_results(timers.job_id(tid, 1)) == ["'early'"]
+    assert worker.job_results(_wake(due)) == ["'early'"]
     assert not await _fired(db, tid)
 
     async def fired() -> bool:
@@ -481,8 +489,8 @@ async def test_timer_woken_early_still_fires_on_time(
     await _wait("the timer to fire", fired, 3 + GRACE + POLL + 3, [worker])
     timer = await _timer(db, tid)
     assert len(await _fired(db, tid)) == 1
-    assert worker.job_results(timers.job_id(tid, 1)) == ["'early'"]
-    assert worker.job_results(f"{timers.job_id(tid, 1)}:early") == ["'fired'"]
+    assert worker.job_results(_wake(due)) == ["'early'"]
+    assert worker.job_results(f"{_wake(due)}:early") == ["'fired 1'"]
     assert 0 <= _lag(timer) < ON_TIME, f"fired {_lag(timer):.3f}s after due"
 
 
@@ -541,7 +549,7 @@ async def test_sla_warning_and_breach_end_to_end(
     assert r.status_code == 200, r.text
     fr_timer = await _timer(db, ids["first_response"])
     assert fr_timer["state"] == "cancelled"
-    stale_job = timers.job_id(fr_timer["id"], fr_timer["version"] - 1)
+    stale_job = _wake(plan["first_response"][1])
 
     async def settled() -> bool:
         return (
@@ -551,8 +559,8 @@ async def test_sla_warning_and_breach_end_to_end(
         )
 
     await _wait("the breaches and the cancelled timer's job", settled, 8, [worker])
-    # The first-response timer's job for the due time did run, and found it cancelled.
-    assert worker.job_results(stale_job) == ["'stale'"]
+    # The wake-up for the first response's due time did run, and found it cancelled.
+    assert worker.job_results(stale_job) == ["'fired 0'"]
 
     r = await client.get(f"/v1/tickets/{ticket['id']}/events", headers=admin)
     assert r.status_code == 200
@@ -641,7 +649,8 @@ async def test_worker_killed_while_firing_fires_exactly_once_seconds_later(
 ) -> None:
     first = start_worker()
     await first.ready()
-    tid = await _schedule(SLOW_ONCE, uuid7(), _now() + timedelta(seconds=1))
+    due = _now() + timedelta(seconds=1)
+    tid = await _schedule(SLOW_ONCE, uuid7(), due)
 
     async def mid_fire() -> bool:
         # The first attempt wrote its effect in the firing transaction and sleeps in it.
@@ -673,12 +682,13 @@ async def test_worker_killed_while_firing_fires_exactly_once_seconds_later(
         return (await _timer(db, tid))["state"] == "fired"
 
     # The timer is overdue by more than GRACE already: the second worker's first scheduler
-    # pass (at start-up) should hand it over again, and it should fire at once.
+    # pass (at start-up) should wake a worker for it under a retry id (ARQ refuses the
+    # killed job's own id until its in-progress key expires), and it should fire at once.
     on_time = await _wait_until(fired, POLL + 3)
     if not on_time:
         # ARQ will not start the killed job before its in-progress key expires (310 s):
         # expire it now, to check the rest (exactly once, on the second worker).
-        assert await worker_redis.delete(f"arq:in-progress:{timers.job_id(tid, 1)}") == 1
+        assert await worker_redis.delete(f"arq:in-progress:{_wake(due)}") == 1
         await _wait("the timer to fire on the second worker", fired, 5, [second])
     await asyncio.sleep(0.5)
     rows = await _fired(db, tid)
@@ -759,7 +769,8 @@ async def test_ticket_change_racing_its_sla_timer_does_not_deadlock(
     # Its warning point has come, and so has its timer.
     await db.execute("UPDATE ticket_clocks SET warn_at = now() - interval '1 s' WHERE id = $1", fr)
     timer = await db.fetchrow(
-        "UPDATE timers SET due_at = now() - interval '1 s' WHERE kind = $1 AND subject_id = $2"
+        "UPDATE timers SET due_at = now() - interval '1 s', fire_at = now() - interval '1 s'"
+        " WHERE kind = $1 AND subject_id = $2"
         " RETURNING id, version",
         CLOCK_TIMER,
         fr,
@@ -768,7 +779,8 @@ async def test_ticket_change_racing_its_sla_timer_does_not_deadlock(
     async def fire() -> str:
         outcome = ""
         async for uow in open_uow():
-            outcome = await timers.fire(uow, timer["id"], timer["version"])
+            batch = await timer_firing.fire_due(uow, ids=[timer["id"]])
+            outcome = "fired" if batch.fired else "stale"
         return outcome
 
     deadlocks_before = await _deadlocks(db)

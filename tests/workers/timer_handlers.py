@@ -1,11 +1,5 @@
-"""Timer handlers for tests/workers/test_timers.py, and the worker that knows them.
-
-`app.timers.registry.HANDLER_MODULES` is a fixed tuple with no environment hook (unlike
-OUTBOX_CONSUMERS), so the tests start the worker through this module: it registers the
-test kinds, then runs the ordinary worker (`python -m tests.workers.timer_handlers`, or
-`arq tests.workers.timer_handlers.WorkerSettings`). The real SLA kinds are loaded as
-usual by `load_handlers()` at worker start-up.
-"""
+"""Timer handlers for tests/workers/test_timers.py: the tests' workers load this module
+through TIMER_HANDLER_MODULES, beside the real SLA kinds."""
 
 from __future__ import annotations
 
@@ -19,8 +13,7 @@ from sqlalchemy.engine import make_url
 
 from app.core.config import get_settings
 from app.core.db import UnitOfWork
-from app.timers.models import Timer
-from app.timers.service import handler
+from app.timers.service import DueTimer, handler
 
 RECORD = "test.record"
 SLOW_ONCE = "test.slow_once"
@@ -50,7 +43,7 @@ DROP_TABLES = f"DROP TABLE IF EXISTS {FIRED_TABLE}, {ATTEMPTS_TABLE}"
 SLOW_SECONDS = float(os.environ.get("TIMER_TEST_SLOW_SECONDS", "30"))
 
 
-async def _record(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
+async def _record(uow: UnitOfWork, timer: DueTimer, now: datetime) -> None:
     await uow.session.execute(
         text(
             f"INSERT INTO {FIRED_TABLE} (timer_id, version, kind, due_at, fired_at, pid) "
@@ -68,12 +61,12 @@ async def _record(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
 
 
 @handler(RECORD)
-async def record(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
+async def record(uow: UnitOfWork, timer: DueTimer, now: datetime) -> None:
     await _record(uow, timer, now)
 
 
 @handler(SLOW_ONCE)
-async def slow_once(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
+async def slow_once(uow: UnitOfWork, timer: DueTimer, now: datetime) -> None:
     """Notes the attempt on a connection of its own (committed at once, so the test sees
     the job start and the next attempt knows it is not the first), writes its effect in
     the firing transaction, and on the first attempt only then holds that transaction
@@ -93,18 +86,3 @@ async def slow_once(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
     await uow.session.flush()
     if attempts == 1:
         await asyncio.sleep(SLOW_SECONDS)
-
-
-from workers.settings import WorkerSettings  # noqa: E402  (after the handlers: same process)
-
-__all__ = ["WorkerSettings"]
-
-
-def main() -> None:
-    from workers.run import main as run
-
-    run()
-
-
-if __name__ == "__main__":
-    main()
