@@ -29,6 +29,7 @@ from app.devices.router import router as devices_router
 from app.outbox.router import router as outbox_router
 from app.sla.router import router as sla_router
 from app.tickets.router import router as tickets_router
+from app.timers.router import router as timers_router
 
 ROUTERS = [
     health_router,
@@ -42,6 +43,7 @@ ROUTERS = [
     tickets_router,
     sla_router,
     outbox_router,
+    timers_router,
 ]
 
 TAGS = [
@@ -66,6 +68,11 @@ TAGS = [
         "description": "SLA policies: targets per service level and priority (服务响应时间承诺).",
     },
     {"name": "outbox", "description": "Event outbox: delivery state and dead letters (admin)."},
+    {
+        "name": "timers",
+        "description": "Durable timers (SLA warnings and breaches, later escalations and "
+        "callbacks): pending, dead, the workers' lag, retry (admin).",
+    },
 ]
 
 DESCRIPTION = """

@@ -38,6 +38,7 @@ class Permission(StrEnum):
     tickets_reopen = "tickets:reopen"
     tickets_cancel = "tickets:cancel"
     outbox_manage = "outbox:manage"
+    timers_manage = "timers:manage"
 
 
 _ALL = set(Role)
@@ -62,6 +63,7 @@ ROLE_PERMISSIONS: dict[Permission, set[Role]] = {
     Permission.tickets_reopen: _STAFF | {Role.agent, Role.integration},
     Permission.tickets_cancel: _STAFF | {Role.agent},
     Permission.outbox_manage: {Role.admin},
+    Permission.timers_manage: {Role.admin},
 }
 
 

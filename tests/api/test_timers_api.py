@@ -1,0 +1,191 @@
+"""The timers' failure handling and administration: a timer whose handler keeps failing
+dies, shows up in /v1/timers and its stats, and an admin's retry sends it back to the
+workers; the handler registry; a wake-up that runs out of time hands the rest on."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.core.clock import Clock, FixedClock, set_clock
+from app.core.config import Settings
+from app.core.db import open_uow
+from app.core.queue import get_pool
+from app.timers import firing, jobs, registry
+from app.timers import service as timers
+from tests.conftest import issue_key
+
+FLAKY = "test.flaky"
+
+
+@pytest.fixture
+def clock() -> Iterator[FixedClock]:
+    fixed = FixedClock(datetime.now(UTC).replace(microsecond=0))
+    set_clock(fixed)
+    yield fixed
+    set_clock(Clock())
+
+
+@pytest.fixture
+async def flaky(app: Any) -> AsyncIterator[dict[str, Any]]:
+    """A kind whose handler fails while `state["broken"]`, and records what it fired."""
+    state: dict[str, Any] = {"broken": True, "fired": []}
+
+    @timers.handler(FLAKY)
+    async def handle(uow: Any, timer: timers.DueTimer, now: datetime) -> None:
+        if state["broken"]:
+            raise ConnectionError("the CRM is down")
+        state["fired"].append(timer.subject_id)
+
+    yield state
+    timers.unregister(FLAKY)
+
+
+async def _kill(clock: FixedClock, subject: uuid.UUID) -> uuid.UUID:
+    """Schedules a FLAKY timer and fails it TIMER_MAX_ATTEMPTS times, following the
+    backoff with the pinned clock. Returns the dead timer's id."""
+    async for uow in open_uow():
+        await timers.schedule(uow, FLAKY, subject, clock.now() + timedelta(seconds=30))
+    clock.set(clock.now() + timedelta(seconds=30))
+    delays = []
+    for _ in range(8):
+        async for uow in open_uow():
+            batch = await firing.fire_due(uow)
+        assert len(batch.failed) == 1
+        async for uow in open_uow():
+            row = (
+                await uow.session.execute(
+                    text("SELECT id, state, fire_at FROM timers WHERE subject_id = :s"),
+                    {"s": subject},
+                )
+            ).one()
+        if row.state == "dead":
+            assert batch.dead == batch.failed
+            break
+        delays.append((row.fire_at - clock.now()).total_seconds())
+        clock.set(row.fire_at)
+    assert delays == [5, 10, 20, 40, 80, 160, 320]  # TIMER_BACKOFF_BASE_SECONDS doubling
+    return uuid.UUID(str(row.id))
+
+
+async def test_a_dead_timer_is_listed_counted_and_retried_by_an_admin(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: FixedClock, flaky: dict[str, Any]
+) -> None:
+    subject = uuid.uuid4()
+    tid = await _kill(clock, subject)
+
+    r = await client.get("/v1/timers", params={"state": "dead"}, headers=admin)
+    assert r.status_code == 200, r.text
+    [item] = r.json()["items"]
+    assert item["id"] == str(tid) and item["kind"] == FLAKY
+    assert item["attempts"] == 8 and item["last_error"] == "ConnectionError: the CRM is down"
+    assert (await client.get("/v1/timers", params={"subject_id": str(subject)},
+                             headers=admin)).json()["items"][0]["id"] == str(tid)  # fmt: skip
+    assert (await client.get("/v1/timers", params={"state": "pending"}, headers=admin)).json()[
+        "items"
+    ] == []
+    stats = (await client.get("/v1/timers/stats", headers=admin)).json()
+    assert stats["counts"]["dead"] == 1 and stats["by_kind"][FLAKY]["dead"] == 1
+    assert stats["due"] == 0 and stats["lag_seconds"] == 0
+
+    # Fixed, then retried: pending, due now, a wake-up enqueued, and it fires.
+    flaky["broken"] = False
+    r = await client.post(f"/v1/timers/{tid}/retry", headers=admin)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["state"], body["attempts"]) == ("pending", 0)
+    assert datetime.fromisoformat(body["fire_at"]) == clock.now()
+    pool = await get_pool()
+    wake = timers.wake_job_id(timers.slot_of(clock.now()))
+    assert await pool.exists(f"arq:job:{wake}")
+    await pool.delete(f"arq:job:{wake}")
+    await pool.zrem("arq:queue", wake)
+    stats = (await client.get("/v1/timers/stats", headers=admin)).json()
+    assert (stats["due"], stats["counts"]["pending"], stats["counts"]["dead"]) == (1, 1, 0)
+    async for uow in open_uow():
+        batch = await firing.fire_due(uow)
+    assert batch.fired == 1 and flaky["fired"] == [subject]
+    r = await client.get(f"/v1/timers/{tid}", headers=admin)
+    assert r.json()["state"] == "fired" and r.json()["last_error"] is None
+
+    # Only a dead timer can be retried.
+    r = await client.post(f"/v1/timers/{tid}/retry", headers=admin)
+    assert r.status_code == 409
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["current_state"] == "fired"
+
+
+async def test_timers_api_refuses_bad_input_and_non_admins(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    r = await client.get(f"/v1/timers/{uuid.uuid4()}", headers=admin)
+    assert r.status_code == 404 and r.json()["title"]
+    assert (await client.post(f"/v1/timers/{uuid.uuid4()}/retry", headers=admin)).status_code == 404
+    assert (await client.get("/v1/timers/not-a-uuid", headers=admin)).status_code == 422
+    r = await client.get("/v1/timers", params={"state": "sleeping"}, headers=admin)
+    assert r.status_code == 422
+    assert (
+        await client.get("/v1/timers", params={"cursor": "x"}, headers=admin)
+    ).status_code == 400
+    manager = await issue_key("manager")
+    for method, path in (
+        ("GET", "/v1/timers"),
+        ("GET", "/v1/timers/stats"),
+        ("GET", f"/v1/timers/{uuid.uuid4()}"),
+        ("POST", f"/v1/timers/{uuid.uuid4()}/retry"),
+    ):
+        assert (await client.request(method, path, headers=manager)).status_code == 403
+        assert (await client.request(method, path)).status_code == 401
+
+
+async def test_timer_list_pages_newest_first(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: FixedClock, flaky: dict[str, Any]
+) -> None:
+    subjects = [uuid.uuid4() for _ in range(5)]
+    async for uow in open_uow():
+        for s in subjects:
+            await timers.schedule(uow, FLAKY, s, clock.now() + timedelta(hours=1))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/v1/timers", params=params, headers=admin)).json()
+        seen += [i["subject_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [str(s) for s in reversed(subjects)]
+
+
+def test_handler_modules_come_from_the_settings_and_a_missing_one_stops_the_worker() -> None:
+    assert registry.load_handlers(Settings(timer_handler_modules=[])) == ["app.sla.timers"]
+    assert "sla.clock" in timers.known_kinds()
+    with pytest.raises(ModuleNotFoundError):
+        registry.load_handlers(Settings(timer_handler_modules=["app.no_such_handlers"]))
+
+
+async def test_a_wake_up_out_of_time_hands_the_rest_to_a_new_job(
+    clock: FixedClock, flaky: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flaky["broken"] = False
+    async for uow in open_uow():
+        for _ in range(150):
+            await timers.schedule(uow, FLAKY, uuid.uuid4(), clock.now() + timedelta(minutes=10))
+    clock.set(clock.now() + timedelta(minutes=10))
+    monkeypatch.setattr(jobs, "FIRE_BUDGET_SECONDS", 0.0)
+    slot = timers.slot_of(clock.now())
+    assert await jobs.fire_timers({}, slot) == "fired 100, more due"
+    pool = await get_pool()
+    more = f"{timers.wake_job_id(slot)}:more100"
+    assert await pool.exists(f"arq:job:{more}")
+    await pool.delete(f"arq:job:{more}")
+    await pool.zrem("arq:queue", more)
+    monkeypatch.setattr(jobs, "FIRE_BUDGET_SECONDS", 10.0)
+    assert await jobs.fire_timers({}, slot) == "fired 50"
+    assert len(flaky["fired"]) == 150
