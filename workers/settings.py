@@ -15,7 +15,12 @@ from app.core.logging import configure_logging
 from app.core.queue import job_deserializer, job_serializer, redis_settings
 from app.outbox.dispatcher import load_configured_consumers
 from app.outbox.jobs import DRAIN_JOB_TIMEOUT_SECONDS, drain_outbox, purge_outbox
-from app.timers.jobs import SCHEDULE_JOB_TIMEOUT_SECONDS, fire_timers, schedule_timers
+from app.timers.jobs import (
+    SCHEDULE_JOB_TIMEOUT_SECONDS,
+    fire_timer,
+    fire_timers,
+    schedule_timers,
+)
 from app.timers.registry import load_handlers
 from workers.maintenance import purge_idempotency_keys
 
@@ -59,6 +64,7 @@ class WorkerSettings:
         drain_outbox,
         purge_outbox,
         fire_timers,
+        fire_timer,  # the previous release's per-timer jobs (rolling deploy)
         schedule_timers,
     ]
     cron_jobs: list[Any] = [

@@ -121,13 +121,14 @@ async def on_timers(
         if r["warn_at"] is None or r["due_at"] is None:
             continue
         kinds = []
-        if r["warned_at"] is None and now >= r["warn_at"]:
+        warning_ahead = r["warned_at"] is None and now < r["warn_at"]
+        if r["warned_at"] is None and not warning_ahead:
             kinds.append(WARN)
         breach = now >= r["due_at"]
         if breach:
             kinds.append(BREACH)
         else:
-            again[r["id"]] = r["due_at"]
+            again[r["id"]] = r["warn_at"] if warning_ahead else r["due_at"]
         if not kinds:
             continue  # woken before its point (cannot happen with a due timer; harmless)
         clocks["ids"].append(r["id"])

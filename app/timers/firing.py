@@ -19,7 +19,7 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -75,14 +75,15 @@ _DONE = RawSQL(
 _FAILED = RawSQL(
     """
     UPDATE timers t SET
-        attempts = t.attempts + 1,
-        state = CASE WHEN t.attempts + 1 >= :max_attempts::int THEN 'dead' ELSE 'pending' END,
+        attempts = t.attempts + x.counted,
+        state = CASE WHEN t.attempts + x.counted >= :max_attempts::int THEN 'dead'
+                     ELSE 'pending' END,
         fire_at = x.retry_at,
         enqueued_version = CASE WHEN x.soon THEN t.version END,
         last_error = x.error,
         updated_at = :now::timestamptz
     FROM unnest(:ids::uuid[], :versions::int[], :retry_at::timestamptz[], :soon::bool[],
-                :errors::text[]) AS x(id, version, retry_at, soon, error)
+                :errors::text[], :counted::int[]) AS x(id, version, retry_at, soon, error, counted)
     WHERE t.id = x.id AND t.version = x.version
     """
 )
@@ -118,7 +119,7 @@ async def fire_due(uow: UnitOfWork, limit: int = 100, ids: list[uuid.UUID] | Non
     result = Fired(taken=len(due))
     if not due:
         return result
-    errors: dict[uuid.UUID, str] = {}
+    errors: dict[uuid.UUID, tuple[str, bool]] = {}
     try:
         async with uow.session.begin_nested():
             again = await _run(uow, due, now)
@@ -130,7 +131,7 @@ async def fire_due(uow: UnitOfWork, limit: int = 100, ids: list[uuid.UUID] | Non
                 async with uow.session.begin_nested():
                     again.update(await _run(uow, [timer], now))
             except Exception as exc:
-                errors[timer.id] = f"{type(exc).__name__}: {exc}"[:2000]
+                errors[timer.id] = (f"{type(exc).__name__}: {exc}"[:2000], _transient(exc))
                 log.exception(
                     "timer handler failed",
                     extra={"fields": {"timer_id": str(timer.id), "kind": timer.kind}},
@@ -144,7 +145,29 @@ async def fire_due(uow: UnitOfWork, limit: int = 100, ids: list[uuid.UUID] | Non
     return result
 
 
+# Contention and cancellation, not a broken handler: retried, but not counted towards
+# TIMER_MAX_ATTEMPTS (a warning must not die because tickets were busy for 20 minutes).
+_TRANSIENT = (
+    asyncpg.LockNotAvailableError,
+    asyncpg.QueryCanceledError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+
+
+def _transient(exc: BaseException | None) -> bool:
+    seen = 0
+    while exc is not None and seen < 10:  # raw asyncpg, or wrapped by SQLAlchemy
+        if isinstance(exc, _TRANSIENT) or isinstance(getattr(exc, "orig", None), _TRANSIENT):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 async def _run(uow: UnitOfWork, due: list[DueTimer], now: datetime) -> dict[uuid.UUID, datetime]:
+    # SQLAlchemy sends SAVEPOINT lazily, on the session's next use: make it now, so a
+    # handler's raw statements are inside the savepoint whatever the handler does first.
+    await uow.session.connection()
     by_kind: dict[str, list[DueTimer]] = defaultdict(list)
     for t in due:
         by_kind[t.kind].append(t)
@@ -152,7 +175,16 @@ async def _run(uow: UnitOfWork, due: list[DueTimer], now: datetime) -> dict[uuid
     for kind, timers in by_kind.items():
         act = service.handler_for(kind)
         assert act is not None  # only known kinds are taken
-        again.update(await act(uow, timers, now))
+        ids = {t.id for t in timers}
+        for timer_id, at in (await act(uow, timers, now)).items():
+            if timer_id not in ids:
+                continue
+            if at <= now:
+                # Again at once would fire it again in this very wake-up, and again:
+                # a loop. A second later is as soon as a re-armed timer can mean.
+                log.warning("timer re-armed in the past", extra={"fields": {"kind": kind}})
+                at = now + timedelta(seconds=1)
+            again[timer_id] = at
     await uow.session.flush()  # a per-timer handler's ORM writes, inside the savepoint
     return again
 
@@ -201,12 +233,13 @@ async def _record_failed(
     uow: UnitOfWork,
     conn: asyncpg.Connection,
     due: list[DueTimer],
-    errors: dict[uuid.UUID, str],
+    errors: dict[uuid.UUID, tuple[str, bool]],
     now: datetime,
 ) -> set[uuid.UUID]:
     max_attempts = get_settings().timer_max_attempts
     failed = [t for t in due if t.id in errors]
-    retry_at = [now + service.backoff(t.attempts + 1) for t in failed]
+    counted = [0 if errors[t.id][1] else 1 for t in failed]
+    retry_at = [now + service.backoff(t.attempts + c) for t, c in zip(failed, counted, strict=True)]
     soon = [service.is_soon(at, now) for at in retry_at]
     await conn.execute(
         _FAILED.sql,
@@ -218,18 +251,19 @@ async def _record_failed(
                 "versions": [t.version for t in failed],
                 "retry_at": retry_at,
                 "soon": soon,
-                "errors": [errors[t.id] for t in failed],
+                "errors": [errors[t.id][0] for t in failed],
+                "counted": counted,
             }
         ),
     )
-    dead = {t.id for t in failed if t.attempts + 1 >= max_attempts}
+    dead = {t.id for t, c in zip(failed, counted, strict=True) if t.attempts + c >= max_attempts}
     for t in failed:
         TIMERS_FAILED.labels(t.kind, "dead" if t.id in dead else "retry").inc()
         if t.id in dead:
             log.error(
                 "timer given up after repeated failures",
                 extra={"fields": {"timer_id": str(t.id), "kind": t.kind,
-                                  "attempts": t.attempts + 1}},
+                                  "attempts": max_attempts}},
             )  # fmt: skip
     service.wake_after_commit(
         uow, [at for t, at, s in zip(failed, retry_at, soon, strict=True) if s and t.id not in dead]

@@ -41,8 +41,15 @@ class Timer(SQLModel, table=True):
     version: int = Field(default=1)
     state: str = Field(default="pending", max_length=10)
     enqueued_version: int | None = Field(default=None)
-    attempts: int = Field(default=0, description="Failed firings of this version in a row.")
+    attempts: int = Field(
+        default=0,
+        description="Failed firings of this version in a row.",
+        sa_column_kwargs={"server_default": "0"},
+    )
     last_error: str | None = Field(default=None, max_length=2000)
     fired_at: datetime | None = ts_field(nullable=True)
+    # Unused since revision 0005; the previous release's scheduler still writes it during
+    # a rolling deploy. Dropped by a later revision (with the fire_at trigger).
+    handed_at: datetime | None = ts_field(nullable=True)
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()

@@ -29,17 +29,23 @@ _FRESH_SQL = text(
 )
 # Anything pending and overdue past the grace: one wake-up fires the whole backlog, so a
 # single retry job per grace period is enough, however many timers wait.
+# Only kinds this worker knows: a kind no worker has a handler for would otherwise wake a
+# worker every grace period, forever, for nothing.
 _OVERDUE_SQL = text(
-    "SELECT EXISTS (SELECT 1 FROM timers WHERE state = 'pending' AND fire_at <= :overdue)"
+    "SELECT EXISTS (SELECT 1 FROM timers WHERE state = 'pending' AND fire_at <= :overdue"
+    " AND kind = ANY(:kinds))"
 )
 # Rows locked by a ticket change or a firing are skipped, not waited for (no lock order
-# to get wrong): they have a new version by then, or are handed again next pass.
+# to get wrong): they have a new version by then, or are handed again next pass. Marked
+# only if still at the version and firing time read (a failed firing moves `fire_at`
+# without a new version: its wake-up for the old time would not be the right one).
 _MARK_SQL = text(
     """
     WITH handed AS (
         SELECT t.id FROM timers t
-        JOIN unnest(CAST(:ids AS uuid[]), CAST(:versions AS int[])) AS v(id, version)
-          ON v.id = t.id AND v.version = t.version
+        JOIN unnest(CAST(:ids AS uuid[]), CAST(:versions AS int[]),
+                    CAST(:fire_at AS timestamptz[])) AS v(id, version, fire_at)
+          ON v.id = t.id AND v.version = t.version AND v.fire_at = t.fire_at
         ORDER BY t.id
         FOR UPDATE OF t SKIP LOCKED
     )
@@ -72,7 +78,10 @@ async def schedule_due(uow: UnitOfWork, batch: int = 5000) -> int | None:
     overdue = (
         await uow.session.execute(
             _OVERDUE_SQL,
-            {"overdue": now - timedelta(seconds=settings.timer_overdue_grace_seconds)},
+            {
+                "overdue": now - timedelta(seconds=settings.timer_overdue_grace_seconds),
+                "kinds": service.known_kinds(),
+            },
         )
     ).scalar_one()
     if overdue:
@@ -92,5 +101,8 @@ async def schedule_due(uow: UnitOfWork, batch: int = 5000) -> int | None:
         return 0
     await service.wake([r.fire_at for r in rows])
     ids: list[uuid.UUID] = [r.id for r in rows]
-    await uow.session.execute(_MARK_SQL, {"ids": ids, "versions": [r.version for r in rows]})
+    await uow.session.execute(
+        _MARK_SQL,
+        {"ids": ids, "versions": [r.version for r in rows], "fire_at": [r.fire_at for r in rows]},
+    )
     return len(rows)

@@ -189,3 +189,68 @@ async def test_a_wake_up_out_of_time_hands_the_rest_to_a_new_job(
     monkeypatch.setattr(jobs, "FIRE_BUDGET_SECONDS", 10.0)
     assert await jobs.fire_timers({}, slot) == "fired 50"
     assert len(flaky["fired"]) == 150
+
+
+async def test_contention_is_retried_without_counting_towards_death(
+    clock: FixedClock, app: Any
+) -> None:
+    import asyncpg
+
+    @timers.handler("test.busy")
+    async def busy(uow: Any, timer: timers.DueTimer, now: datetime) -> None:
+        raise asyncpg.LockNotAvailableError("canceling statement due to lock timeout")
+
+    subject = uuid.uuid4()
+    try:
+        async for uow in open_uow():
+            await timers.schedule(uow, "test.busy", subject, clock.now())
+        for _ in range(10):  # more than TIMER_MAX_ATTEMPTS
+            async for uow in open_uow():
+                batch = await firing.fire_due(uow)
+            assert len(batch.failed) == 1 and not batch.dead
+            clock.set(clock.now() + timedelta(seconds=5))
+    finally:
+        timers.unregister("test.busy")
+    async for uow in open_uow():
+        row = (
+            await uow.session.execute(
+                text("SELECT state, attempts, last_error FROM timers WHERE subject_id = :s"),
+                {"s": subject},
+            )
+        ).one()
+    assert (row.state, row.attempts) == ("pending", 0)
+    assert row.last_error.startswith("LockNotAvailableError")
+
+
+async def test_the_previous_releases_writes_keep_fire_at_with_due_at(
+    clock: FixedClock, app: Any
+) -> None:
+    """During a rolling deploy the previous release inserts and moves timers without
+    `fire_at`: a trigger keeps it equal to `due_at` (revision 0005)."""
+    due = clock.now() + timedelta(minutes=5)
+    async for uow in open_uow():
+        timer_id = (
+            await uow.session.execute(
+                text(
+                    "INSERT INTO timers (id, kind, subject_id, due_at, version, state,"
+                    " created_at, updated_at) VALUES (:id, 'test.old', :s, :due, 1, 'pending',"
+                    " :now, :now) RETURNING id"
+                ),
+                {"id": uuid.uuid4(), "s": uuid.uuid4(), "due": due, "now": clock.now()},
+            )
+        ).scalar_one()
+    later = due + timedelta(minutes=1)
+    async for uow in open_uow():
+        await uow.session.execute(
+            text("UPDATE timers SET due_at = :d, version = version + 1 WHERE id = :i"),
+            {"d": later, "i": timer_id},
+        )
+    async for uow in open_uow():
+        row = (
+            await uow.session.execute(
+                text("SELECT fire_at, attempts FROM timers WHERE id = :i"), {"i": timer_id}
+            )
+        ).one()
+    assert (row.fire_at, row.attempts) == (later, 0)
+    # And the previous release's per-timer job still wakes a worker.
+    assert await jobs.fire_timer({}, str(timer_id), 2) == "fired 0"
