@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from app import models  # noqa: F401  (complete metadata before the first query)
 from app.access.router import router as access_router
+from app.assignment.router import router as assignment_router
 from app.branches.router import router as branches_router
 from app.calendars.router import router as calendars_router
 from app.catalogue.router import router as catalogue_router
@@ -27,6 +28,7 @@ from app.core.requests import RequestContextMiddleware
 from app.customers.router import router as customers_router
 from app.devices.router import router as devices_router
 from app.outbox.router import router as outbox_router
+from app.people.router import router as people_router
 from app.sla.router import router as sla_router
 from app.tickets.router import router as tickets_router
 from app.timers.router import router as timers_router
@@ -40,7 +42,9 @@ ROUTERS = [
     customers_router,
     contracts_router,
     devices_router,
+    people_router,
     tickets_router,
+    assignment_router,
     sla_router,
     outbox_router,
     timers_router,
@@ -62,7 +66,17 @@ TAGS = [
         "description": "Service contracts (维保合同) and the devices they cover.",
     },
     {"name": "devices", "description": "The installed base (客户设备档案)."},
+    {
+        "name": "people",
+        "description": "Engineers, teams, duty rosters (值班表), on-call rotations, absences, "
+        "and who is on duty.",
+    },
     {"name": "tickets", "description": "Tickets (工单): lifecycle, timeline, work log, files."},
+    {
+        "name": "assignment",
+        "description": "Automatic assignment, secondary owners (第二责任人), handoffs and "
+        "deferral (任务分派).",
+    },
     {
         "name": "sla",
         "description": "SLA policies: targets per service level and priority (服务响应时间承诺).",

@@ -1,6 +1,7 @@
 """Imports every domain's tables so SQLModel.metadata is complete (Alembic, tests)."""
 
 from app.access.models import ApiKey
+from app.assignment.models import Handoff
 from app.branches.models import Branch
 from app.calendars.models import Calendar
 from app.catalogue.models import Category, ProductFamily, ServiceLevel
@@ -9,6 +10,7 @@ from app.core.idempotency import IdempotencyRecord
 from app.customers.models import Contact, Customer
 from app.devices.models import Device
 from app.outbox.models import ConsumerReceipt, OutboxMessage
+from app.people.models import Absence, Engineer, EngineerSkill, OnCallRotation, Shift, Team
 from app.sla.models import ClockSegment, SlaPolicy, SlaTarget, TicketClock
 from app.tickets.models import (
     Attachment,
@@ -22,6 +24,7 @@ from app.tickets.models import (
 from app.timers.models import Timer
 
 __all__ = [
+    "Absence",
     "ApiKey",
     "Attachment",
     "AttachmentBlob",
@@ -35,12 +38,18 @@ __all__ = [
     "ContractDevice",
     "Customer",
     "Device",
+    "Engineer",
+    "EngineerSkill",
+    "Handoff",
     "IdempotencyRecord",
+    "OnCallRotation",
     "OutboxMessage",
     "ProductFamily",
     "ServiceLevel",
+    "Shift",
     "SlaPolicy",
     "SlaTarget",
+    "Team",
     "Ticket",
     "TicketAttempt",
     "TicketClock",

@@ -110,6 +110,14 @@ class UnitOfWork:
         driver: asyncpg.Connection = proxied.driver_connection  # type: ignore[assignment]
         return driver
 
+    async def release_raw(self) -> None:
+        """Gives back the raw autocommit connection after *read-only* statements, so the
+        unit of work can still open its session and write in one transaction (ticket
+        creation reads its context raw, then learns that the policy assigns at once)."""
+        if self._raw is not None:
+            await self._raw.close()
+            self._raw = None
+
     async def close(self) -> None:
         if self._raw is not None:
             # Back to the pool; its reset is a no-op because the adapter began nothing.

@@ -100,6 +100,14 @@ class InvalidTransition(AppError):
     status, slug, title = 409, "invalid-transition", "Action not allowed in the current state"
 
 
+class AtMaximumLoad(AppError):
+    status, slug, title = 409, "at-maximum-load", "Engineer at maximum load"
+
+
+class NoEngineerAvailable(AppError):
+    status, slug, title = 409, "no-engineer-available", "No engineer on duty can take it"
+
+
 class IdempotencyInProgress(AppError):
     status, slug, title = 409, "idempotency-in-progress", "A request with this key is still running"
 

@@ -39,6 +39,7 @@ class Permission(StrEnum):
     tickets_cancel = "tickets:cancel"
     outbox_manage = "outbox:manage"
     timers_manage = "timers:manage"
+    people_write = "people:write"
 
 
 _ALL = set(Role)
@@ -64,6 +65,7 @@ ROLE_PERMISSIONS: dict[Permission, set[Role]] = {
     Permission.tickets_cancel: _STAFF | {Role.agent},
     Permission.outbox_manage: {Role.admin},
     Permission.timers_manage: {Role.admin},
+    Permission.people_write: {Role.admin, Role.manager},
 }
 
 

@@ -30,6 +30,9 @@ class SlaPolicy(SQLModel, table=True):
     # Waiting on the customer always stops the clocks; waiting on the vendor only if the
     # contract says so (DOMAIN section 3).
     pause_on_vendor: bool = Field(default=False)
+    # New tickets under this policy are assigned at once to an engineer on duty
+    # (app/assignment); otherwise a dispatcher assigns them.
+    auto_assign: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     active: bool = Field(default=True)
     version: int = Field(default=1)
     created_at: datetime = ts_field()

@@ -40,6 +40,7 @@ class Ticket(SQLModel, table=True):
         enum_check("status", STATUSES, "ck_tickets_status"),
         enum_check("impact", LEVELS, "ck_tickets_impact"),
         enum_check("urgency", LEVELS, "ck_tickets_urgency"),
+        enum_check("support_line", ("l1", "l2", "l3", "vendor"), "ck_tickets_support_line"),
         # List queries are "filter, newest first by id": each index ends in id so a
         # cursor page is an index range scan, whatever the table size.
         Index("ix_tickets_branch_id_id", "branch_id", "id"),
@@ -78,6 +79,9 @@ class Ticket(SQLModel, table=True):
     fault_started_at: datetime | None = ts_field(nullable=True)
     external_ref: str | None = Field(default=None, max_length=200)
     owner_id: uuid.UUID | None = Field(default=None, foreign_key="api_keys.id")
+    secondary_owner_id: uuid.UUID | None = Field(default=None, foreign_key="api_keys.id")
+    # Which support line works it now (escalation moves it): l1, l2, l3 (R&D), vendor.
+    support_line: str = Field(default="l1", max_length=8, sa_column_kwargs={"server_default": "l1"})
     created_by: uuid.UUID = Field(foreign_key="api_keys.id")
     resolution_summary: str | None = Field(default=None, max_length=20000)
     acknowledged_at: datetime | None = ts_field(nullable=True)

@@ -111,7 +111,10 @@ _CREATE_CONTEXT = RawSQL(
             JOIN sla_targets st ON st.policy_id = p.id
             JOIN calendars cal ON cal.id = st.calendar_id
             WHERE p.active AND st.priority = :priority::text
-              AND p.service_level = COALESCE(ctx.contract_level, ctx.default_level)) AS targets
+              AND p.service_level = COALESCE(ctx.contract_level, ctx.default_level)) AS targets,
+           (SELECT p.auto_assign FROM sla_policies p
+            WHERE p.active AND p.service_level = COALESCE(ctx.contract_level, ctx.default_level)
+           ) AS auto_assign
     FROM ({
         _CONTEXT_SELECT.replace(":customer_id", ":customer_id::uuid")
         .replace(":contact_id", ":contact_id::uuid")
@@ -194,6 +197,7 @@ _CREATE = RawSQL(
 class NewTicketContext(CreateContext):
     branch_exists: bool
     targets: list[dict[str, Any]]
+    auto_assign: bool = False
 
 
 async def new_ticket_context(uow: UnitOfWork, values: dict[str, Any]) -> NewTicketContext:
@@ -211,6 +215,7 @@ async def new_ticket_context(uow: UnitOfWork, values: dict[str, Any]) -> NewTick
         default_level=row["default_level"],
         branch_exists=bool(row["branch_exists"]),
         targets=row["targets"] or [],
+        auto_assign=bool(row["auto_assign"]),
     )
 
 

@@ -129,6 +129,12 @@ class TicketSummary(BaseModel):
 class TicketOut(TicketSummary):
     description: str
     resolution_summary: str | None
+    secondary_owner_id: uuid.UUID | None = Field(
+        None, description="The secondary owner (第二责任人), who takes handoffs."
+    )
+    support_line: Literal["l1", "l2", "l3", "vendor"] = Field(
+        "l1", description="The support line working it: l1, l2, l3 (R&D) or vendor."
+    )
     sla: list[ClockBrief] = Field(
         default_factory=list,
         description="The ticket's SLA clocks; GET /v1/tickets/{id}/clocks has their history.",
@@ -145,10 +151,16 @@ class ActionBody(BaseModel):
 
 class AssignBody(ActionBody):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"example": {"owner_id": _CREATE_EXAMPLE["contact_id"]}}
+        extra="forbid",
+        json_schema_extra={
+            "example": {"owner_id": _CREATE_EXAMPLE["contact_id"], "reason": "原负责人休假"}
+        },
     )
 
     owner_id: uuid.UUID
+    reason: str | None = Field(
+        None, max_length=4000, description="Why (recorded; expected when reassigning)."
+    )
 
 
 class AcknowledgeBody(ActionBody):

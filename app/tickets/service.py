@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import text
 from sqlmodel import col, select
 
+from app.assignment import load
 from app.core.clock import get_clock
 from app.core.config import get_settings
 from app.core.db import UnitOfWork
@@ -114,7 +115,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _event(
+def record_event(
     uow: UnitOfWork,
     ticket: Ticket,
     principal: Principal,
@@ -157,6 +158,13 @@ def _event(
             event_id=event.id,
         )
     return event
+
+
+_event = record_event
+
+
+def holding(ticket: Ticket) -> load.Holding:
+    return load.Holding(ticket.owner_id, ticket.status, ticket.priority)
 
 
 async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> TicketOut:
@@ -209,6 +217,10 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
         "branch_id": str(branch_id),
         "subject": data.subject,
     }
+    if ctx.auto_assign:
+        # One transaction with the assignment below: the context was only read.
+        await uow.release_raw()
+        await uow.session.connection()
     number = await repository.insert_ticket(
         uow,
         {
@@ -258,6 +270,15 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
         },
     )
     timers.wake_after_commit(uow, [t[3] for t in timer_rows if t[3] <= soon])
+    if ctx.auto_assign:
+        # The policy assigns at once, in this transaction (the session was opened before
+        # the insert, so the raw statement joined it). A local import: assignment builds
+        # on this module.
+        from app.assignment.service import assign_new
+
+        await assign_new(uow, principal, ticket_id)
+        ticket = await repository.get(uow, principal, ticket_id)
+        return await full_out(uow, ticket)
     return TicketOut.model_construct(
         id=ticket_id,
         number=number,
@@ -408,8 +429,11 @@ async def update(
     if not fields:
         return ticket
     before = _snapshot(ticket, fields)
+    held = holding(ticket)
     for f in fields:
         setattr(ticket, f, changes[f])
+    if "priority" in fields:
+        await load.adjust(uow, held, holding(ticket), get_clock().now(), assigned=False)
     if "subject" in fields or "description" in fields:
         ticket.search_vector = text_vector(ticket.subject, ticket.description)
     after = _snapshot(ticket, fields)
@@ -473,6 +497,7 @@ async def act(
         raise InvalidTransition(detail, current_state=ticket.status, allowed_actions=allowed)
     fields = ["status", "owner_id"]
     before = _snapshot(ticket, fields)
+    held = holding(ticket)
     data: dict[str, Any] = {}
     note = body.get("note")
     if note:
@@ -491,6 +516,11 @@ async def act(
         await _owner_check(uow, ticket, owner)
         if owner == ticket.owner_id and new_status == ticket.status:
             raise Conflict("The ticket already has this owner.", field="owner_id")
+        if owner == ticket.secondary_owner_id:
+            raise Conflict("The secondary owner cannot also be the primary.", field="owner_id")
+        if body.get("reason"):
+            data["reason"] = body["reason"]
+        data["mode"] = "manual"
         ticket.owner_id = owner
     elif action == "wait":
         data["waiting_on"] = body["on"]
@@ -515,6 +545,9 @@ async def act(
         ticket.cancelled_at = now
 
     ticket.status = new_status
+    # The load moves with the ticket; an engineer gaining it by an assignment (or by
+    # taking it) must have room, a ticket coming back to its owner (reopen) is his.
+    await load.adjust(uow, held, holding(ticket), now, assigned=ticket.owner_id != held.owner_id)
     after = _snapshot(ticket, fields)
     _touch(ticket)
     type_ = {

@@ -164,7 +164,9 @@ async def test_timer_list_pages_newest_first(
 
 
 def test_handler_modules_come_from_the_settings_and_a_missing_one_stops_the_worker() -> None:
-    assert registry.load_handlers(Settings(timer_handler_modules=[])) == ["app.sla.timers"]
+    assert registry.load_handlers(Settings(timer_handler_modules=[])) == list(
+        registry.HANDLER_MODULES
+    )
     assert "sla.clock" in timers.known_kinds()
     with pytest.raises(ModuleNotFoundError):
         registry.load_handlers(Settings(timer_handler_modules=["app.no_such_handlers"]))

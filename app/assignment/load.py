@@ -1,0 +1,116 @@
+"""Engineers' open load, kept exact in the transaction that changes a ticket's owner,
+status or priority.
+
+A ticket counts towards its primary owner while it is open (new .. waiting), weighted by
+priority. Gains by assignment are conditional updates (`open_tickets + 1 <= max_load`):
+the engineer's row lock serialises two assignments racing for the last slot, so the
+second one sees the first's count and is refused; no one ends over the maximum. Rows are
+updated in id order so two tickets swapping owners cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.core.db import RawSQL, UnitOfWork
+from app.core.errors import AtMaximumLoad
+from app.tickets.models import OPEN_STATUSES
+
+# An engineer with one P1 carries more than one with a P4 (DOMAIN section 2's levels).
+WEIGHTS = {"P1": 4, "P2": 3, "P3": 2, "P4": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """What a ticket contributes to its owner's load: who, in which state, how heavy."""
+
+    owner_id: uuid.UUID | None
+    status: str
+    priority: str
+
+    @property
+    def counted(self) -> bool:
+        return self.owner_id is not None and self.status in OPEN_STATUSES
+
+
+_GAIN = RawSQL(
+    """
+    UPDATE engineers SET open_tickets = open_tickets + :n::int,
+                         open_load = open_load + :w::int,
+                         last_assigned_at = :now::timestamptz
+    WHERE id = :id::uuid AND open_tickets + :n::int <= max_load
+    RETURNING open_tickets
+    """
+)
+_CHANGE = RawSQL(
+    """
+    UPDATE engineers SET open_tickets = greatest(open_tickets + :n::int, 0),
+                         open_load = greatest(open_load + :w::int, 0)
+    WHERE id = :id::uuid
+    RETURNING max_load
+    """
+)
+_MAX = RawSQL("SELECT max_load, open_tickets FROM engineers WHERE id = :id::uuid")
+_RECOUNT = RawSQL(
+    """
+    UPDATE engineers e SET open_tickets = c.n, open_load = c.w
+    FROM (SELECT count(*)::int AS n,
+                 coalesce(sum(CASE priority WHEN 'P1' THEN 4 WHEN 'P2' THEN 3
+                                            WHEN 'P3' THEN 2 ELSE 1 END), 0)::int AS w
+          FROM tickets WHERE owner_id = :id::uuid AND status = ANY(:open::text[])) c
+    WHERE e.id = :id::uuid
+    """
+)
+
+
+async def adjust(
+    uow: UnitOfWork, before: Holding, after: Holding, now: datetime, assigned: bool
+) -> None:
+    """Moves the ticket's weight from its old owner to its new one. `assigned`: the
+    new owner gains it by an assignment (hand or automatic), so the maximum applies and
+    `last_assigned_at` moves; a ticket coming back to its owner (reopen) is not refused."""
+    deltas: dict[uuid.UUID, list[int]] = {}
+    if before.counted:
+        assert before.owner_id is not None
+        d = deltas.setdefault(before.owner_id, [0, 0])
+        d[0] -= 1
+        d[1] -= WEIGHTS[before.priority]
+    if after.counted:
+        assert after.owner_id is not None
+        d = deltas.setdefault(after.owner_id, [0, 0])
+        d[0] += 1
+        d[1] += WEIGHTS[after.priority]
+    if not deltas:
+        return
+    conn = await uow.connection()
+    for owner in sorted(deltas):
+        n, w = deltas[owner]
+        if n == 0 and w == 0:
+            continue
+        if n > 0 and assigned and owner == after.owner_id:
+            got = await conn.fetchval(
+                _GAIN.sql, *_GAIN.args({"n": n, "w": w, "now": now, "id": owner})
+            )
+            if got is None:
+                row = await conn.fetchrow(_MAX.sql, *_MAX.args({"id": owner}))
+                if row is not None:  # an engineer, and full (not an identity without load)
+                    raise AtMaximumLoad(
+                        f"The engineer already has {row['open_tickets']} open tickets, "
+                        f"the most allowed ({row['max_load']}).",
+                        field="owner_id",
+                        max_load=row["max_load"],
+                        open_tickets=row["open_tickets"],
+                    )
+        else:
+            await conn.execute(_CHANGE.sql, *_CHANGE.args({"n": n, "w": w, "id": owner}))
+
+
+async def recount(uow: UnitOfWork, engineer_id: uuid.UUID) -> None:
+    """Counts an engineer's open tickets from scratch (a profile created for an
+    identity that already owns tickets)."""
+    conn = await uow.connection()
+    await conn.execute(
+        _RECOUNT.sql, *_RECOUNT.args({"id": engineer_id, "open": list(OPEN_STATUSES)})
+    )
