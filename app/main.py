@@ -27,6 +27,7 @@ from app.core.queue import close_pool
 from app.core.requests import RequestContextMiddleware
 from app.customers.router import router as customers_router
 from app.devices.router import router as devices_router
+from app.escalation.router import router as escalation_router
 from app.outbox.router import router as outbox_router
 from app.people.router import router as people_router
 from app.sla.router import router as sla_router
@@ -45,6 +46,7 @@ ROUTERS = [
     people_router,
     tickets_router,
     assignment_router,
+    escalation_router,
     sla_router,
     outbox_router,
     timers_router,
@@ -72,6 +74,11 @@ TAGS = [
         "and who is on duty.",
     },
     {"name": "tickets", "description": "Tickets (工单): lifecycle, timeline, work log, files."},
+    {
+        "name": "escalation",
+        "description": "Escalation across support lines, to R&D (with approval and a fault "
+        "handling work order) and to the vendor (升级转单).",
+    },
     {
         "name": "assignment",
         "description": "Automatic assignment, secondary owners (第二责任人), handoffs and "

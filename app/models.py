@@ -9,6 +9,7 @@ from app.contracts.models import Contract, ContractDevice
 from app.core.idempotency import IdempotencyRecord
 from app.customers.models import Contact, Customer
 from app.devices.models import Device
+from app.escalation.models import Escalation, EscalationNotice, EscalationPolicy
 from app.outbox.models import ConsumerReceipt, OutboxMessage
 from app.people.models import Absence, Engineer, EngineerSkill, OnCallRotation, Shift, Team
 from app.sla.models import ClockSegment, SlaPolicy, SlaTarget, TicketClock
@@ -40,6 +41,9 @@ __all__ = [
     "Device",
     "Engineer",
     "EngineerSkill",
+    "Escalation",
+    "EscalationNotice",
+    "EscalationPolicy",
     "Handoff",
     "IdempotencyRecord",
     "OnCallRotation",

@@ -14,6 +14,8 @@ import orjson
 
 from app.core.db import RawSQL, UnitOfWork
 from app.core.ids import uuid7
+from app.escalation import sla as escalation_sla
+from app.timers import service as timers
 
 WARN = "sla.warning"
 BREACH = "sla.breached"
@@ -65,7 +67,7 @@ _CLOCKS = RawSQL(
     """
     SELECT c.id, c.ticket_id, c.metric, c.state, c.outcome, c.warn_at, c.due_at,
            c.warned_at, c.target_seconds, t.number, t.branch_id, t.status, t.priority,
-           t.owner_id
+           t.owner_id, t.service_level
     FROM ticket_clocks c JOIN tickets t ON t.id = c.ticket_id
     WHERE c.id = ANY(:ids::uuid[])
     ORDER BY c.id
@@ -110,6 +112,7 @@ async def on_timers(
     conn = await uow.connection()
     rows = await conn.fetch(_CLOCKS.sql, *_CLOCKS.args({"ids": clock_ids}))
     again: dict[uuid.UUID, datetime] = {}
+    escalating: list[tuple[uuid.UUID, uuid.UUID, str | None, str]] = []
     clocks: dict[str, list[Any]] = {"ids": [], "warned": [], "outcome": [], "breached": []}
     events: dict[str, list[Any]] = {"ids": [], "tickets": [], "types": [], "data": [],
                                     "outbox": [], "payloads": []}  # fmt: skip
@@ -141,6 +144,8 @@ async def on_timers(
                            r["priority"], r["owner_id"], data)
         ).decode()  # fmt: skip
         for kind in kinds:
+            escalating.append((r["id"], r["ticket_id"], r["service_level"],
+                               "warning" if kind == WARN else "breach"))  # fmt: skip
             events["ids"].append(uuid7())
             events["tickets"].append(r["ticket_id"])
             events["types"].append(kind)
@@ -168,4 +173,7 @@ async def on_timers(
                 }
             ),
         )
+        # Escalation's part: timers for the functional escalation and the notices.
+        woken = await escalation_sla.on_announcements(conn, escalating, now, timers.is_soon)
+        timers.wake_after_commit(uow, woken)
     return again

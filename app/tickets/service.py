@@ -680,6 +680,12 @@ async def add_attempt(
             "failed_attempts": failed,
         },
     )
+    if data.outcome == "failed":
+        # The Nth failed attempt escalates (policy; 三次均无法解决). A local import:
+        # escalation builds on this module.
+        from app.escalation.service import on_failed_attempt
+
+        await on_failed_attempt(uow, ticket, principal, int(failed), channel)
     await uow.session.flush()
     return attempt
 

@@ -10,7 +10,7 @@ import importlib
 
 from app.core.config import Settings, get_settings
 
-HANDLER_MODULES = ("app.sla.timers", "app.assignment.timers")
+HANDLER_MODULES = ("app.sla.timers", "app.assignment.timers", "app.escalation.timers")
 
 
 def load_handlers(settings: Settings | None = None) -> list[str]:

@@ -31,6 +31,16 @@ async def world(app: Any) -> World:
     return await build_world()
 
 
+@pytest.fixture(autouse=True)
+def _only_sla_timers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests count what the SLA's timers fire: the kinds other domains register in
+    this process (escalation notices after a warning, ...) are left out."""
+    import app.sla.timers  # noqa: F401
+
+    kept = {k: v for k, v in timers._handlers.items() if k == "sla.clock"}
+    monkeypatch.setattr(timers, "_handlers", kept)
+
+
 @pytest.fixture
 def clock() -> Iterator[FixedClock]:
     # 24x7 targets do not care about the date; the world's contract is valid today.

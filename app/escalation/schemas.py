@@ -1,0 +1,136 @@
+"""Requests and answers of the escalation API (under /v1/tickets/{id}/escalations)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Line = Literal["l1", "l2", "l3", "vendor"]
+
+
+class WorkOrder(BaseModel):
+    """The fault handling work order (故障处理工作单) an escalation to R&D needs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    environment: str = Field(min_length=1, max_length=4000, description="Versions, topology.")
+    steps: str = Field(min_length=1, max_length=8000, description="Steps to reproduce.")
+    symptoms: str = Field(min_length=1, max_length=8000)
+    log_attachment_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="The ticket's attachments holding the logs."
+    )
+
+
+class EscalationCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "reason": "二线已排查三天仍无法定位,疑似软件缺陷",
+                "to_line": "l3",
+                "work_order": {
+                    "environment": "S12700E-8, V8.2.1, 双主控热备",
+                    "steps": "1. 配置VRRP 2. 主备倒换 3. 观察BFD会话",
+                    "symptoms": "倒换后BFD会话震荡,业务中断约30秒",
+                    "log_attachment_ids": [],
+                },
+            }
+        },
+    )
+
+    reason: str = Field(min_length=1, max_length=4000)
+    to_line: Line | None = Field(None, description="Defaults to the next line up.")
+    work_order: WorkOrder | None = Field(None, description="Required to go to R&D (l3).")
+    vendor: str | None = Field(None, max_length=200, description="Required to go to the vendor.")
+    vendor_case_ref: str | None = Field(None, max_length=200)
+
+
+class EscalationOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "example": {
+                "id": "0192f3c4-0000-7000-8000-00000000e501",
+                "ticket_id": "0192f3c4-0000-7000-8000-000000000001",
+                "from_line": "l2",
+                "to_line": "l3",
+                "trigger": "manual",
+                "reason": "二线已排查三天仍无法定位,疑似软件缺陷",
+                "requested_by": "0192f3c4-0000-7000-8000-00000000e002",
+                "state": "accepted",
+                "work_order": {"environment": "S12700E-8, V8.2.1", "steps": "...",
+                               "symptoms": "...", "log_attachment_ids": []},
+                "approved_by": "0192f3c4-0000-7000-8000-00000000a001",
+                "approved_at": "2026-03-02T09:30:00Z",
+                "decided_by": "0192f3c4-0000-7000-8000-00000000a002",
+                "decided_at": "2026-03-02T10:00:00Z",
+                "rd_owner_id": "0192f3c4-0000-7000-8000-00000000e003",
+                "advice": None,
+                "vendor": None,
+                "vendor_case_ref": None,
+                "closed_at": None,
+                "created_at": "2026-03-02T09:00:00Z",
+            }
+        },
+    )  # fmt: skip
+
+    id: uuid.UUID
+    ticket_id: uuid.UUID
+    from_line: Line
+    to_line: Line
+    trigger: Literal["sla_warning", "sla_breach", "failed_attempts", "manual"]
+    reason: str
+    requested_by: uuid.UUID | None
+    state: Literal[
+        "requested", "approved", "accepted", "closure_proposed", "closed", "rejected", "cancelled"
+    ]
+    work_order: dict[str, Any] | None
+    approved_by: uuid.UUID | None
+    approved_at: datetime | None
+    decided_by: uuid.UUID | None
+    decided_at: datetime | None
+    rd_owner_id: uuid.UUID | None
+    advice: str | None
+    vendor: str | None
+    vendor_case_ref: str | None
+    closed_at: datetime | None
+    created_at: datetime
+
+
+class AcceptBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"rd_owner_id": "0192f3c4-0000-7000-8000-00000000e003"}},
+    )
+
+    rd_owner_id: uuid.UUID = Field(description="The R&D engineer who owns the fault.")
+
+
+class AdviceBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"advice": "请先升级到V8.2.3补丁版本后复测,已知问题已修复"}},
+    )
+
+    advice: str = Field(min_length=1, max_length=4000)
+
+
+class NoteBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"note": "补丁已验证,问题不再复现"}}
+    )
+
+    note: str = Field("", max_length=4000)
+
+
+class ClosureAnswer(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"confirm": True, "note": "客户确认业务稳定运行24小时"}},
+    )
+
+    confirm: bool
+    note: str = Field("", max_length=4000)

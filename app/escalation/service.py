@@ -1,0 +1,370 @@
+"""Escalation rules (DOMAIN section 5).
+
+Functional escalation moves a ticket up the support lines: l1 -> l2 -> l3 (R&D) ->
+vendor. To line 2 and to the vendor it happens at once (the escalation is recorded as
+closed: the line has moved). To R&D it is a small workflow: requested with a fault
+handling work order, approved by a manager of the requesting line, then accepted (naming
+an R&D owner) or rejected back with advice by R&D's manager; R&D proposes closure and
+the requester confirms (the ticket returns to the requesting line) or refuses.
+
+Triggers: by hand with a reason; the Nth failed attempt (policy, N = 3 by default); an
+SLA breach (or warning, per policy). Automatic triggers move a ticket from line 1 to line
+2 only: going to R&D needs a person's work order and approval, so past line 1 an
+automatic trigger puts `ticket.escalation_due` on the timeline for the line's people.
+Every escalation locks the ticket first; a ticket already moved off line 1 is not moved
+again by an automatic trigger, so a timer and a person escalating at once make one
+escalation, not two.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from app.core.clock import get_clock
+from app.core.db import UnitOfWork
+from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
+from app.core.security import Principal, Role
+from app.escalation.models import Escalation, EscalationPolicy
+from app.tickets import repository as tickets_repo
+from app.tickets import service as tickets
+from app.tickets.models import OPEN_STATUSES, Ticket
+
+LINES = ("l1", "l2", "l3", "vendor")
+# The policy used when none is stored for a service level, nor a default ("*") one.
+BUILTIN_POLICY: dict[str, Any] = {
+    "failed_attempts": 3,
+    "functional_on": "breach",
+    "notify_levels": [
+        {"level": 1, "after": "warning", "delay_minutes": 0, "recipients": ["team_manager"]},
+        {"level": 2, "after": "breach", "delay_minutes": 0,
+         "recipients": ["team_manager", "role:manager"]},
+        {"level": 3, "after": "breach", "delay_minutes": 60, "recipients": ["role:admin"]},
+    ],
+}  # fmt: skip
+
+
+class System:
+    """The actor of what the workers do on their own."""
+
+    id = None
+    name = "Supportline"
+
+    class role:
+        value = "system"
+
+
+SYSTEM: Any = System()
+
+
+async def policy_for(uow: UnitOfWork, service_level: str | None) -> dict[str, Any]:
+    rows = (
+        await uow.session.execute(
+            select(EscalationPolicy).where(
+                col(EscalationPolicy.service_level).in_([service_level or "*", "*"])
+            )
+        )
+    ).scalars()
+    found = {p.service_level: p for p in rows}
+    p = found.get(service_level or "*") or found.get("*")
+    if p is None:
+        return dict(BUILTIN_POLICY)
+    return {"failed_attempts": p.failed_attempts, "functional_on": p.functional_on,
+            "notify_levels": p.notify_levels}  # fmt: skip
+
+
+def next_line(line: str) -> str | None:
+    i = LINES.index(line)
+    return LINES[i + 1] if i + 1 < len(LINES) else None
+
+
+async def _open_escalation(uow: UnitOfWork, ticket_id: uuid.UUID) -> Escalation | None:
+    stmt = select(Escalation).where(
+        col(Escalation.ticket_id) == ticket_id,
+        col(Escalation.state).in_(("requested", "approved", "accepted", "closure_proposed")),
+    )
+    return (await uow.session.execute(stmt.with_for_update())).scalars().first()
+
+
+def _out(e: Escalation) -> dict[str, Any]:
+    return {"escalation_id": str(e.id), "from_line": e.from_line, "to_line": e.to_line,
+            "trigger": e.trigger, "reason": e.reason, "state": e.state}  # fmt: skip
+
+
+async def escalate(
+    uow: UnitOfWork,
+    ticket: Ticket,
+    actor: Any,
+    trigger: str,
+    reason: str,
+    channel: str | None = None,
+    to_line: str | None = None,
+    work_order: dict[str, Any] | None = None,
+    vendor: str | None = None,
+    vendor_case_ref: str | None = None,
+) -> Escalation | None:
+    """Escalates a locked ticket one line up (or to `to_line`, further up). Automatic
+    triggers only move line 1 to line 2 and return None otherwise."""
+    now = get_clock().now()
+    automatic = trigger != "manual"
+    if ticket.status not in OPEN_STATUSES:
+        if automatic:
+            return None
+        raise InvalidTransition(
+            f"A ticket that is '{ticket.status}' cannot be escalated.",
+            current_state=ticket.status,
+            allowed_actions=tickets.allowed_actions(ticket),
+        )
+    target = to_line or next_line(ticket.support_line)
+    if automatic and (ticket.support_line != "l1" or target != "l2"):
+        tickets.record_event(
+            uow, ticket, actor, channel, "ticket.escalation_due",
+            data={"trigger": trigger, "reason": reason, "line": ticket.support_line},
+        )  # fmt: skip
+        return None
+    if target is None:
+        raise Conflict("The ticket is with the vendor already: there is no line above.",
+                       current_line=ticket.support_line)  # fmt: skip
+    if LINES.index(target) <= LINES.index(ticket.support_line):
+        raise Unprocessable(
+            f"Escalation goes up: the ticket is on {ticket.support_line} already.",
+            field="to_line",
+        )
+    if await _open_escalation(uow, ticket.id) is not None:
+        raise Conflict("An escalation of this ticket is still open.")
+    if target == "l3":
+        missing = [k for k in ("environment", "steps", "symptoms") if not (work_order or {}).get(k)]
+        if missing:
+            raise Unprocessable(
+                "An escalation to R&D needs a fault handling work order (故障处理工作单): "
+                f"missing {', '.join(missing)}.",
+                field="work_order",
+                missing=missing,
+            )
+    if target == "vendor" and not vendor:
+        raise Unprocessable("Name the vendor.", field="vendor")
+    e = Escalation(
+        ticket_id=ticket.id,
+        from_line=ticket.support_line,
+        to_line=target,
+        trigger=trigger,
+        reason=reason,
+        requested_by=actor.id,
+        state="requested" if target == "l3" else "closed",
+        work_order=work_order,
+        vendor=vendor,
+        vendor_case_ref=vendor_case_ref,
+        closed_at=None if target == "l3" else now,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(e)
+    before = {"support_line": ticket.support_line}
+    if target != "l3":
+        ticket.support_line = target
+    tickets._touch(ticket)
+    kind = "ticket.escalation_requested" if target == "l3" else "ticket.escalated"
+    tickets.record_event(uow, ticket, actor, channel, kind, before,
+                         {"support_line": ticket.support_line}, _out(e))  # fmt: skip
+    await uow.session.flush()
+    return e
+
+
+async def escalate_by_hand(
+    uow: UnitOfWork,
+    principal: Principal,
+    ticket_id: uuid.UUID,
+    reason: str,
+    to_line: str | None,
+    work_order: dict[str, Any] | None,
+    vendor: str | None,
+    vendor_case_ref: str | None,
+    channel: str | None,
+) -> Escalation:
+    ticket = await tickets_repo.get_for_update(uow, principal, ticket_id)
+    e = await escalate(uow, ticket, principal, "manual", reason, channel, to_line, work_order,
+                       vendor, vendor_case_ref)  # fmt: skip
+    assert e is not None
+    return e
+
+
+async def on_failed_attempt(
+    uow: UnitOfWork, ticket: Ticket, actor: Any, failed: int, channel: str | None
+) -> None:
+    """Called when an attempt fails: the Nth failed attempt escalates (N per policy)."""
+    policy = await policy_for(uow, ticket.service_level)
+    n = int(policy["failed_attempts"])
+    if n > 0 and failed == n:
+        await escalate(uow, ticket, actor, "failed_attempts",
+                       f"{failed} failed attempts (三次均无法解决)", channel)  # fmt: skip
+
+
+# --- the R&D workflow ---------------------------------------------------------------------
+
+
+async def _escalation_for(
+    uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID, escalation_id: uuid.UUID
+) -> tuple[Ticket, Escalation]:
+    ticket = await tickets_repo.get_for_update(uow, principal, ticket_id)
+    e = await uow.session.get(Escalation, escalation_id, with_for_update=True)
+    if e is None or e.ticket_id != ticket.id:
+        raise NotFound("Escalation not found.")
+    return ticket, e
+
+
+def _state(e: Escalation, *allowed: str) -> None:
+    if e.state not in allowed:
+        raise Conflict(f"The escalation is '{e.state}'.", current_state=e.state,
+                       expected=list(allowed))  # fmt: skip
+
+
+def _require_manager(principal: Principal) -> None:
+    if principal.role not in (Role.manager, Role.admin):
+        raise Forbidden("Only a manager approves an escalation to R&D.", role=principal.role.value)
+
+
+async def _require_rd_manager(uow: UnitOfWork, principal: Principal) -> None:
+    if principal.role == Role.admin:
+        return
+    found = (
+        await uow.session.execute(
+            text("SELECT 1 FROM teams WHERE manager_id = :p AND line = 'l3' AND active LIMIT 1"),
+            {"p": principal.id},
+        )
+    ).first()
+    if found is None:
+        raise Forbidden("Only the manager of an R&D (line 3) team decides on this.")
+
+
+async def approve(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
+                  escalation_id: uuid.UUID, channel: str | None) -> Escalation:  # fmt: skip
+    _require_manager(principal)
+    ticket, e = await _escalation_for(uow, principal, ticket_id, escalation_id)
+    _state(e, "requested")
+    now = get_clock().now()
+    e.state, e.approved_by, e.approved_at, e.updated_at = "approved", principal.id, now, now
+    tickets._touch(ticket)
+    tickets.record_event(uow, ticket, principal, channel, "ticket.escalation_approved",
+                         data=_out(e))  # fmt: skip
+    await uow.session.flush()
+    return e
+
+
+async def accept(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
+                 escalation_id: uuid.UUID, rd_owner_id: uuid.UUID,
+                 channel: str | None) -> Escalation:  # fmt: skip
+    await _require_rd_manager(uow, principal)
+    ticket, e = await _escalation_for(uow, principal, ticket_id, escalation_id)
+    _state(e, "approved")
+    line = (
+        await uow.session.execute(
+            text("SELECT line FROM engineers WHERE id = :e AND active"), {"e": rd_owner_id}
+        )
+    ).scalar_one_or_none()
+    if line != "l3":
+        raise Unprocessable("rd_owner_id must name an active R&D (line 3) engineer.",
+                            field="rd_owner_id")  # fmt: skip
+    now = get_clock().now()
+    e.state, e.decided_by, e.decided_at, e.rd_owner_id = "accepted", principal.id, now, rd_owner_id
+    e.updated_at = now
+    before = {"support_line": ticket.support_line}
+    ticket.support_line = "l3"
+    tickets._touch(ticket)
+    tickets.record_event(uow, ticket, principal, channel, "ticket.escalated", before,
+                         {"support_line": "l3"}, {**_out(e), "rd_owner_id": str(rd_owner_id)})  # fmt: skip
+    await uow.session.flush()
+    return e
+
+
+async def reject(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
+                 escalation_id: uuid.UUID, advice: str, channel: str | None) -> Escalation:  # fmt: skip
+    """R&D's manager sends it back to the requesting line with advice."""
+    await _require_rd_manager(uow, principal)
+    ticket, e = await _escalation_for(uow, principal, ticket_id, escalation_id)
+    _state(e, "approved", "requested")
+    now = get_clock().now()
+    e.state, e.decided_by, e.decided_at, e.advice = "rejected", principal.id, now, advice
+    e.closed_at = e.updated_at = now
+    tickets._touch(ticket)
+    tickets.record_event(uow, ticket, principal, channel, "ticket.escalation_rejected",
+                         data={**_out(e), "advice": advice})  # fmt: skip
+    await uow.session.flush()
+    return e
+
+
+async def propose_closure(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
+                          escalation_id: uuid.UUID, note: str,
+                          channel: str | None) -> Escalation:  # fmt: skip
+    ticket, e = await _escalation_for(uow, principal, ticket_id, escalation_id)
+    if principal.id != e.rd_owner_id:
+        await _require_rd_manager(uow, principal)
+    _state(e, "accepted")
+    e.state, e.updated_at = "closure_proposed", get_clock().now()
+    tickets._touch(ticket)
+    tickets.record_event(uow, ticket, principal, channel, "ticket.escalation_closure_proposed",
+                         data={**_out(e), "note": note})  # fmt: skip
+    await uow.session.flush()
+    return e
+
+
+async def answer_closure(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
+                         escalation_id: uuid.UUID, confirm: bool, note: str,
+                         channel: str | None) -> Escalation:  # fmt: skip
+    """The requesting side confirms (the ticket returns to its line) or refuses."""
+    ticket, e = await _escalation_for(uow, principal, ticket_id, escalation_id)
+    if principal.id not in (e.requested_by, ticket.owner_id) and principal.role not in (
+        Role.manager, Role.admin, Role.dispatcher
+    ):  # fmt: skip
+        raise Forbidden("Only the requester, the ticket's owner or a manager answers.")
+    _state(e, "closure_proposed")
+    now = get_clock().now()
+    e.updated_at = now
+    before = {"support_line": ticket.support_line}
+    if confirm:
+        e.state, e.closed_at = "closed", now
+        ticket.support_line = e.from_line
+        kind = "ticket.escalation_closed"
+    else:
+        e.state = "accepted"
+        kind = "ticket.escalation_closure_refused"
+    tickets._touch(ticket)
+    tickets.record_event(uow, ticket, principal, channel, kind, before,
+                         {"support_line": ticket.support_line}, {**_out(e), "note": note})  # fmt: skip
+    await uow.session.flush()
+    return e
+
+
+async def list_for(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID) -> list[Escalation]:
+    await tickets_repo.get(uow, principal, ticket_id)
+    stmt = select(Escalation).where(col(Escalation.ticket_id) == ticket_id)
+    return list((await uow.session.execute(stmt.order_by(col(Escalation.id)))).scalars())
+
+
+async def sla_escalations(uow: UnitOfWork, clock_ids: list[uuid.UUID], now: datetime) -> None:
+    """The `escalation.sla` timers of clocks that breached (or warned, per policy): each
+    ticket still on line 1 and open goes to line 2, once, with its timeline event."""
+    rows = (
+        await uow.session.execute(
+            text(
+                "SELECT c.id AS clock_id, c.metric, c.outcome, c.warned_at, t.id AS ticket_id"
+                " FROM ticket_clocks c JOIN tickets t ON t.id = c.ticket_id"
+                " WHERE c.id = ANY(:ids) ORDER BY t.id"
+            ),
+            {"ids": clock_ids},
+        )
+    ).all()
+    seen: set[uuid.UUID] = set()
+    for r in rows:
+        if r.ticket_id in seen:
+            continue
+        seen.add(r.ticket_id)
+        ticket = await uow.session.get(Ticket, r.ticket_id, with_for_update={"key_share": True})
+        if ticket is None:
+            continue
+        trigger = "sla_breach" if r.outcome == "breached" else "sla_warning"
+        word = "breached" if trigger == "sla_breach" else "at risk"
+        await escalate(uow, ticket, SYSTEM, trigger, f"SLA {r.metric} {word}", None)

@@ -1,0 +1,282 @@
+"""Escalation through the API: by hand along the lines, the R&D workflow with its
+permissions (only managers approve, only R&D's manager accepts or rejects), the vendor,
+the Nth failed attempt, SLA warnings and breaches through the timers (functional and
+hierarchical), and a timer racing a person: one escalation, not two."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.core.clock import Clock, FixedClock, set_clock
+from app.core.db import open_uow
+from app.people.models import Engineer, Team
+from app.timers import firing
+from tests.conftest import issue_key
+from tests.factories import World, build_world, ticket_body
+
+WORK_ORDER = {
+    "environment": "S12700E-8, V8.2.1, 双主控热备",
+    "steps": "1. 配置VRRP 2. 主备倒换 3. 观察BFD会话",
+    "symptoms": "倒换后BFD会话震荡,业务中断约30秒",
+}
+
+
+@pytest.fixture
+async def world(app: Any) -> World:
+    return await build_world()
+
+
+@pytest.fixture
+def clock() -> Iterator[FixedClock]:
+    fixed = FixedClock(datetime.now(UTC).replace(microsecond=0))
+    set_clock(fixed)
+    yield fixed
+    set_clock(Clock())
+
+
+async def _id(client: httpx.AsyncClient, h: dict[str, str]) -> uuid.UUID:
+    return uuid.UUID((await client.get("/v1/me", headers=h)).json()["id"])
+
+
+async def _ticket(client: httpx.AsyncClient, h: dict[str, str], world: World, **kw: Any) -> Any:
+    r = await client.post("/v1/tickets", json=ticket_body(world, **kw), headers=h)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def _events(client: httpx.AsyncClient, h: dict[str, str], tid: str) -> list[dict[str, Any]]:
+    return list((await client.get(f"/v1/tickets/{tid}/events", headers=h)).json()["items"])
+
+
+async def _line(client: httpx.AsyncClient, h: dict[str, str], tid: str) -> str:
+    return str((await client.get(f"/v1/tickets/{tid}", headers=h)).json()["support_line"])
+
+
+async def _fire_all() -> int:
+    fired = 0
+    while True:
+        async for uow in open_uow():
+            batch = await firing.fire_due(uow, 100)
+        fired += batch.fired
+        if batch.taken == 0:
+            return fired
+
+
+async def test_by_hand_up_the_lines_to_rd_with_approval_and_back(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World
+) -> None:
+    engineer = await issue_key("engineer")
+    manager = await issue_key("manager")
+    rd_manager = await issue_key("manager")
+    rd_engineer_h = await issue_key("engineer")
+    rd_engineer = await _id(client, rd_engineer_h)
+    l2_engineer = await issue_key("engineer")
+    async for uow in open_uow():
+        uow.session.add(Team(code="RD", name="研发支持部", line="l3", branch_id=world.branch_id,
+                             manager_id=await _id(client, rd_manager)))  # fmt: skip
+        uow.session.add(
+            Engineer(id=rd_engineer, name="研发刘", line="l3", branch_id=world.branch_id)
+        )
+        uow.session.add(Engineer(id=await _id(client, l2_engineer), name="二线陈", line="l2",
+                                 branch_id=world.branch_id))  # fmt: skip
+    t = await _ticket(client, admin, world)
+    tid = t["id"]
+    base = f"/v1/tickets/{tid}/escalations"
+    r = await client.post(base, json={"reason": "一线无法定位"}, headers=engineer)
+    assert r.status_code == 201, r.text
+    first = r.json()
+    assert (first["from_line"], first["to_line"], first["state"]) == ("l1", "l2", "closed")
+    assert await _line(client, admin, tid) == "l2"
+    # To R&D: a work order is required.
+    r = await client.post(base, json={"reason": "疑似软件缺陷"}, headers=engineer)
+    assert r.status_code == 422 and r.json()["missing"] == ["environment", "steps", "symptoms"]
+    r = await client.post(base, json={"reason": "疑似软件缺陷", "to_line": "l1"}, headers=engineer)
+    assert r.status_code == 422  # escalation goes up
+    r = await client.post(base, json={"reason": "疑似软件缺陷", "work_order": WORK_ORDER},
+                          headers=engineer)  # fmt: skip
+    assert r.status_code == 201 and r.json()["state"] == "requested"
+    eid = r.json()["id"]
+    assert await _line(client, admin, tid) == "l2"  # not before R&D accepts
+    r = await client.post(base, json={"reason": "再次", "work_order": WORK_ORDER}, headers=engineer)
+    assert r.status_code == 409  # one open escalation at a time
+    approve, accept = f"{base}/{eid}/approve", f"{base}/{eid}/accept"
+    assert (await client.post(approve, headers=engineer)).status_code == 403  # managers approve
+    not_yet = await client.post(accept, json={"rd_owner_id": str(rd_engineer)}, headers=rd_manager)
+    assert not_yet.status_code == 409  # not approved yet
+    r = await client.post(approve, headers=manager)
+    assert r.status_code == 200 and r.json()["state"] == "approved"
+    # Only R&D's manager accepts; the owner must be an R&D engineer.
+    assert (await client.post(accept, json={"rd_owner_id": str(rd_engineer)},
+                              headers=manager)).status_code == 403  # fmt: skip
+    r = await client.post(accept, json={"rd_owner_id": str(await _id(client, l2_engineer))},
+                          headers=rd_manager)  # fmt: skip
+    assert r.status_code == 422
+    r = await client.post(accept, json={"rd_owner_id": str(rd_engineer)}, headers=rd_manager)
+    assert r.status_code == 200 and r.json()["rd_owner_id"] == str(rd_engineer)
+    assert await _line(client, admin, tid) == "l3"
+    # R&D proposes closure; the requester refuses once, then confirms.
+    propose = f"{base}/{eid}/propose-closure"
+    assert (await client.post(propose, json={"note": "x"}, headers=engineer)).status_code == 403
+    r = await client.post(propose, json={"note": "补丁已验证"}, headers=rd_engineer_h)
+    assert r.json()["state"] == "closure_proposed"
+    answer = f"{base}/{eid}/answer-closure"
+    r = await client.post(answer, json={"confirm": False, "note": "客户仍有告警"}, headers=engineer)
+    assert r.json()["state"] == "accepted"
+    await client.post(propose, json={"note": "第二个补丁"}, headers=rd_engineer_h)
+    r = await client.post(answer, json={"confirm": True}, headers=engineer)
+    assert r.json()["state"] == "closed" and r.json()["closed_at"]
+    assert await _line(client, admin, tid) == "l2"
+    types = [e["type"] for e in await _events(client, admin, tid)]
+    for kind in ("ticket.escalated", "ticket.escalation_requested", "ticket.escalation_approved",
+                 "ticket.escalation_closure_proposed", "ticket.escalation_closure_refused",
+                 "ticket.escalation_closed"):  # fmt: skip
+        assert kind in types
+    listed = (await client.get(base, headers=admin)).json()
+    assert [e["state"] for e in listed] == ["closed", "closed"]
+
+
+async def test_rejected_back_with_advice_and_the_vendor(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World
+) -> None:
+    t = await _ticket(client, admin, world)
+    base = f"/v1/tickets/{t['id']}/escalations"
+    await client.post(base, json={"reason": "一线"}, headers=admin)
+    r = await client.post(
+        base, json={"reason": "疑似缺陷", "work_order": WORK_ORDER}, headers=admin
+    )
+    eid = r.json()["id"]
+    r = await client.post(f"{base}/{eid}/reject", json={"advice": "请先升级到V8.2.3后复测"},
+                          headers=admin)  # fmt: skip
+    assert r.status_code == 200 and r.json()["state"] == "rejected"
+    assert await _line(client, admin, t["id"]) == "l2"
+    advice = [e for e in await _events(client, admin, t["id"])
+              if e["type"] == "ticket.escalation_rejected"]  # fmt: skip
+    assert advice[0]["data"]["advice"] == "请先升级到V8.2.3后复测"
+    r = await client.post(base, json={"reason": "厂商协助", "to_line": "vendor"}, headers=admin)
+    assert r.status_code == 422  # name the vendor
+    r = await client.post(base, json={"reason": "厂商协助", "to_line": "vendor", "vendor": "华为",
+                                      "vendor_case_ref": "HW-2026-001234"}, headers=admin)  # fmt: skip
+    assert r.status_code == 201 and r.json()["vendor_case_ref"] == "HW-2026-001234"
+    assert await _line(client, admin, t["id"]) == "vendor"
+    r = await client.post(base, json={"reason": "更上"}, headers=admin)
+    assert r.status_code == 409  # nothing above the vendor
+    agent = await issue_key("agent")
+    assert (await client.post(base, json={"reason": "x"}, headers=agent)).status_code == 403
+
+
+async def test_the_third_failed_attempt_escalates_once(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World
+) -> None:
+    t = await _ticket(client, admin, world)
+    await client.post(f"/v1/tickets/{t['id']}/start", json={}, headers=admin)
+    for i in range(4):
+        r = await client.post(f"/v1/tickets/{t['id']}/attempts",
+                              json={"kind": "fix", "description": f"第{i + 1}次尝试更换电源",
+                                    "outcome": "failed"}, headers=admin)  # fmt: skip
+        assert r.status_code == 201, r.text
+        assert await _line(client, admin, t["id"]) == ("l1" if i < 2 else "l2")
+    listed = (await client.get(f"/v1/tickets/{t['id']}/escalations", headers=admin)).json()
+    assert [(e["trigger"], e["to_line"]) for e in listed] == [("failed_attempts", "l2")]
+
+
+async def test_sla_warning_and_breach_escalate_through_the_timers(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    import app.escalation.timers
+    import app.sla.timers  # noqa: F401
+
+    manager_h = await issue_key("manager")
+    manager = await _id(client, manager_h)
+    owner_h = await issue_key("engineer")
+    owner = await _id(client, owner_h)
+    async for uow in open_uow():
+        team = Team(
+            code="L1", name="一线组", line="l1", branch_id=world.branch_id, manager_id=manager
+        )
+        uow.session.add(team)
+        await uow.session.flush()
+        uow.session.add(Engineer(id=owner, name="王磊", line="l1", branch_id=world.branch_id,
+                                 team_id=team.id))  # fmt: skip
+    start = clock.now()
+    t = await _ticket(client, admin, world, service_type="remote")  # P1 7x24: 30 min response
+    await client.post(f"/v1/tickets/{t['id']}/assign", json={"owner_id": str(owner)}, headers=admin)
+    clock.set(start + timedelta(minutes=23))  # past 75%: the warning, then level 1's notice
+    await _fire_all()
+    notices = [
+        e for e in await _events(client, admin, t["id"]) if e["type"] == "ticket.escalation_notice"
+    ]
+    assert [(n["data"]["level"], n["data"]["recipients"]) for n in notices] == [(1, [str(manager)])]
+    assert await _line(client, admin, t["id"]) == "l1"  # the default policy escalates on breach
+    clock.set(start + timedelta(minutes=31))
+    await _fire_all()
+    assert await _line(client, admin, t["id"]) == "l2"
+    listed = (await client.get(f"/v1/tickets/{t['id']}/escalations", headers=admin)).json()
+    assert [(e["trigger"], e["to_line"], e["requested_by"]) for e in listed] == [
+        ("sla_breach", "l2", None)
+    ]
+    notices = [
+        e for e in await _events(client, admin, t["id"]) if e["type"] == "ticket.escalation_notice"
+    ]
+    assert [n["data"]["level"] for n in notices] == [1, 2]
+    assert notices[1]["data"]["recipients"] == [str(manager), "role:manager"]
+    # Level 3 an hour after the breach, unless the ticket is resolved by then.
+    clock.set(start + timedelta(minutes=95))
+    await _fire_all()
+    notices = [
+        e for e in await _events(client, admin, t["id"]) if e["type"] == "ticket.escalation_notice"
+    ]
+    assert [n["data"]["level"] for n in notices] == [1, 2, 3]
+    async for uow in open_uow():
+        outbox = (
+            await uow.session.execute(
+                text("SELECT count(*) FROM outbox WHERE aggregate_id = :t"
+                     " AND event_type IN ('ticket.escalated', 'ticket.escalation_notice')"),
+                {"t": t["id"]},
+            )
+        ).scalar_one()  # fmt: skip
+    assert outbox == 4  # one escalation, three notices
+    # A second ticket resolved before level 3 is due gets no level 3.
+    t2 = await _ticket(client, admin, world, service_type="remote")
+    clock.set(clock.now() + timedelta(minutes=31))
+    await _fire_all()
+    await client.post(f"/v1/tickets/{t2['id']}/start", json={}, headers=admin)
+    await client.post(f"/v1/tickets/{t2['id']}/resolve", json={"resolution_summary": "已恢复"},
+                      headers=admin)  # fmt: skip
+    clock.set(clock.now() + timedelta(hours=2))
+    await _fire_all()
+    levels = [e["data"]["level"] for e in await _events(client, admin, t2["id"])
+              if e["type"] == "ticket.escalation_notice"]  # fmt: skip
+    assert 3 not in levels
+
+
+async def test_a_breach_timer_racing_a_person_makes_one_escalation(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    import app.escalation.timers
+    import app.sla.timers  # noqa: F401
+
+    start = clock.now()
+    tickets = [await _ticket(client, admin, world, service_type="remote") for _ in range(6)]
+    clock.set(start + timedelta(minutes=31))  # warnings and breaches due together
+    async for uow in open_uow():
+        await firing.fire_due(uow, 100)  # the announcements: escalation timers now due
+    results = await asyncio.gather(
+        _fire_all(),
+        *[client.post(f"/v1/tickets/{t['id']}/escalations",
+                      json={"reason": "客户投诉", "to_line": "l2"}, headers=admin)
+          for t in tickets],
+    )  # fmt: skip
+    for r in results[1:]:
+        assert r.status_code in (201, 422), r.text  # 422: the timer moved it to l2 first
+    for t in tickets:
+        listed = (await client.get(f"/v1/tickets/{t['id']}/escalations", headers=admin)).json()
+        assert len(listed) == 1 and listed[0]["to_line"] == "l2", listed
+        assert await _line(client, admin, t["id"]) == "l2"
