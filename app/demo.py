@@ -165,6 +165,82 @@ async def _step_keys(uow: UnitOfWork, ctx: DemoContext) -> None:
         await _issue_key(uow, ctx, name, role, branch_id, alias=alias)
 
 
+# -- people: teams, engineers, rosters --------------------------------------------------
+
+# alias, branch, code, name, name_en, line, manager alias
+_TEAMS = [
+    ("sh-l1", "SH", "SH-L1", "华东区一线技术支持组", "East China line-1 support", "l1", "manager"),
+    ("sh-l2", "SH", "SH-L2", "华东区二线网络专家组", "East China line-2 network experts", "l2",
+     "manager"),
+    ("rd", "SH", "RD-NET", "研发支持部 网络产品线", "R&D support, network products", "l3",
+     "rd_manager"),
+]  # fmt: skip
+# key alias, team alias, line, skills ((kind, code, level)), max load, languages
+_ENGINEERS = [
+    ("zhang", "sh-l1", "l1", [("product_family", "switch", 4), ("category", "network", 4)], 12,
+     ["zh-CN", "en"]),
+    ("wang", "sh-l2", "l2", [("product_family", "switch", 5), ("product_family", "router", 4),
+                             ("category", "network", 5)], 8, ["zh-CN"]),
+    ("li", None, "l1", [("product_family", "storage", 3), ("category", "hardware", 4)], 10,
+     ["zh-CN"]),
+    ("chen", None, "l1", [("product_family", "server", 4), ("category", "hardware", 3)], 10,
+     ["zh-CN", "en"]),
+    ("liu", None, "l1", [("product_family", "firewall", 4), ("category", "network", 3)], 10,
+     ["zh-CN"]),
+    ("rd_liu", "rd", "l3", [("product_family", "switch", 5), ("category", "software", 5)], 6,
+     ["zh-CN", "en"]),
+]  # fmt: skip
+
+
+async def _step_people(uow: UnitOfWork, ctx: DemoContext) -> None:
+    """Teams of the Shanghai centre and R&D, engineer profiles with skills, weekday shifts
+    09:00-18:00 (the R&D engineer 10:00-19:00) and a weekly 7x24 on-call rotation."""
+    from datetime import time
+
+    from app.people import service
+    from app.people.schemas import (
+        EngineerCreate,
+        OnCallRotationCreate,
+        ShiftCreate,
+        TeamCreate,
+    )
+
+    admin = ctx.principals["admin"]
+    rd_manager = await _issue_key(uow, ctx, "吴总监 Wu Jun (研发支持部经理)", Role.manager,
+                                  ctx.ids["branch:SH"], alias="rd_manager")  # fmt: skip
+    rd_engineer = await _issue_key(uow, ctx, "刘博士 Dr. Liu Bo (研发支持)", Role.engineer, None,
+                                   alias="rd_liu")  # fmt: skip
+    _ = rd_manager, rd_engineer
+    for alias, branch, code, name, name_en, line, manager in _TEAMS:
+        created = await service.create_team(uow, admin, TeamCreate(
+            code=code, name=name, name_en=name_en, line=line,  # type: ignore[arg-type]
+            branch_id=ctx.ids[f"branch:{branch}"], manager_id=ctx.principals[manager].id,
+        ))  # fmt: skip
+        ctx.ids[f"team:{alias}"] = created.id
+        ctx.count("teams")
+    for alias, team_alias, line, skills, max_load, languages in _ENGINEERS:
+        p = ctx.principals[alias]
+        home = p.branch_id or ctx.ids["branch:SH"]
+        await service.create_engineer(uow, admin, EngineerCreate.model_validate({
+            "api_key_id": p.id, "name": p.name.split(" ", 1)[0],
+            "name_en": p.name.split(" ", 1)[1] if " " in p.name else None, "line": line,
+            "branch_id": home, "team_id": ctx.ids[f"team:{team_alias}"] if team_alias else None,
+            "languages": languages, "max_load": max_load,
+            "skills": [{"kind": k, "code": c, "level": lv} for k, c, lv in skills],
+        }))  # fmt: skip
+        starts, ends = (time(10), time(19)) if line == "l3" else (time(9), time(18))
+        for day in range(5):
+            await service.create_shift(uow, admin, p.id,
+                                       ShiftCreate(weekday=day, starts=starts, ends=ends))  # fmt: skip
+        ctx.count("engineers")
+    monday = ctx.today - timedelta(days=ctx.today.weekday())
+    await service.create_rotation(uow, admin, ctx.ids["team:sh-l1"], OnCallRotationCreate(
+        name="华东区7x24值班 (每周轮换)",
+        starts_at=datetime(monday.year, monday.month, monday.day, 9, tzinfo=BUSINESS_TZ),
+        period_hours=168, members=[ctx.principals["zhang"].id],
+    ))  # fmt: skip
+
+
 # -- customers and contacts -----------------------------------------------------------
 
 # alias, branch, code, name, name_en, industry, address, notes
@@ -783,6 +859,7 @@ STEPS: list[Step] = [
     _step_admin_key,
     _step_branches,
     _step_keys,
+    _step_people,
     _step_customers,
     _step_devices,
     _step_contracts,

@@ -28,6 +28,7 @@ from app.core.requests import RequestContextMiddleware
 from app.customers.router import router as customers_router
 from app.devices.router import router as devices_router
 from app.escalation.router import router as escalation_router
+from app.incidents.router import router as incidents_router
 from app.outbox.router import router as outbox_router
 from app.people.router import router as people_router
 from app.sla.router import router as sla_router
@@ -47,6 +48,7 @@ ROUTERS = [
     tickets_router,
     assignment_router,
     escalation_router,
+    incidents_router,
     sla_router,
     outbox_router,
     timers_router,
@@ -78,6 +80,11 @@ TAGS = [
         "name": "escalation",
         "description": "Escalation across support lines, to R&D (with approval and a fault "
         "handling work order) and to the vendor (升级转单).",
+    },
+    {
+        "name": "incidents",
+        "description": "Major incidents (重大事故): declaration, affected tickets, status "
+        "updates on a timer, resolution.",
     },
     {
         "name": "assignment",

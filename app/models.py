@@ -10,6 +10,7 @@ from app.core.idempotency import IdempotencyRecord
 from app.customers.models import Contact, Customer
 from app.devices.models import Device
 from app.escalation.models import Escalation, EscalationNotice, EscalationPolicy
+from app.incidents.models import IncidentTicket, IncidentUpdate, MajorIncident
 from app.outbox.models import ConsumerReceipt, OutboxMessage
 from app.people.models import Absence, Engineer, EngineerSkill, OnCallRotation, Shift, Team
 from app.sla.models import ClockSegment, SlaPolicy, SlaTarget, TicketClock
@@ -46,6 +47,9 @@ __all__ = [
     "EscalationPolicy",
     "Handoff",
     "IdempotencyRecord",
+    "IncidentTicket",
+    "IncidentUpdate",
+    "MajorIncident",
     "OnCallRotation",
     "OutboxMessage",
     "ProductFamily",

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # Extra modules registering timer handlers (the domains' own are always loaded).
     timer_handler_modules: list[str] = Field(default_factory=list)
 
+    # A major incident is declared when more than this many P1 tickets on one product
+    # family open within the window (DOMAIN section 5); 0 turns the rule off.
+    incident_auto_threshold: int = Field(default=5, ge=0)
+    incident_auto_window_minutes: int = Field(default=30, ge=1)
+
     worker_health_check_interval: int = 10
     worker_max_jobs: int = 20
 

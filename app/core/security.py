@@ -40,6 +40,7 @@ class Permission(StrEnum):
     outbox_manage = "outbox:manage"
     timers_manage = "timers:manage"
     people_write = "people:write"
+    incidents_manage = "incidents:manage"
 
 
 _ALL = set(Role)
@@ -66,6 +67,7 @@ ROLE_PERMISSIONS: dict[Permission, set[Role]] = {
     Permission.outbox_manage: {Role.admin},
     Permission.timers_manage: {Role.admin},
     Permission.people_write: {Role.admin, Role.manager},
+    Permission.incidents_manage: _STAFF,
 }
 
 

@@ -161,6 +161,8 @@ def record_event(
 
 
 _event = record_event
+# The incidents domain's timer kind (app/incidents/service.py builds on this module).
+INCIDENT_CHECK_TIMER = "incident.check"
 
 
 def holding(ticket: Ticket) -> load.Holding:
@@ -200,8 +202,12 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
     )
     clocks = sla.new_clocks(ctx.targets, specs, data.service_type, now)
     timer_rows = [(uuid7(), sla.CLOCK_TIMER, c.id, c.warn_at) for c in clocks]
-    soon = now + timedelta(seconds=get_settings().timer_poll_seconds)
     ticket_id, event_id = uuid7(), uuid7()
+    if priority == "P1" and data.device_id is not None and get_settings().incident_auto_threshold:
+        # Durable with the ticket: a worker links it to its product family's major
+        # incident, or declares one (app/incidents), right after the commit.
+        timer_rows.append((uuid7(), INCIDENT_CHECK_TIMER, ticket_id, now))
+    soon = now + timedelta(seconds=get_settings().timer_poll_seconds)
     after = {
         "status": "new",
         "priority": priority,

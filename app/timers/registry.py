@@ -10,7 +10,12 @@ import importlib
 
 from app.core.config import Settings, get_settings
 
-HANDLER_MODULES = ("app.sla.timers", "app.assignment.timers", "app.escalation.timers")
+HANDLER_MODULES = (
+    "app.sla.timers",
+    "app.assignment.timers",
+    "app.escalation.timers",
+    "app.incidents.timers",
+)
 
 
 def load_handlers(settings: Settings | None = None) -> list[str]:

@@ -1,0 +1,340 @@
+"""Major incident rules: declare (by hand, or automatically when more than K P1 tickets
+on one product family open within M minutes), link affected tickets, status updates due
+every X minutes (a timer re-armed by each update) until resolved, and resolving the
+linked tickets with one summary.
+
+Notices go out through the outbox (aggregate "incident"): `incident.declared` to the
+emergency group and management, `incident.update_due`, `incident.updated`,
+`incident.resolved`; the e-mail issue turns them into mail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from app.core.clock import get_clock
+from app.core.config import get_settings
+from app.core.db import UnitOfWork
+from app.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
+from app.core.security import Principal
+from app.incidents.models import IncidentUpdate, MajorIncident
+from app.outbox.service import publish
+from app.tickets import repository as tickets_repo
+from app.tickets import service as tickets
+from app.tickets.models import OPEN_STATUSES, Ticket
+from app.timers import service as timers
+
+UPDATE_TIMER = "incident.update_due"
+CHECK_TIMER = tickets.INCIDENT_CHECK_TIMER
+# Who hears of a declaration at once (the mailer resolves these to addresses).
+DECLARED_TO = ["group:emergency", "role:manager", "role:admin"]
+
+
+class _System:
+    id = None
+    name = "Supportline"
+
+    class role:
+        value = "system"
+
+
+SYSTEM: Any = _System()
+
+
+def _payload(i: MajorIncident, **extra: Any) -> dict[str, Any]:
+    return {
+        "incident_id": str(i.id),
+        "title": i.title,
+        "product_family": i.product_family,
+        "state": i.state,
+        "trigger": i.trigger,
+        "next_update_due_at": i.next_update_due_at.isoformat() if i.next_update_due_at else None,
+        **extra,
+    }
+
+
+def _announce(uow: UnitOfWork, i: MajorIncident, event_type: str, **extra: Any) -> None:
+    publish(uow, event_type, "incident", i.id, _payload(i, **extra))
+
+
+async def _lock_family(uow: UnitOfWork, family: str) -> None:
+    """Serialises declarations for one product family (the automatic rule and people)."""
+    await uow.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('incident:' || :f))"), {"f": family}
+    )
+
+
+async def _open_for(uow: UnitOfWork, family: str) -> MajorIncident | None:
+    stmt = select(MajorIncident).where(
+        col(MajorIncident.product_family) == family, col(MajorIncident.state) == "open"
+    )
+    return (await uow.session.execute(stmt)).scalars().first()
+
+
+async def declare(
+    uow: UnitOfWork,
+    actor: Any,
+    title: str,
+    description: str,
+    product_family: str | None,
+    interval_minutes: int,
+    tickets_to_link: list[Ticket],
+    trigger: str = "manual",
+) -> MajorIncident:
+    now = get_clock().now()
+    if product_family is not None:
+        known = (
+            await uow.session.execute(
+                text("SELECT 1 FROM product_families WHERE code = :f"), {"f": product_family}
+            )
+        ).first()
+        if known is None:
+            raise Unprocessable(f"Unknown product family '{product_family}'.",
+                                field="product_family")  # fmt: skip
+        await _lock_family(uow, product_family)
+        existing = await _open_for(uow, product_family)
+        if existing is not None:
+            raise Conflict("A major incident for this product family is open already.",
+                           incident_id=str(existing.id))  # fmt: skip
+    incident = MajorIncident(
+        title=title, description=description, product_family=product_family, trigger=trigger,
+        declared_by=actor.id, update_interval_minutes=interval_minutes,
+        next_update_due_at=now + timedelta(minutes=interval_minutes), created_at=now,
+        updated_at=now,
+    )  # fmt: skip
+    uow.session.add(incident)
+    try:
+        await uow.session.flush()
+    except IntegrityError as exc:  # (the advisory lock makes this unlikely)
+        raise Conflict("A major incident for this product family is open already.") from exc
+    await _link(uow, incident, tickets_to_link, actor, now)
+    assert incident.next_update_due_at is not None
+    await timers.schedule(uow, UPDATE_TIMER, incident.id, incident.next_update_due_at)
+    _announce(uow, incident, "incident.declared", recipients=DECLARED_TO,
+              ticket_ids=[str(t.id) for t in tickets_to_link])  # fmt: skip
+    await uow.session.flush()
+    return incident
+
+
+async def _link(
+    uow: UnitOfWork, incident: MajorIncident, to_link: list[Ticket], actor: Any, now: datetime
+) -> list[Ticket]:
+    linked = []
+    for t in to_link:
+        res = await uow.session.execute(
+            text(
+                "INSERT INTO incident_tickets (incident_id, ticket_id, linked_at)"
+                " VALUES (:i, :t, :now) ON CONFLICT DO NOTHING"
+            ),
+            {"i": incident.id, "t": t.id, "now": now},
+        )
+        if getattr(res, "rowcount", 0):
+            linked.append(t)
+            tickets.record_event(uow, t, actor, None, "ticket.incident_linked",
+                                 data={"incident_id": str(incident.id), "title": incident.title})  # fmt: skip
+    return linked
+
+
+async def _tickets(uow: UnitOfWork, principal: Principal, ids: list[uuid.UUID]) -> list[Ticket]:
+    out = []
+    for tid in dict.fromkeys(ids):
+        try:
+            out.append(await tickets_repo.get_for_update(uow, principal, tid))
+        except NotFound as exc:
+            raise Unprocessable(f"Ticket {tid} not found.", field="ticket_ids") from exc
+    return out
+
+
+async def declare_by_hand(
+    uow: UnitOfWork, principal: Principal, title: str, description: str,
+    product_family: str | None, interval_minutes: int, ticket_ids: list[uuid.UUID],
+) -> MajorIncident:  # fmt: skip
+    linked = await _tickets(uow, principal, ticket_ids)
+    return await declare(uow, principal, title, description, product_family, interval_minutes,
+                         linked)  # fmt: skip
+
+
+async def get(uow: UnitOfWork, incident_id: uuid.UUID, lock: bool = False) -> MajorIncident:
+    stmt = select(MajorIncident).where(col(MajorIncident.id) == incident_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    found = (await uow.session.execute(stmt)).scalars().first()
+    if found is None:
+        raise NotFound("Major incident not found.")
+    return found
+
+
+def _require_open(i: MajorIncident) -> None:
+    if i.state != "open":
+        raise InvalidTransition("The incident is resolved.", current_state=i.state,
+                                allowed_actions=[])  # fmt: skip
+
+
+async def link(uow: UnitOfWork, principal: Principal, incident_id: uuid.UUID,
+               ticket_ids: list[uuid.UUID]) -> MajorIncident:  # fmt: skip
+    # Tickets first, then the incident: the order the automatic rule takes them too.
+    to_link = await _tickets(uow, principal, ticket_ids)
+    incident = await get(uow, incident_id, lock=True)
+    _require_open(incident)
+    await _link(uow, incident, to_link, principal, get_clock().now())
+    incident.updated_at = get_clock().now()
+    await uow.session.flush()
+    return incident
+
+
+async def post_update(uow: UnitOfWork, principal: Principal, incident_id: uuid.UUID,
+                      body: str) -> IncidentUpdate:  # fmt: skip
+    incident = await get(uow, incident_id, lock=True)
+    _require_open(incident)
+    now = get_clock().now()
+    update = IncidentUpdate(incident_id=incident.id, body=body, author_id=principal.id,
+                            created_at=now)  # fmt: skip
+    uow.session.add(update)
+    incident.last_update_at = now
+    incident.next_update_due_at = now + timedelta(minutes=incident.update_interval_minutes)
+    incident.updated_at = now
+    incident.version += 1
+    await timers.schedule(uow, UPDATE_TIMER, incident.id, incident.next_update_due_at)
+    _announce(uow, incident, "incident.updated", body=body)
+    await uow.session.flush()
+    return update
+
+
+async def resolve(
+    uow: UnitOfWork, principal: Principal, incident_id: uuid.UUID, summary: str,
+    resolve_tickets: bool,
+) -> tuple[MajorIncident, list[uuid.UUID], list[uuid.UUID]]:  # fmt: skip
+    """Resolves the incident; with `resolve_tickets`, also every linked ticket still open
+    (started first where it was not), with the same summary. Returns the incident, the
+    tickets resolved and those left (already resolved, or outside the caller's branch)."""
+    ids = [
+        r[0]
+        for r in (
+            await uow.session.execute(
+                text(
+                    "SELECT ticket_id FROM incident_tickets WHERE incident_id = :i ORDER BY ticket_id"
+                ),
+                {"i": incident_id},
+            )
+        ).all()
+    ]
+    resolved: list[uuid.UUID] = []
+    left: list[uuid.UUID] = []
+    if resolve_tickets:
+        for tid in ids:
+            try:
+                ticket = await tickets_repo.get_for_update(uow, principal, tid)
+            except NotFound:
+                left.append(tid)
+                continue
+            if ticket.status not in OPEN_STATUSES:
+                left.append(tid)
+                continue
+            if ticket.status in ("new", "assigned"):
+                await tickets.act(uow, principal, tid, "start", {}, None, None)
+            await tickets.act(uow, principal, tid, "resolve",
+                              {"resolution_summary": summary}, None, None)  # fmt: skip
+            resolved.append(tid)
+    incident = await get(uow, incident_id, lock=True)
+    _require_open(incident)
+    now = get_clock().now()
+    incident.state, incident.resolution_summary, incident.resolved_at = "resolved", summary, now
+    incident.next_update_due_at = None
+    incident.updated_at = now
+    incident.version += 1
+    await timers.cancel(uow, UPDATE_TIMER, [incident.id])
+    _announce(uow, incident, "incident.resolved", summary=summary,
+              resolved_ticket_ids=[str(t) for t in resolved])  # fmt: skip
+    await uow.session.flush()
+    return incident, resolved, left
+
+
+async def linked_ids(uow: UnitOfWork, incident_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await uow.session.execute(
+        text("SELECT ticket_id FROM incident_tickets WHERE incident_id = :i ORDER BY linked_at"),
+        {"i": incident_id},
+    )
+    return [r[0] for r in rows.all()]
+
+
+async def updates(uow: UnitOfWork, incident_id: uuid.UUID) -> list[IncidentUpdate]:
+    await get(uow, incident_id)
+    stmt = select(IncidentUpdate).where(col(IncidentUpdate.incident_id) == incident_id)
+    return list((await uow.session.execute(stmt.order_by(col(IncidentUpdate.id)))).scalars())
+
+
+async def list_incidents(uow: UnitOfWork, state: str | None, after: uuid.UUID | None,
+                         limit: int) -> list[MajorIncident]:  # fmt: skip
+    stmt = select(MajorIncident)
+    if state is not None:
+        stmt = stmt.where(col(MajorIncident.state) == state)
+    if after is not None:
+        stmt = stmt.where(col(MajorIncident.id) < after)
+    stmt = stmt.order_by(col(MajorIncident.id).desc()).limit(limit + 1)
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+# --- worker side ----------------------------------------------------------------------------
+
+
+async def update_due(uow: UnitOfWork, incident_id: uuid.UUID, now: datetime) -> datetime | None:
+    """The update timer fired: still open, so the update is due (again every interval)."""
+    incident = await uow.session.get(MajorIncident, incident_id, with_for_update=True)
+    if incident is None or incident.state != "open":
+        return None
+    _announce(uow, incident, "incident.update_due", recipients=DECLARED_TO,
+              last_update_at=incident.last_update_at.isoformat() if incident.last_update_at
+              else None)  # fmt: skip
+    return now + timedelta(minutes=incident.update_interval_minutes)
+
+
+async def check_p1(uow: UnitOfWork, ticket_id: uuid.UUID, now: datetime) -> None:
+    """A P1 ticket on a device opened: link it to its product family's open incident, or
+    declare one when more than K P1 tickets of that family opened within M minutes."""
+    settings = get_settings()
+    row = (
+        await uow.session.execute(
+            text(
+                "SELECT d.product_family FROM tickets t JOIN devices d ON d.id = t.device_id"
+                " WHERE t.id = :t AND t.priority = 'P1' AND t.status = ANY(:open)"
+            ),
+            {"t": ticket_id, "open": list(OPEN_STATUSES)},
+        )
+    ).first()
+    if row is None or settings.incident_auto_threshold <= 0:
+        return
+    family = row[0]
+    await _lock_family(uow, family)
+    existing = await _open_for(uow, family)
+    if existing is not None:
+        ticket = await uow.session.get(Ticket, ticket_id)
+        assert ticket is not None
+        await _link(uow, existing, [ticket], SYSTEM, now)
+        return
+    since = now - timedelta(minutes=settings.incident_auto_window_minutes)
+    recent = (
+        await uow.session.execute(
+            text(
+                "SELECT t.id FROM tickets t JOIN devices d ON d.id = t.device_id"
+                " WHERE d.product_family = :f AND t.priority = 'P1' AND t.created_at >= :since"
+                " AND t.status = ANY(:open) ORDER BY t.id"
+            ),
+            {"f": family, "since": since, "open": list(OPEN_STATUSES)},
+        )
+    ).all()
+    if len(recent) <= settings.incident_auto_threshold:
+        return
+    to_link = [t for t in [await uow.session.get(Ticket, r[0]) for r in recent] if t is not None]
+    await declare(
+        uow, SYSTEM,
+        f"{family}: {len(recent)} P1 tickets in {settings.incident_auto_window_minutes} min",
+        "Declared automatically: more than "
+        f"{settings.incident_auto_threshold} P1 tickets on one product family.",
+        family, 30, to_link, trigger="auto",
+    )  # fmt: skip
