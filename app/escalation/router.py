@@ -6,13 +6,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Response
 
 from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
+from app.core.etag import set_etag
 from app.core.security import Permission, Principal
-from app.escalation import service
+from app.escalation import policies, service
 from app.escalation.schemas import (
     AcceptBody,
     AdviceBody,
@@ -20,12 +21,15 @@ from app.escalation.schemas import (
     EscalationCreate,
     EscalationOut,
     NoteBody,
+    PolicyIn,
+    PolicyOut,
 )
-from app.tickets.router import Channel
+from app.tickets.router import Channel, IfMatch
 
 router = APIRouter(prefix="/v1", tags=["escalation"])
 Worker = Annotated[Principal, Depends(require(Permission.tickets_work))]
 Reader = Annotated[Principal, Depends(require(Permission.tickets_read))]
+Writer = Annotated[Principal, Depends(require(Permission.catalogue_write))]
 _ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
 
@@ -128,3 +132,36 @@ async def answer_closure(  # type: ignore[no-untyped-def]
     e = await service.answer_closure(uow, principal, ticket_id, escalation_id, body.confirm,
                                      body.note, channel)  # fmt: skip
     return await idem.respond(EscalationOut.model_validate(e), 200)
+
+
+@router.get(
+    "/escalation-policies",
+    operation_id="listEscalationPolicies",
+    summary="Escalation policies per service level ('*' is the default)",
+    response_model=list[PolicyOut],
+    responses=problem_responses(401, 403),
+)
+async def list_policies(principal: Reader, uow: UoW) -> list[PolicyOut]:
+    return [PolicyOut.model_validate(p) for p in await policies.list_policies(uow)]
+
+
+@router.put(
+    "/escalation-policies/{service_level}",
+    operation_id="putEscalationPolicy",
+    summary="Create or replace the escalation policy of a service level ('*': the default)",
+    response_model=PolicyOut,
+    responses={201: {"model": PolicyOut, "description": "Created"},
+               **problem_responses(400, 401, 403, 412, 422)},
+)  # fmt: skip
+async def put_policy(
+    service_level: Annotated[str, Path(max_length=64)],
+    body: PolicyIn,
+    principal: Writer,
+    uow: UoW,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PolicyOut:
+    policy, created = await policies.put(uow, service_level, body, if_match)
+    response.status_code = 201 if created else 200
+    set_etag(response, policy.version)
+    return PolicyOut.model_validate(policy)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Line = Literal["l1", "l2", "l3", "vendor"]
 
@@ -134,3 +134,60 @@ class ClosureAnswer(BaseModel):
 
     confirm: bool
     note: str = Field("", max_length=4000)
+
+
+class NotifyLevel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, values: list[str]) -> list[str]:
+        for v in values:
+            if v == "team_manager" or v.startswith("role:") or v.startswith("group:"):
+                continue
+            try:
+                uuid.UUID(v)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{v!r}: an API key id, 'team_manager', 'role:<role>' or 'group:<name>'"
+                ) from exc
+        return values
+
+    level: int = Field(ge=1, le=9)
+    after: Literal["warning", "breach"]
+    delay_minutes: int = Field(0, ge=0, le=7 * 24 * 60)
+    recipients: list[str] = Field(
+        min_length=1,
+        max_length=50,
+        description='API key ids, "team_manager" (the owner\'s team manager) or "role:<role>".',
+    )
+
+
+class PolicyIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "failed_attempts": 3,
+                "functional_on": "breach",
+                "notify_levels": [
+                    {"level": 1, "after": "warning", "delay_minutes": 0,
+                     "recipients": ["team_manager"]},
+                    {"level": 2, "after": "breach", "delay_minutes": 30,
+                     "recipients": ["role:manager"]},
+                ],
+            }
+        },
+    )  # fmt: skip
+
+    failed_attempts: int = Field(3, ge=0, le=50, description="0: failed attempts never escalate.")
+    functional_on: Literal["warning", "breach", "never"] = "breach"
+    notify_levels: list[NotifyLevel] = Field(default_factory=list, max_length=20)
+
+
+class PolicyOut(PolicyIn):
+    model_config = ConfigDict(from_attributes=True)
+
+    service_level: str = Field(description='"*" is the default for levels without their own.')
+    version: int
+    updated_at: datetime

@@ -280,3 +280,52 @@ async def test_a_breach_timer_racing_a_person_makes_one_escalation(
         listed = (await client.get(f"/v1/tickets/{t['id']}/escalations", headers=admin)).json()
         assert len(listed) == 1 and listed[0]["to_line"] == "l2", listed
         assert await _line(client, admin, t["id"]) == "l2"
+
+
+async def test_policies_per_service_level_drive_the_triggers(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    import app.escalation.timers
+    import app.sla.timers  # noqa: F401
+
+    agent = await issue_key("agent")
+    body = {"failed_attempts": 0, "functional_on": "warning",
+            "notify_levels": [{"level": 1, "after": "breach", "delay_minutes": 10,
+                               "recipients": ["role:manager"]}]}  # fmt: skip
+    assert (
+        await client.put("/v1/escalation-policies/7x24", json=body, headers=agent)
+    ).status_code == 403
+    r = await client.put("/v1/escalation-policies/gold", json=body, headers=admin)
+    assert r.status_code == 422  # no such service level
+    bad = {**body, "notify_levels": [{"level": 1, "after": "breach", "recipients": ["boss"]}]}
+    assert (
+        await client.put("/v1/escalation-policies/7x24", json=bad, headers=admin)
+    ).status_code == 422
+    r = await client.put("/v1/escalation-policies/7x24", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    etag = r.headers["ETag"]
+    r = await client.put(
+        "/v1/escalation-policies/7x24", json=body, headers={**admin, "If-Match": '"99"'}
+    )
+    assert r.status_code == 412
+    r = await client.put(
+        "/v1/escalation-policies/7x24", json=body, headers={**admin, "If-Match": etag}
+    )
+    assert r.status_code == 200 and r.json()["version"] == 2
+    listed = (await client.get("/v1/escalation-policies", headers=agent)).json()
+    assert [p["service_level"] for p in listed] == ["7x24"]
+    # Failed attempts never escalate under it; the SLA warning does.
+    start = clock.now()
+    t = await _ticket(client, admin, world, service_type="remote")  # 7x24
+    for _ in range(3):  # (not started: the first response clock runs on)
+        await client.post(f"/v1/tickets/{t['id']}/attempts",
+                          json={"kind": "fix", "description": "重启", "outcome": "failed"},
+                          headers=admin)  # fmt: skip
+    assert await _line(client, admin, t["id"]) == "l1"
+    clock.set(start + timedelta(minutes=23))
+    await _fire_all()
+    listed = (await client.get(f"/v1/tickets/{t['id']}/escalations", headers=admin)).json()
+    assert [e["trigger"] for e in listed] == ["sla_warning"]
+    # Uncontracted tickets keep the default (here: the built-in one).
+    u = await _ticket(client, admin, world, device_id=str(world.bare_device_id))
+    assert u["service_level"] != "7x24"
