@@ -35,7 +35,7 @@ from app.people.roster import top_candidates
 from app.sla.models import TicketClock
 from app.tickets import repository as tickets_repo
 from app.tickets import service as tickets
-from app.tickets.models import Ticket
+from app.tickets.models import OPEN_STATUSES, Ticket
 from app.timers import service as timers
 
 HANDOFF_TIMER = "assignment.handoff"
@@ -89,6 +89,7 @@ async def choose(
     top, considered = await top_candidates(
         uow, now, ticket.support_line, known.skills, place.branch_id, place.parent_id,
         place.region, ticket.owner_id, limit=MAX_TRIES + 1,
+        secondary_id=ticket.secondary_owner_id,
     )  # fmt: skip
     ranked = rank(top, place)
     before = tickets.holding(ticket)
@@ -337,11 +338,16 @@ async def list_handoffs(
 async def handoff_overdue(uow: UnitOfWork, handoff_id: uuid.UUID, now: datetime) -> None:
     """The handoff's timer: still open at its `until`, the primary and dispatchers hear
     of it (timeline + outbox)."""
-    handoff = await uow.session.get(Handoff, handoff_id, with_for_update=True)
+    # NOWAIT: a report locks the handoff before its timer, this holds the timer; if the
+    # report is under way, this firing gives way and is retried (a transient failure).
+    handoff = await uow.session.get(Handoff, handoff_id, with_for_update={"nowait": True})
     if handoff is None or handoff.state != "open":
         return
     ticket = await uow.session.get(Ticket, handoff.ticket_id)
     assert ticket is not None
+    if ticket.status not in OPEN_STATUSES:
+        handoff.state, handoff.updated_at = "cancelled", now  # the ticket moved on
+        return
     handoff.overdue_at = now
     handoff.updated_at = now
     tickets.record_event(
@@ -399,6 +405,10 @@ async def defer(
                             ("manager", await _manager_of(uow, previous))):  # fmt: skip
         if candidate is None or candidate == previous:
             continue
+        try:
+            await _check_identity(uow, ticket, candidate, "owner_id")
+        except Unprocessable:
+            continue  # revoked, or limited to another branch: cannot take it
         try:
             async with uow.session.begin_nested():
                 await uow.session.connection()

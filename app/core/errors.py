@@ -238,7 +238,32 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# PostgreSQL gave up on the transaction because of another one (a deadlock, a
+# serialization failure, a lock or statement timeout): nothing was written, and the same
+# request is expected to succeed when sent again.
+_RETRYABLE_SQLSTATES = {"40P01", "40001", "55P03", "57014"}
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 6:
+        for holder in (current, getattr(current, "orig", None)):
+            state = getattr(holder, "sqlstate", None) or getattr(holder, "pgcode", None)
+            if isinstance(state, str):
+                return state
+        current, seen = current.__cause__ or current.__context__, seen + 1
+    return None
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    if _sqlstate(exc) in _RETRYABLE_SQLSTATES:
+        log.warning("transaction gave way to another; answered 503", exc_info=exc)
+        return _problem(
+            request, 503, "retry", "Busy, please retry",
+            "The change collided with another one and was not made; send it again.",
+            headers={"Retry-After": "1"},
+        )  # fmt: skip
     log.exception("unhandled error", exc_info=exc)
     return _problem(request, 500, "internal", "Internal error", "An unexpected error occurred.")
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Line = Literal["l1", "l2", "l3", "vendor"]
 
@@ -183,6 +183,13 @@ class PolicyIn(BaseModel):
     failed_attempts: int = Field(3, ge=0, le=50, description="0: failed attempts never escalate.")
     functional_on: Literal["warning", "breach", "never"] = "breach"
     notify_levels: list[NotifyLevel] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _distinct_levels(self) -> PolicyIn:
+        keys = [(lv.after, lv.level) for lv in self.notify_levels]
+        if len(keys) != len(set(keys)):
+            raise ValueError("each (after, level) pair may appear once")
+        return self
 
 
 class PolicyOut(PolicyIn):

@@ -120,7 +120,11 @@ async def escalate(
             allowed_actions=tickets.allowed_actions(ticket),
         )
     target = to_line or next_line(ticket.support_line)
-    if automatic and (ticket.support_line != "l1" or target != "l2"):
+    if automatic and (
+        ticket.support_line != "l1"
+        or target != "l2"
+        or await _open_escalation(uow, ticket.id) is not None  # (to R&D, from line 1)
+    ):
         tickets.record_event(
             uow, ticket, actor, channel, "ticket.escalation_due",
             data={"trigger": trigger, "reason": reason, "line": ticket.support_line},

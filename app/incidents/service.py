@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from app.core.clock import get_clock
 from app.core.config import get_settings
 from app.core.db import UnitOfWork
-from app.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
+from app.core.errors import AppError, Conflict, InvalidTransition, NotFound, Unprocessable
 from app.core.security import Principal
 from app.incidents.models import IncidentUpdate, MajorIncident
 from app.outbox.service import publish
@@ -143,7 +143,7 @@ async def _link(
 
 async def _tickets(uow: UnitOfWork, principal: Principal, ids: list[uuid.UUID]) -> list[Ticket]:
     out = []
-    for tid in dict.fromkeys(ids):
+    for tid in sorted(set(ids)):  # in id order, as every multi-ticket change locks them
         try:
             out.append(await tickets_repo.get_for_update(uow, principal, tid))
         except NotFound as exc:
@@ -227,6 +227,12 @@ async def resolve(
     resolved: list[uuid.UUID] = []
     left: list[uuid.UUID] = []
     if resolve_tickets:
+        # Every linked ticket locked first, in id order: then the engineers' rows the
+        # resolutions update cannot be waited for by someone holding one of them.
+        await uow.session.execute(
+            text("SELECT id FROM tickets WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"),
+            {"ids": ids},
+        )
         for tid in ids:
             try:
                 ticket = await tickets_repo.get_for_update(uow, principal, tid)
@@ -236,10 +242,17 @@ async def resolve(
             if ticket.status not in OPEN_STATUSES:
                 left.append(tid)
                 continue
-            if ticket.status in ("new", "assigned"):
-                await tickets.act(uow, principal, tid, "start", {}, None, None)
-            await tickets.act(uow, principal, tid, "resolve",
-                              {"resolution_summary": summary}, None, None)  # fmt: skip
+            try:
+                async with uow.session.begin_nested():
+                    if ticket.status in ("new", "assigned"):
+                        # Started by its owner, or by the resolver when it has none.
+                        await tickets.act(uow, principal, tid, "start",
+                                          {"owner_id": ticket.owner_id}, None, None)  # fmt: skip
+                    await tickets.act(uow, principal, tid, "resolve",
+                                      {"resolution_summary": summary}, None, None)  # fmt: skip
+            except AppError:
+                left.append(tid)  # e.g. the resolver at his maximum load: left open
+                continue
             resolved.append(tid)
     incident = await get(uow, incident_id, lock=True)
     _require_open(incident)
@@ -285,7 +298,9 @@ async def list_incidents(uow: UnitOfWork, state: str | None, after: uuid.UUID | 
 
 async def update_due(uow: UnitOfWork, incident_id: uuid.UUID, now: datetime) -> datetime | None:
     """The update timer fired: still open, so the update is due (again every interval)."""
-    incident = await uow.session.get(MajorIncident, incident_id, with_for_update=True)
+    # NOWAIT: an update or resolution locks the incident before its timer, this holds the
+    # timer; if one is under way, this firing gives way and is retried.
+    incident = await uow.session.get(MajorIncident, incident_id, with_for_update={"nowait": True})
     if incident is None or incident.state != "open":
         return None
     _announce(uow, incident, "incident.update_due", recipients=DECLARED_TO,

@@ -192,7 +192,7 @@ _TOP = RawSQL(
         JOIN clock c ON c.tz = COALESCE(t.timezone, b.timezone)
         WHERE e.active AND e.line = :line::text
           AND (k.branch_id IS NULL OR k.branch_id = :branch::uuid)
-          AND e.id IS DISTINCT FROM :owner::uuid
+          AND e.id IS DISTINCT FROM :owner::uuid AND e.id IS DISTINCT FROM :secondary::uuid
           AND NOT EXISTS (SELECT 1 FROM absences a WHERE a.engineer_id = e.id
                           AND a.starts_at <= :at::timestamptz AND a.ends_at > :at::timestamptz)
     ), on_duty AS (
@@ -244,6 +244,7 @@ async def top_candidates(
     region: str | None,
     owner_id: uuid.UUID | None,
     limit: int = 10,
+    secondary_id: uuid.UUID | None = None,
 ) -> tuple[list[OnDuty], int]:
     """The best `limit` engineers on duty at `at` to take a ticket of `line` needing one
     of `skills` in `branch_id`, with room, best first (same branch, then near, then any;
@@ -269,6 +270,7 @@ async def top_candidates(
                 "region": region,
                 "line": line,
                 "owner": owner_id,
+                "secondary": secondary_id,
                 "on_call": on_call,
                 "rotations": rotations,
                 "limit": limit,

@@ -90,7 +90,8 @@ async def out(uow: UnitOfWork, policies: list[SlaPolicy]) -> list[PolicyOut]:
         result.append(
             PolicyOut(
                 id=p.id, service_level=p.service_level, name=p.name, name_en=p.name_en,
-                pause_on_vendor=p.pause_on_vendor, active=p.active, version=p.version,
+                pause_on_vendor=p.pause_on_vendor, auto_assign=p.auto_assign,
+                active=p.active, version=p.version,
                 created_at=p.created_at, updated_at=p.updated_at, targets=targets,
             )
         )  # fmt: skip
@@ -121,6 +122,7 @@ async def create(uow: UnitOfWork, data: PolicyCreate) -> SlaPolicy:
         name=data.name,
         name_en=data.name_en,
         pause_on_vendor=data.pause_on_vendor,
+        auto_assign=data.auto_assign,
         created_at=now,
         updated_at=now,
     )
@@ -137,7 +139,7 @@ async def update(
     policy = await get(uow, service_level, lock=True)
     check_if_match(if_match, policy.version)
     changes = data.model_dump(exclude_unset=True)
-    for field in ("name", "pause_on_vendor", "active"):
+    for field in ("name", "pause_on_vendor", "auto_assign", "active"):
         if field in changes and changes[field] is None:
             raise Unprocessable(f"{field} cannot be null.", field=field)
     if not changes:

@@ -108,6 +108,9 @@ class PolicyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     name_en: str | None = Field(None, max_length=200)
     pause_on_vendor: bool = False
+    auto_assign: bool = Field(
+        False, description="Assign new tickets at once to an engineer on duty (app/assignment)."
+    )
     targets: list[TargetIn] = Field(min_length=1)
 
 
@@ -123,6 +126,7 @@ class PolicyUpdate(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     name_en: str | None = Field(None, max_length=200)
     pause_on_vendor: bool | None = None
+    auto_assign: bool | None = None
     active: bool | None = None
     targets: list[TargetIn] | None = Field(None, min_length=1, description="Replaces all.")
 
@@ -133,6 +137,7 @@ class PolicyOut(BaseModel):
     name: str
     name_en: str | None
     pause_on_vendor: bool
+    auto_assign: bool = False
     active: bool
     version: int
     created_at: datetime

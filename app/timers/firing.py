@@ -99,13 +99,22 @@ class Fired:
     dead: set[uuid.UUID] = field(default_factory=set)
 
 
-async def fire_due(uow: UnitOfWork, limit: int = 100, ids: list[uuid.UUID] | None = None) -> Fired:
+async def fire_due(
+    uow: UnitOfWork,
+    limit: int = 100,
+    ids: list[uuid.UUID] | None = None,
+    kinds: list[str] | None = None,
+) -> Fired:
     """Fires, in this transaction, up to `limit` pending timers that are due, oldest
     first, skipping rows other transactions hold; or, given `ids`, those timers if they
     are due, waiting for their locks. Only kinds this process has handlers for are
-    taken: a kind no handler knows stays pending for a worker that knows it."""
+    taken: a kind no handler knows stays pending for a worker that knows it. `kinds`
+    narrows the batch (the wake-up job fires one kind per transaction: handlers of
+    different kinds lock different things in different orders, e.g. an escalation locks
+    tickets, which a ticket change locks before its clocks' timers)."""
     now = get_clock().now()
-    kinds = service.known_kinds()
+    known = service.known_kinds()
+    kinds = [k for k in kinds if k in known] if kinds is not None else known
     await uow.session.connection()  # the session first: handlers may use it or raw SQL
     conn = await uow.connection()
     if ids is None:

@@ -194,6 +194,18 @@ async def test_same_branch_then_nearest_then_longest_idle(
     _ = far_eng
 
 
+async def test_auto_assign_never_makes_the_secondary_owner_primary(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    only, _ = await engineer(client, world.branch_id, name="李强")
+    t = await _ticket(client, admin, world)
+    r = await client.put(f"/v1/tickets/{t['id']}/secondary-owner",
+                         json={"secondary_owner_id": str(only)}, headers=admin)  # fmt: skip
+    assert r.status_code == 200
+    r = await client.post(f"/v1/tickets/{t['id']}/auto-assign", headers=admin)
+    assert r.status_code == 409  # the only one on duty is the secondary owner
+
+
 async def test_nobody_on_duty_is_a_clear_409_and_changes_nothing(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
@@ -303,10 +315,8 @@ async def test_concurrent_assignments_never_exceed_the_maximum(
 async def test_a_policy_can_assign_new_tickets_at_once(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    async for uow in open_uow():
-        await uow.session.execute(
-            text("UPDATE sla_policies SET auto_assign = true WHERE service_level = '7x24'")
-        )
+    r = await client.patch("/v1/sla-policies/7x24", json={"auto_assign": True}, headers=admin)
+    assert r.status_code == 200 and r.json()["auto_assign"] is True
     t = await _ticket(client, admin, world)  # nobody yet: stays new, and the timeline says so
     assert t["owner_id"] is None and t["status"] == "new"
     assert "ticket.assignment_failed" in [e["type"] for e in await _events(client, admin, t["id"])]

@@ -329,3 +329,22 @@ async def test_policies_per_service_level_drive_the_triggers(
     # Uncontracted tickets keep the default (here: the built-in one).
     u = await _ticket(client, admin, world, device_id=str(world.bare_device_id))
     assert u["service_level"] != "7x24"
+
+
+async def test_an_open_rd_escalation_makes_the_automatic_trigger_a_notice(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World
+) -> None:
+    t = await _ticket(client, admin, world)
+    r = await client.post(f"/v1/tickets/{t['id']}/escalations",
+                          json={"reason": "直接提交研发", "to_line": "l3", "work_order": WORK_ORDER},
+                          headers=admin)  # fmt: skip
+    assert r.status_code == 201 and r.json()["state"] == "requested"
+    await client.post(f"/v1/tickets/{t['id']}/start", json={}, headers=admin)
+    for i in range(3):  # the third failed attempt must not fail on the open escalation
+        r = await client.post(f"/v1/tickets/{t['id']}/attempts",
+                              json={"kind": "fix", "description": f"尝试{i}", "outcome": "failed"},
+                              headers=admin)  # fmt: skip
+        assert r.status_code == 201, r.text
+    types = [e["type"] for e in await _events(client, admin, t["id"])]
+    assert "ticket.escalation_due" in types
+    assert len((await client.get(f"/v1/tickets/{t['id']}/escalations", headers=admin)).json()) == 1
