@@ -44,22 +44,24 @@ async def fire_timers(ctx: dict[str, Any], slot_ms: int) -> str:
             return "early"
         deadline = time.monotonic() + FIRE_BUDGET_SECONDS
         fired = 0
-        # One kind per transaction (see firing.fire_due); the SLA's first, as the others
-        # (escalations, notices) often follow from what it announces.
-        for kind in sorted(service.known_kinds(), key=lambda k: (k != "sla.clock", k)):
-            while True:
+        # One kind per transaction (see firing.fire_due), a batch of each in turn while
+        # any has more, so a flood of one kind (10,000 notices) does not hold up another
+        # (the escalations of the same breaches).
+        active = service.known_kinds()
+        while active:
+            more = []
+            for kind in active:
                 async for uow in open_uow():
                     batch = await firing.fire_due(uow, FIRE_BATCH, kinds=[kind])
                 fired += batch.fired
-                if batch.taken < FIRE_BATCH:
-                    break
-                if time.monotonic() > deadline:
-                    await queue.enqueue(
-                        service.WAKE_JOB,
-                        slot_ms,
-                        job_id=f"{service.wake_job_id(slot_ms)}:more{fired}",
-                    )
-                    return f"fired {fired}, more due"
+                if batch.taken == FIRE_BATCH:
+                    more.append(kind)
+            active = more
+            if active and time.monotonic() > deadline:
+                await queue.enqueue(
+                    service.WAKE_JOB, slot_ms, job_id=f"{service.wake_job_id(slot_ms)}:more{fired}"
+                )
+                return f"fired {fired}, more due"
         held: list[Any] = []
         async for uow in open_uow():
             held = await firing.due_ids(uow, slot, FIRE_BATCH)
