@@ -30,9 +30,9 @@ Reader = Annotated[Principal, Depends(require(Permission.tickets_read))]
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
-async def _out(uow: UnitOfWork, i: MajorIncident) -> IncidentOut:
+async def _out(uow: UnitOfWork, i: MajorIncident, principal: Principal) -> IncidentOut:
     out = IncidentOut.model_validate(i)
-    out.ticket_ids = await service.linked_ids(uow, i.id)
+    out.ticket_ids = await service.linked_ids(uow, i.id, principal.branch_id)
     return out
 
 
@@ -41,10 +41,11 @@ async def _out(uow: UnitOfWork, i: MajorIncident) -> IncidentOut:
              status_code=201, response_model=IncidentOut,
              responses=problem_responses(400, 401, 403, 409, 422))  # fmt: skip
 async def declare_incident(body: IncidentCreate, principal: Manager, uow: UoW, idem: Idem):  # type: ignore[no-untyped-def]
+    service.require_global(principal)
     i = await service.declare_by_hand(uow, principal, body.title, body.description,
                                       body.product_family, body.update_interval_minutes,
                                       body.ticket_ids)  # fmt: skip
-    return await idem.respond(await _out(uow, i), 201)
+    return await idem.respond(await _out(uow, i, principal), 201)
 
 
 @router.get("/incidents", operation_id="listIncidents", summary="Major incidents, newest first",
@@ -57,14 +58,14 @@ async def list_incidents(
 ) -> Page[IncidentOut]:
     rows = await service.list_incidents(uow, state, paging.after, paging.limit)
     page = make_page(rows, paging.limit)
-    return Page[IncidentOut](items=[await _out(uow, i) for i in page.items],
+    return Page[IncidentOut](items=[await _out(uow, i, principal) for i in page.items],
                              next_cursor=page.next_cursor)  # fmt: skip
 
 
 @router.get("/incidents/{incident_id}", operation_id="getIncident", summary="Get a major incident",
             response_model=IncidentOut, responses=problem_responses(401, 403, 404, 422))  # fmt: skip
 async def get_incident(incident_id: uuid.UUID, principal: Reader, uow: UoW) -> IncidentOut:
-    return await _out(uow, await service.get(uow, incident_id))
+    return await _out(uow, await service.get(uow, incident_id), principal)
 
 
 @router.post("/incidents/{incident_id}/tickets", operation_id="linkIncidentTickets",
@@ -73,8 +74,9 @@ async def get_incident(incident_id: uuid.UUID, principal: Reader, uow: UoW) -> I
 async def link_tickets(  # type: ignore[no-untyped-def]
     incident_id: uuid.UUID, body: LinkBody, principal: Manager, uow: UoW, idem: Idem
 ):
+    service.require_global(principal)
     i = await service.link(uow, principal, incident_id, body.ticket_ids)
-    return await idem.respond(await _out(uow, i), 200)
+    return await idem.respond(await _out(uow, i, principal), 200)
 
 
 @router.post("/incidents/{incident_id}/updates", operation_id="postIncidentUpdate",
@@ -84,6 +86,7 @@ async def link_tickets(  # type: ignore[no-untyped-def]
 async def post_update(  # type: ignore[no-untyped-def]
     incident_id: uuid.UUID, body: UpdateCreate, principal: Manager, uow: UoW, idem: Idem
 ):
+    service.require_global(principal)
     u = await service.post_update(uow, principal, incident_id, body.body)
     return await idem.respond(UpdateOut.model_validate(u), 201)
 
@@ -101,8 +104,9 @@ async def list_updates(incident_id: uuid.UUID, principal: Reader, uow: UoW) -> l
 async def resolve_incident(  # type: ignore[no-untyped-def]
     incident_id: uuid.UUID, body: ResolveBody, principal: Manager, uow: UoW, idem: Idem
 ):
+    service.require_global(principal)
     i, resolved, left = await service.resolve(uow, principal, incident_id, body.summary,
                                               body.resolve_tickets)  # fmt: skip
-    out = ResolveOut(incident=await _out(uow, i), resolved_ticket_ids=resolved,
+    out = ResolveOut(incident=await _out(uow, i, principal), resolved_ticket_ids=resolved,
                      left_ticket_ids=left)  # fmt: skip
     return await idem.respond(out, 200)

@@ -21,7 +21,14 @@ from sqlmodel import col, select
 from app.core.clock import get_clock
 from app.core.config import get_settings
 from app.core.db import UnitOfWork
-from app.core.errors import AppError, Conflict, InvalidTransition, NotFound, Unprocessable
+from app.core.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    Unprocessable,
+)
 from app.core.security import Principal
 from app.incidents.models import IncidentUpdate, MajorIncident
 from app.outbox.service import publish
@@ -268,12 +275,27 @@ async def resolve(
     return incident, resolved, left
 
 
-async def linked_ids(uow: UnitOfWork, incident_id: uuid.UUID) -> list[uuid.UUID]:
+async def linked_ids(
+    uow: UnitOfWork, incident_id: uuid.UUID, branch_id: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """The linked tickets, those of `branch_id` only for a key limited to one branch."""
     rows = await uow.session.execute(
-        text("SELECT ticket_id FROM incident_tickets WHERE incident_id = :i ORDER BY linked_at"),
-        {"i": incident_id},
+        text(
+            "SELECT it.ticket_id FROM incident_tickets it JOIN tickets t ON t.id = it.ticket_id"
+            " WHERE it.incident_id = :i AND (CAST(:b AS uuid) IS NULL OR t.branch_id = :b)"
+            " ORDER BY it.linked_at, it.ticket_id"
+        ),
+        {"i": incident_id, "b": branch_id},
     )
     return [r[0] for r in rows.all()]
+
+
+def require_global(principal: Principal) -> None:
+    """Major incidents span branches: declaring, linking and resolving them takes a key
+    that is not limited to one branch."""
+    if principal.branch_id is not None:
+        raise Forbidden("A key limited to one branch cannot manage major incidents.",
+                        permission="incidents:manage")  # fmt: skip
 
 
 async def updates(uow: UnitOfWork, incident_id: uuid.UUID) -> list[IncidentUpdate]:

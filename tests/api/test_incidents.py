@@ -151,3 +151,25 @@ async def test_more_than_five_p1_on_one_family_declare_one_incident(
     [inc] = (await client.get("/v1/incidents", headers=admin)).json()["items"]
     assert seventh["id"] in inc["ticket_ids"] and len(inc["ticket_ids"]) == 7
     assert len(await _outbox("incident.declared", inc["id"])) == 1
+
+
+async def test_incidents_span_branches_and_scoped_keys_see_their_own_tickets(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    mine = await _ticket(client, admin, world)
+    theirs = await _ticket(client, admin, world, customer_id=str(world.other_customer_id),
+                           contact_id=str(world.other_contact_id),
+                           device_id=str(world.other_device_id))  # fmt: skip
+    scoped = await issue_key("dispatcher", world.branch_id)
+    body = {"title": "跨区域骨干网中断", "ticket_ids": [mine["id"], theirs["id"]]}
+    assert (await client.post("/v1/incidents", json=body, headers=scoped)).status_code == 403
+    r = await client.post("/v1/incidents", json=body, headers=admin)
+    assert r.status_code == 201
+    inc = r.json()
+    assert set(inc["ticket_ids"]) == {mine["id"], theirs["id"]}
+    seen = (await client.get(f"/v1/incidents/{inc['id']}", headers=scoped)).json()
+    assert seen["ticket_ids"] == [mine["id"]]
+    r = await client.post(
+        f"/v1/incidents/{inc['id']}/resolve", json={"summary": "x"}, headers=scoped
+    )
+    assert r.status_code == 403
