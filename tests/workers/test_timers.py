@@ -468,9 +468,15 @@ async def test_timer_woken_early_still_fires_on_time(
     from app.core import queue
 
     due = _now() + timedelta(seconds=3)
-    tid = await _schedule(RECORD, uuid7(), due)
-    # As if the scheduler had handed it over, but to a Redis whose clock runs 2.5 s ahead.
-    await db.execute("UPDATE timers SET enqueued_version = 1 WHERE id = $1", tid)
+    # As if the scheduler had handed it over, but to a Redis whose clock runs 2.5 s ahead:
+    # inserted handed over already, so the real scheduler pass does not enqueue it too.
+    tid = uuid7()
+    await db.execute(
+        "INSERT INTO timers (id, kind, subject_id, due_at, fire_at, version, state,"
+        " enqueued_version, attempts, created_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $4, 1, 'pending', 1, 0, now(), now())",
+        tid, RECORD, uuid7(), due,
+    )  # fmt: skip
     slot = timers.slot_of(due)
     assert await queue.enqueue(
         timers.WAKE_JOB, slot, job_id=_wake(due), defer_until=due - timedelta(seconds=2.5)
