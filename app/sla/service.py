@@ -22,12 +22,13 @@ from app.calendars import service as calendar_service
 from app.calendars.businesstime import CalendarSpec, between
 from app.core.db import UnitOfWork
 from app.core.ids import uuid7
+from app.escalation import sla as escalation_sla
 from app.outbox.service import publish
 from app.sla import announcements
 from app.sla import clock as clockmath
 from app.sla.models import ClockSegment, SlaPolicy, TicketClock
 from app.sla.schemas import ClockBrief, ClockOut, SegmentOut
-from app.tickets.models import Ticket, TicketEvent
+from app.tickets.models import OPEN_STATUSES, Ticket, TicketEvent
 from app.timers import service as timers
 
 # One timer per clock, due at the clock's next announcement: its warning point, then (set
@@ -508,6 +509,16 @@ async def _publish(uow: UnitOfWork, clock: TicketClock, event_type: str, at: dat
         ),
         event_id=event.id,
     )
+    if event_type == BREACH and ticket.status in OPEN_STATUSES:
+        # Found by a ticket change (a recompute after a priority rise): escalation and the
+        # notice chain follow as for a breach its timer announced. (A clock stopped late
+        # by resolving needs neither: the ticket is no longer open.)
+        await uow.session.flush()
+        conn = await uow.connection()
+        woken = await escalation_sla.on_announcements(
+            conn, [(clock.id, ticket.id, ticket.service_level, "breach")], at, timers.is_soon
+        )
+        timers.wake_after_commit(uow, woken)
 
 
 def remaining(clock: TicketClock, spec: CalendarSpec, now: datetime) -> tuple[int, int]:

@@ -348,3 +348,27 @@ async def test_an_open_rd_escalation_makes_the_automatic_trigger_a_notice(
     types = [e["type"] for e in await _events(client, admin, t["id"])]
     assert "ticket.escalation_due" in types
     assert len((await client.get(f"/v1/tickets/{t['id']}/escalations", headers=admin)).json()) == 1
+
+
+async def test_a_breach_found_by_a_ticket_change_escalates_too(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    import app.escalation.timers
+    import app.sla.timers  # noqa: F401
+
+    start = clock.now()
+    t = await _ticket(client, admin, world, service_type="remote")  # 30 min first response
+    clock.set(start + timedelta(minutes=35))  # no worker ran: its timer has not fired
+    r = await client.post(f"/v1/tickets/{t['id']}/acknowledge", json={}, headers=admin)
+    assert {c["metric"]: c["status"] for c in r.json()["sla"]}["first_response"] == "breached"
+    await _fire_all()
+    listed = (await client.get(f"/v1/tickets/{t['id']}/escalations", headers=admin)).json()
+    assert [(e["trigger"], e["to_line"]) for e in listed] == [("sla_breach", "l2")]
+    # Resolved late: nothing to escalate any more.
+    t2 = await _ticket(client, admin, world, service_type="remote")
+    clock.set(clock.now() + timedelta(hours=5))
+    await client.post(f"/v1/tickets/{t2['id']}/start", json={}, headers=admin)
+    await client.post(f"/v1/tickets/{t2['id']}/resolve", json={"resolution_summary": "恢复"},
+                      headers=admin)  # fmt: skip
+    await _fire_all()
+    assert (await client.get(f"/v1/tickets/{t2['id']}/escalations", headers=admin)).json() == []
