@@ -351,7 +351,7 @@ async def handoff_overdue(uow: UnitOfWork, handoff_id: uuid.UUID, now: datetime)
     handoff.overdue_at = now
     handoff.updated_at = now
     tickets.record_event(
-        uow, ticket, _SYSTEM, None, "ticket.handoff_overdue",
+        uow, ticket, tickets.SYSTEM, None, "ticket.handoff_overdue",
         data={"handoff_id": str(handoff.id), "to_id": str(handoff.to_id),
               "until": handoff.until.isoformat()},
     )  # fmt: skip
@@ -440,16 +440,3 @@ async def _manager_of(uow: UnitOfWork, engineer_id: uuid.UUID) -> uuid.UUID | No
         )
     ).first()
     return row[0] if row else None
-
-
-class _System:
-    """The actor of what the workers do on their own (a handoff's timer)."""
-
-    id = None
-    name = "Supportline"
-
-    class role:
-        value = "system"
-
-
-_SYSTEM: Any = _System()

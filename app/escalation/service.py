@@ -36,6 +36,7 @@ from app.tickets.models import OPEN_STATUSES, Ticket
 
 LINES = ("l1", "l2", "l3", "vendor")
 # The policy used when none is stored for a service level, nor a default ("*") one.
+SYSTEM = tickets.SYSTEM
 BUILTIN_POLICY: dict[str, Any] = {
     "failed_attempts": 3,
     "functional_on": "breach",
@@ -46,19 +47,6 @@ BUILTIN_POLICY: dict[str, Any] = {
         {"level": 3, "after": "breach", "delay_minutes": 60, "recipients": ["role:admin"]},
     ],
 }  # fmt: skip
-
-
-class System:
-    """The actor of what the workers do on their own."""
-
-    id = None
-    name = "Supportline"
-
-    class role:
-        value = "system"
-
-
-SYSTEM: Any = System()
 
 
 async def policy_for(uow: UnitOfWork, service_level: str | None) -> dict[str, Any]:

@@ -41,17 +41,7 @@ UPDATE_TIMER = "incident.update_due"
 CHECK_TIMER = tickets.INCIDENT_CHECK_TIMER
 # Who hears of a declaration at once (the mailer resolves these to addresses).
 DECLARED_TO = ["group:emergency", "role:manager", "role:admin"]
-
-
-class _System:
-    id = None
-    name = "Supportline"
-
-    class role:
-        value = "system"
-
-
-SYSTEM: Any = _System()
+SYSTEM = tickets.SYSTEM
 
 
 def _payload(i: MajorIncident, **extra: Any) -> dict[str, Any]:

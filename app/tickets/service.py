@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -161,6 +162,24 @@ def record_event(
 
 
 _event = record_event
+
+
+@dataclass(frozen=True)
+class _Role:
+    value: str
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """The actor of what the workers do on their own (a timer firing): it records events
+    like a principal, with no API key behind it."""
+
+    id: None = None
+    name: str = "Supportline"
+    role: _Role = _Role("system")
+
+
+SYSTEM: Any = SystemActor()
 # The incidents domain's timer kind (app/incidents/service.py builds on this module).
 INCIDENT_CHECK_TIMER = "incident.check"
 
