@@ -41,7 +41,6 @@ async def _out(uow: UnitOfWork, i: MajorIncident, principal: Principal) -> Incid
              status_code=201, response_model=IncidentOut,
              responses=problem_responses(400, 401, 403, 409, 422))  # fmt: skip
 async def declare_incident(body: IncidentCreate, principal: Manager, uow: UoW, idem: Idem):  # type: ignore[no-untyped-def]
-    service.require_global(principal)
     i = await service.declare_by_hand(uow, principal, body.title, body.description,
                                       body.product_family, body.update_interval_minutes,
                                       body.ticket_ids)  # fmt: skip
@@ -74,7 +73,6 @@ async def get_incident(incident_id: uuid.UUID, principal: Reader, uow: UoW) -> I
 async def link_tickets(  # type: ignore[no-untyped-def]
     incident_id: uuid.UUID, body: LinkBody, principal: Manager, uow: UoW, idem: Idem
 ):
-    service.require_global(principal)
     i = await service.link(uow, principal, incident_id, body.ticket_ids)
     return await idem.respond(await _out(uow, i, principal), 200)
 
@@ -86,7 +84,6 @@ async def link_tickets(  # type: ignore[no-untyped-def]
 async def post_update(  # type: ignore[no-untyped-def]
     incident_id: uuid.UUID, body: UpdateCreate, principal: Manager, uow: UoW, idem: Idem
 ):
-    service.require_global(principal)
     u = await service.post_update(uow, principal, incident_id, body.body)
     return await idem.respond(UpdateOut.model_validate(u), 201)
 
@@ -104,7 +101,6 @@ async def list_updates(incident_id: uuid.UUID, principal: Reader, uow: UoW) -> l
 async def resolve_incident(  # type: ignore[no-untyped-def]
     incident_id: uuid.UUID, body: ResolveBody, principal: Manager, uow: UoW, idem: Idem
 ):
-    service.require_global(principal)
     i, resolved, left = await service.resolve(uow, principal, incident_id, body.summary,
                                               body.resolve_tickets)  # fmt: skip
     out = ResolveOut(incident=await _out(uow, i, principal), resolved_ticket_ids=resolved,

