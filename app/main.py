@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.openapi.utils import get_openapi
 
 from app import models  # noqa: F401  (complete metadata before the first query)
+from app.access.deps import SECURITY_REQUIREMENT, SECURITY_SCHEMES
 from app.access.router import router as access_router
 from app.assignment.router import router as assignment_router
 from app.branches.router import router as branches_router
@@ -25,6 +27,7 @@ from app.core.idempotency import IdempotentReplay, replay_handler
 from app.core.logging import configure_logging
 from app.core.queue import close_pool
 from app.core.requests import RequestContextMiddleware
+from app.core.routing import include_flat
 from app.customers.router import router as customers_router
 from app.devices.router import router as devices_router
 from app.escalation.router import router as escalation_router
@@ -138,8 +141,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_handler)
     app.add_middleware(RequestContextMiddleware)
-    for router in ROUTERS:
-        app.include_router(router)
+    include_flat(app, ROUTERS)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -154,6 +156,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=app.openapi_tags,
     )
+    _declare_security(app, schema)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, sub in components["Problem"].pop("$defs", {}).items():
@@ -178,6 +181,34 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     r["content"].pop("application/json", None)
     app.openapi_schema = schema
     return schema
+
+
+def _authenticates(dependant: Any) -> bool:
+    call = getattr(dependant, "call", None)
+    if getattr(call, "__supportline_authenticates__", False):
+        return True
+    return any(_authenticates(d) for d in dependant.dependencies)
+
+
+def _declare_security(app: FastAPI, schema: dict[str, Any]) -> None:
+    """The key schemes on every operation whose dependencies authenticate (they read the
+    headers themselves, so FastAPI does not see them: app/access/deps.py says why)."""
+    schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    paths = schema.get("paths", {})
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        needs_key = _authenticates(route.dependant)
+        for method in route.methods:
+            op = paths.get(route.path_format, {}).get(method.lower())
+            if op is None:
+                continue
+            security = SECURITY_REQUIREMENT if needs_key else []
+            items = [(k, v) for k, v in op.items() if k != "security"]
+            at = next(i for i, (k, _) in enumerate(items) if k == "operationId") + 1
+            items.insert(at, ("security", security))
+            op.clear()
+            op.update(items)
 
 
 app = create_app()

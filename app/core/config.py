@@ -21,6 +21,7 @@ class Settings(BaseSettings):
 
     db_pool_size: int = 20
     db_max_overflow: int = 10
+    db_raw_pool_size: int = Field(10, ge=1)
     db_statement_timeout_ms: int = 15000
 
     api_key_cache_seconds: float = 30.0

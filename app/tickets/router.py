@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
-from pydantic import AwareDatetime
 
 from app.access.deps import Idem, require
 from app.core.config import get_settings
@@ -32,6 +31,7 @@ from app.tickets.schemas import (
     ReasonBody,
     ResolveBody,
     TicketCreate,
+    TicketListQuery,
     TicketOut,
     TicketSummary,
     TicketUpdate,
@@ -53,7 +53,7 @@ IfMatch = Annotated[
 ACTION_CHANNELS = (*CHANNELS, "api")
 
 
-def channel_header(
+async def channel_header(
     x_channel: Annotated[
         str | None,
         Header(description=f"Where the change came from: one of {', '.join(ACTION_CHANNELS)}."),
@@ -109,55 +109,30 @@ async def create_ticket(body: TicketCreate, principal: Creator, uow: UoW, idem: 
     responses=problem_responses(400, 401, 403, 422),
 )
 async def list_tickets(
-    principal: Reader,
-    uow: UoW,
-    paging: Paging,
-    status: Annotated[list[str] | None, Query(description="Comma-separated or repeated.")] = None,
-    priority: Annotated[list[str] | None, Query(description="P1..P4, comma-separated.")] = None,
-    customer_id: uuid.UUID | None = None,
-    device_id: uuid.UUID | None = None,
-    owner_id: uuid.UUID | None = None,
-    branch_id: uuid.UUID | None = None,
-    category: str | None = None,
-    channel: str | None = None,
-    created_from: AwareDatetime | None = None,
-    created_to: AwareDatetime | None = None,
-    q: Annotated[
-        str | None,
-        Query(max_length=200, description="Words in subject or description (中文 or English)."),
-    ] = None,
-    sla: Annotated[
-        Literal["breached", "at_risk"] | None,
-        Query(
-            description="breached: a clock missed its target; at_risk: a running clock is "
-            "past its warning point and not yet breached."
-        ),
-    ] = None,
-    due_before: Annotated[
-        AwareDatetime | None, Query(description="A running clock falls due before this.")
-    ] = None,
+    principal: Reader, uow: UoW, query: Annotated[TicketListQuery, Query()]
 ) -> Response:
+    paging = query.page()
     tsquery = None
-    if q is not None:
-        tsquery = search_query(q)
+    if query.q is not None:
+        tsquery = search_query(query.q)
         if tsquery is None:
             raise BadRequest("q has no searchable word.", param="q")
-    if channel is not None and channel not in CHANNELS:
-        raise BadRequest(f"Unknown channel: {channel}.", allowed=list(CHANNELS))
+    if query.channel is not None and query.channel not in CHANNELS:
+        raise BadRequest(f"Unknown channel: {query.channel}.", allowed=list(CHANNELS))
     filters = repository.TicketFilters(
-        status=_csv(status, STATUSES, "status"),
-        priority=_csv(priority, PRIORITIES, "priority"),
-        customer_id=customer_id,
-        device_id=device_id,
-        owner_id=owner_id,
-        branch_id=branch_id,
-        category=category,
-        channel=channel,
-        created_from=created_from,
-        created_to=created_to,
+        status=_csv(query.status, STATUSES, "status"),
+        priority=_csv(query.priority, PRIORITIES, "priority"),
+        customer_id=query.customer_id,
+        device_id=query.device_id,
+        owner_id=query.owner_id,
+        branch_id=query.branch_id,
+        category=query.category,
+        channel=query.channel,
+        created_from=query.created_from,
+        created_to=query.created_to,
         tsquery=tsquery,
-        sla=sla,
-        due_before=due_before,
+        sla=query.sla,
+        due_before=query.due_before,
     )
     body = await service.list_page(uow, principal, filters, paging.after, paging.limit)
     return Response(body, media_type="application/json")

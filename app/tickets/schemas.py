@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from app.core.pagination import PageQuery
 from app.sla.schemas import ClockBrief
 
 Channel = Literal["phone", "email", "web", "chat", "fax", "webhook", "proactive"]
@@ -316,3 +317,29 @@ class AttachmentOut(BaseModel):
     sha256: str
     uploaded_by: uuid.UUID
     created_at: datetime
+
+
+class TicketListQuery(PageQuery):
+    """The filters of `GET /v1/tickets`, validated as one model."""
+
+    status: list[str] | None = Field(None, description="Comma-separated or repeated.")
+    priority: list[str] | None = Field(None, description="P1..P4, comma-separated.")
+    customer_id: uuid.UUID | None = None
+    device_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | None = None
+    branch_id: uuid.UUID | None = None
+    category: str | None = None
+    channel: str | None = None
+    created_from: AwareDatetime | None = None
+    created_to: AwareDatetime | None = None
+    q: str | None = Field(
+        None, max_length=200, description="Words in subject or description (中文 or English)."
+    )
+    sla: Literal["breached", "at_risk"] | None = Field(
+        None,
+        description="breached: a clock missed its target; at_risk: a running clock is "
+        "past its warning point and not yet breached.",
+    )
+    due_before: AwareDatetime | None = Field(
+        None, description="A running clock falls due before this."
+    )

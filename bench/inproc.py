@@ -1,0 +1,145 @@
+"""bench/inproc: the API's own CPU per request, in one process, with no HTTP server.
+
+Drives `app.main:app` as a bare ASGI callable (no uvicorn, no sockets) with N concurrent
+tasks and divides the process's CPU time by the number of requests. What it leaves out
+(HTTP parsing, about 0.02 ms) is the same for every route, so the figure is the route's
+own cost: dependencies, validation, round trips on asyncpg's client side, the answer.
+It is steadier than wrk's figure on a busy machine (no scheduler noise between
+processes), which makes it the tool for before/after comparisons of a change; the
+closing figures still come from bench/ticket_create and bench/ticket_list.
+
+    .venv/bin/python -m bench.inproc create [--requests 4000] [--concurrency 16]
+    .venv/bin/python -m bench.inproc list --db sl_bench_1m [--path '/v1/tickets?limit=50']
+    ... --profile out.prof    # cProfile of the measured part
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import time
+from typing import Any
+
+import orjson
+
+from bench import common
+
+
+def _scope(method: str, path: str, key: str, body: bytes) -> dict[str, Any]:
+    raw_path, _, query = path.partition("?")
+    headers = [
+        (b"host", b"bench"),
+        (b"authorization", f"Bearer {key}".encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": raw_path,
+        "raw_path": raw_path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+
+
+async def _one(app: Any, method: str, path: str, key: str, body: bytes) -> int:
+    status = 0
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(_scope(method, path, key, body), receive, send)
+    return status
+
+
+async def _drive(app: Any, a: argparse.Namespace, key: str, body: bytes) -> dict[str, Any]:
+    method = "POST" if a.what == "create" else "GET"
+    path = a.path or ("/v1/tickets" if a.what == "create" else "/v1/tickets?limit=50")
+    payload = body if method == "POST" else b""
+    bad: dict[int, int] = {}
+    remaining = a.requests
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            status = await _one(app, method, path, key, payload)
+            if status >= 300:
+                bad[status] = bad.get(status, 0) + 1
+
+    for _ in range(200):  # warm-up: pool, caches, prepared statements
+        await _one(app, method, path, key, payload)
+    prof = cProfile.Profile() if a.profile else None
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if prof:
+        prof.enable()
+    await asyncio.gather(*(worker() for _ in range(a.concurrency)))
+    if prof:
+        prof.disable()
+        prof.dump_stats(a.profile)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return {
+        "requests": a.requests,
+        "cpu_ms_per_request": 1000 * cpu / a.requests,
+        "wall_s": wall,
+        "req_per_s": a.requests / wall,
+        "non_2xx": bad,
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("what", choices=("create", "list"))
+    p.add_argument("--server", default=common.DEFAULT_SERVER)
+    p.add_argument("--db", default=None, help="default: sl_bench_inproc (recreated) for create")
+    p.add_argument("--path", default=None)
+    p.add_argument("--requests", type=int, default=4000)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--profile", default=None, help="write a cProfile of the measured part")
+    a = p.parse_args()
+    db = a.db or "sl_bench_inproc"
+    if a.what == "create" and a.db is None:
+        key = common.run(common.fresh_database(db, a.server))
+    else:
+        key = common.create_api_key(db, a.server)
+    os.environ.update(common.app_env(db, a.server))
+    os.environ["LOG_LEVEL"] = "WARNING"
+    from app.main import create_app
+
+    app = create_app()
+
+    async def go() -> dict[str, Any]:
+        async with app.router.lifespan_context(app):
+            return await _drive(app, a, key, orjson.dumps(common.CREATE_BODY))
+
+    res = asyncio.run(go())
+    print(
+        f"{a.what}: {res['requests']} requests, c={a.concurrency}: "
+        f"{res['cpu_ms_per_request']:.3f} ms CPU/request (API process, in-process ASGI), "
+        f"{res['req_per_s']:.0f} req/s, non-2xx {res['non_2xx']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
