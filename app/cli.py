@@ -74,7 +74,7 @@ def cmd_create_api_key(args: argparse.Namespace) -> int:
 
     async def go() -> str:
         plain = ""
-        async for uow in open_uow():
+        async with open_uow() as uow:
             _, plain = await service.create_key(
                 uow, args.name, Role(args.role), uuid.UUID(args.branch) if args.branch else None
             )

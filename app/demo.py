@@ -903,7 +903,7 @@ async def load_demo(force: bool = False) -> int:
     ctx = DemoContext()
     loaded = False
     try:
-        async for uow in open_uow():
+        async with open_uow() as uow:
             await uow.session.execute(
                 text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK}
             )

@@ -393,7 +393,7 @@ async def pass_phase(args: argparse.Namespace) -> dict[str, Any]:
     async def one_pass() -> tuple[float, int | None]:
         t = time.perf_counter()
         handed: int | None = None
-        async for uow in open_uow():
+        async with open_uow() as uow:
             handed = await scheduler.schedule_due(uow)
         return time.perf_counter() - t, handed
 

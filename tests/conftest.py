@@ -85,7 +85,7 @@ async def clean_db(services: dict[str, str], _tables: list[str]) -> AsyncIterato
     from app.catalogue.defaults import ensure_defaults
     from app.core.db import open_uow
 
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await ensure_defaults(uow)
     from app.access import service as access_service
 
@@ -120,7 +120,7 @@ async def issue_key(
     from app.core.db import open_uow
     from app.core.security import Role
 
-    async for uow in open_uow():
+    async with open_uow() as uow:
         _, plain = await service.create_key(
             uow, f"test {role}", Role(role), uuid.UUID(str(branch_id)) if branch_id else None
         )

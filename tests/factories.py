@@ -40,7 +40,7 @@ async def build_world() -> World:
     from app.devices.models import Device
 
     suffix = uuid.uuid4().hex[:6]
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await _merge(uow, Category(code="hardware", name="硬件", name_en="Hardware"))
         await _merge(uow, Category(code="software", name="软件", name_en="Software"))
         await _merge(uow, ProductFamily(code="switch", name="交换机", name_en="Switches"))

@@ -14,6 +14,6 @@ from app.core.idempotency import purge_expired
 async def purge_idempotency_keys(ctx: dict[str, Any]) -> int:
     cutoff = get_clock().now() - timedelta(hours=get_settings().idempotency_ttl_hours)
     removed = 0
-    async for uow in open_uow():
+    async with open_uow() as uow:
         removed = await purge_expired(uow, cutoff)
     return removed

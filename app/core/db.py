@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
 
 import asyncpg
@@ -200,19 +201,6 @@ class UnitOfWork:
             await self._session.rollback()
 
 
-async def open_uow() -> AsyncIterator[UnitOfWork]:
-    uow = UnitOfWork(sessionmaker())
-    try:
-        yield uow
-    except BaseException:
-        await uow.rollback()
-        raise
-    else:
-        await uow.commit()
-    finally:
-        await uow.close()
-
-
 class RawSQL:
     """A statement written with `:name` parameters, run on asyncpg with `$n` ones.
 
@@ -243,9 +231,33 @@ class RawSQL:
 async def get_uow() -> AsyncIterator[UnitOfWork]:
     """FastAPI dependency; use with `Depends(get_uow, scope="function")` so the
     commit happens before the response leaves (a failed commit is an error
-    response, never a 2xx for data that was not stored)."""
-    async for uow in open_uow():
+    response, never a 2xx for data that was not stored).
+
+    FastAPI throws the endpoint's exception in at the `yield`, so a failed request has
+    rolled back (its advisory and row locks released) and given its connection back
+    before its error response is sent. That holds only because the body is here, not
+    behind `async for uow in <another generator>`: a loop never tells the generator it
+    loops over that its body raised, so that generator was left suspended and rolled
+    back later, by the garbage collector's `aclose()` task, after the response had gone
+    out (a client's immediate retry of a failed request then found its Idempotency-Key
+    still locked, and a drain skipped a row still locked by a refused retry).
+    """
+    uow = UnitOfWork(sessionmaker())
+    try:
         yield uow
+    except BaseException:
+        await uow.rollback()
+        raise
+    else:
+        await uow.commit()
+    finally:
+        await uow.close()
+
+
+open_uow: Callable[[], AbstractAsyncContextManager[UnitOfWork]] = asynccontextmanager(get_uow)
+"""A unit of work outside a request (jobs, the CLI, tests): `async with open_uow() as uow:`
+commits when the block ends, rolls back at once when it raises. A context manager, not a
+generator to loop over, for the reason in `get_uow`."""
 
 
 UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]

@@ -121,8 +121,9 @@ async def drain_once(batch_size: int | None = None, dispatcher: Dispatcher | Non
     settings = get_settings()
     size = batch_size or settings.outbox_batch_size
     disp = dispatcher or default_dispatcher
-    # A session of its own (not open_uow's generator): leaving this block by any exception,
-    # cancellation included, closes the session and so rolls the transaction back at once.
+    # A unit of work closed in `finally`, without open_uow's rollback: leaving by any
+    # exception, cancellation included, closes the session, which rolls the transaction
+    # back at once with no further await to be cancelled.
     uow = UnitOfWork(sessionmaker())
     try:
         session = uow.session

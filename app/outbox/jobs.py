@@ -63,7 +63,7 @@ async def purge_outbox(ctx: dict[str, Any]) -> int:
     removed = 0
     while True:
         batch = 0
-        async for uow in open_uow():
+        async with open_uow() as uow:
             batch = await service.purge_delivered(uow, cutoff, PURGE_BATCH)
         removed += batch
         if batch < PURGE_BATCH:

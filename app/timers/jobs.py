@@ -51,7 +51,7 @@ async def fire_timers(ctx: dict[str, Any], slot_ms: int) -> str:
         while active:
             more = []
             for kind in active:
-                async for uow in open_uow():
+                async with open_uow() as uow:
                     batch = await firing.fire_due(uow, FIRE_BATCH, kinds=[kind])
                 fired += batch.fired
                 if batch.taken == FIRE_BATCH:
@@ -63,13 +63,13 @@ async def fire_timers(ctx: dict[str, Any], slot_ms: int) -> str:
                 )
                 return f"fired {fired}, more due"
         held: list[Any] = []
-        async for uow in open_uow():
+        async with open_uow() as uow:
             held = await firing.due_ids(uow, slot, FIRE_BATCH)
         for timer_id in held:
             # One short transaction each: waiting for one timer must not keep another
             # locked (and the ticket change that wants it waiting) meanwhile.
             try:
-                async for uow in open_uow():
+                async with open_uow() as uow:
                     await uow.session.connection()
                     conn = await uow.connection()
                     await conn.execute(f"SET LOCAL lock_timeout = '{HELD_LOCK_TIMEOUT}'")
@@ -101,7 +101,7 @@ async def schedule_timers(ctx: dict[str, Any]) -> int:
         total = 0
         while True:
             handed: int | None = None
-            async for uow in open_uow():
+            async with open_uow() as uow:
                 handed = await scheduler.schedule_due(uow)
             if not handed:
                 return total

@@ -63,7 +63,7 @@ async def engineer(
     """An engineer (API key + profile + skills + a Monday-Friday shift)."""
     headers = await issue_key("engineer", scope)
     eid = await _key_id(client, headers)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         uow.session.add(Engineer(id=eid, name=name, line=line, branch_id=branch_id,
                                  team_id=team_id, max_load=max_load))  # fmt: skip
         await uow.session.flush()
@@ -76,7 +76,7 @@ async def engineer(
 
 
 async def _counts(eid: uuid.UUID) -> tuple[int, int]:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         row = (
             await uow.session.execute(
                 text("SELECT open_tickets, open_load FROM engineers WHERE id = :i"), {"i": eid}
@@ -109,7 +109,7 @@ async def test_auto_assign_picks_the_least_loaded_engineer_on_duty_and_says_why(
     unskilled, _ = await engineer(
         client, world.branch_id, name="赵敏", skills=(("category", "software"),)
     )
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await uow.session.execute(
             text("UPDATE engineers SET open_load = 5 WHERE id = :i"), {"i": busy}
         )
@@ -129,7 +129,7 @@ async def test_auto_assign_picks_the_least_loaded_engineer_on_duty_and_says_why(
     )
     assert await _counts(idle) == (1, 4)  # a P1 weighs 4
     # The outbox announces it.
-    async for uow in open_uow():
+    async with open_uow() as uow:
         n = (
             await uow.session.execute(
                 text(
@@ -144,7 +144,7 @@ async def test_auto_assign_picks_the_least_loaded_engineer_on_duty_and_says_why(
 async def test_same_branch_then_nearest_then_longest_idle(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await uow.session.execute(
             text("UPDATE branches SET region = '华东' WHERE id = :b"), {"b": world.branch_id}
         )
@@ -177,7 +177,7 @@ async def test_same_branch_then_nearest_then_longest_idle(
     # Two of the same branch with the same load: the one assigned longest ago.
     a, _ = await engineer(client, world.branch_id, name="甲")
     b, _ = await engineer(client, world.branch_id, name="乙")
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await uow.session.execute(
             text("UPDATE engineers SET last_assigned_at = :t WHERE id = :i"),
             {"t": NOW - timedelta(hours=1), "i": a},
@@ -210,7 +210,7 @@ async def test_nobody_on_duty_is_a_clear_409_and_changes_nothing(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
     eid, _ = await engineer(client, world.branch_id)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         uow.session.add(Absence(engineer_id=eid, starts_at=NOW - timedelta(hours=1),
                                 ends_at=NOW + timedelta(hours=8), reason="年假"))  # fmt: skip
     # Scoped to another branch: cannot see the ticket, so not a candidate either.
@@ -300,7 +300,7 @@ async def test_concurrent_assignments_never_exceed_the_maximum(
     codes = sorted(r.status_code for r in results)
     assert codes == [200] * 3 + [409] * 5, [r.text for r in results]
     assert await _counts(eid) == (3, 12)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         owned = (
             await uow.session.execute(
                 text("SELECT count(*) FROM tickets WHERE owner_id = :e"), {"e": eid}
@@ -368,7 +368,7 @@ async def test_handoff_to_the_secondary_reported_back_and_overdue_alert(
     ).status_code == 409
     # Past its time, unreported: the timer raises an alert on the timeline and the outbox.
     clock.set(until + timedelta(seconds=1))
-    async for uow in open_uow():
+    async with open_uow() as uow:
         assert (await firing.fire_due(uow)).fired >= 1
     events = await _events(client, admin, tid)
     overdue = [e for e in events if e["type"] == "ticket.handoff_overdue"]
@@ -387,7 +387,7 @@ async def test_handoff_to_the_secondary_reported_back_and_overdue_alert(
     assert [h["state"] for h in listed] == ["reported"] and listed[0]["overdue_at"]
     # A reported handoff's timer is gone: nothing fires again.
     clock.set(until + timedelta(hours=1))
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await firing.fire_due(uow)
     assert (
         len([e for e in await _events(client, admin, tid) if e["type"] == "ticket.handoff_overdue"])
@@ -400,7 +400,7 @@ async def test_handoff_to_the_secondary_reported_back_and_overdue_alert(
     h2 = r.json()
     r = await client.post(f"/v1/tickets/{tid}/handoffs/{h2['id']}/report", json=report, headers=sh)
     assert r.status_code == 200
-    async for uow in open_uow():
+    async with open_uow() as uow:
         state = (
             await uow.session.execute(
                 text("SELECT state FROM timers WHERE subject_id = :h"), {"h": h2["id"]}
@@ -417,7 +417,7 @@ async def test_not_now_keeps_the_ticket_when_the_sla_can_wait_else_hands_it_on(
 ) -> None:
     manager = await issue_key("manager")
     manager_id = await _key_id(client, manager)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         team = Team(code="L1SH", name="上海一线组", line="l1", branch_id=world.branch_id,
                     manager_id=manager_id)  # fmt: skip
         uow.session.add(team)

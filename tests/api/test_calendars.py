@@ -47,7 +47,7 @@ def _fresh_spec_cache() -> Iterator[None]:
 
 
 async def count() -> int:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         n = (await uow.session.execute(text("SELECT count(*) FROM calendars"))).scalar_one()
     return int(n)
 
@@ -110,7 +110,7 @@ async def test_ensure_defaults_is_idempotent_and_keeps_edits(
         f"/v1/calendars/{defaults.CALENDAR_CN_5X8}", json={"name": "中国工作日"}, headers=admin
     )
     assert r.status_code == 200
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await ensure_defaults(uow)
         await ensure_defaults(uow)
     assert await count() == 3
@@ -556,10 +556,10 @@ async def test_specs_are_cached_per_version(
     cal = await create(client, admin)
     cid = uuid.UUID(cal["id"])
     missing = uuid.uuid4()
-    async for uow in open_uow():
+    async with open_uow() as uow:
         first = await service.specs(uow, [cid, defaults.CALENDAR_CN_5X8, missing, cid])
     assert set(first) == {cid, defaults.CALENDAR_CN_5X8}
-    async for uow in open_uow():
+    async with open_uow() as uow:
         # A hot path that started on the raw connection: specs() stays on it.
         await uow.connection()
         again = await service.specs(uow, [cid])
@@ -571,13 +571,13 @@ async def test_specs_are_cached_per_version(
         f"/v1/calendars/{cid}", json={"weekly": [[["00:00", "24:00"]]] * 7}, headers=admin
     )
     assert r.status_code == 200
-    async for uow in open_uow():
+    async with open_uow() as uow:
         changed = await service.specs(uow, [cid])
         # The session still works after specs() (it ran on the session's connection).
         row2 = await service.get(uow, cid)
     assert row2.version == 2
     assert changed[cid] is not first[cid]
     assert bt.add(changed[cid], friday, timedelta(hours=2)) == datetime(2026, 3, 6, 11, tzinfo=UTC)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         assert await service.specs(uow, []) == {}
         assert service.spec_for(row2) is changed[cid]

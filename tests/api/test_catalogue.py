@@ -39,13 +39,13 @@ async def test_ensure_defaults_is_idempotent_and_keeps_edits(
 ) -> None:
     r = await client.patch("/v1/categories/data", json={"name": "数据类"}, headers=admin)
     assert r.status_code == 200
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await defaults.ensure_defaults(uow)
         await defaults.ensure_defaults(uow)
     cats = (await client.get("/v1/categories", headers=admin)).json()
     assert len(cats) == len(defaults.CATEGORIES)
     assert next(c for c in cats if c["code"] == "data")["name"] == "数据类"
-    async for uow in open_uow():
+    async with open_uow() as uow:
         level = await service.default_service_level(uow)
         assert level is not None and level.code == "basic"
 
@@ -60,7 +60,7 @@ async def test_ensure_defaults_respects_an_operator_default(
     )
     assert r.status_code == 201
     # Simulate a database where 'basic' is missing but another default exists.
-    async for uow in open_uow():
+    async with open_uow() as uow:
         from sqlalchemy import text
 
         await uow.session.execute(text("DELETE FROM sla_policies WHERE service_level = 'basic'"))
@@ -221,7 +221,7 @@ async def test_exactly_one_default_service_level(
     )
     assert r.status_code == 409
     assert await defaults_now() == ["5x8"]
-    async for uow in open_uow():
+    async with open_uow() as uow:
         level = await service.default_service_level(uow)
         assert level is not None and level.code == "5x8"
 

@@ -338,7 +338,7 @@ async def test_list_pagination_and_verbatim_text(
 
 
 async def _covering(customer_id: str, device_id: str, on: date) -> str | None:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         found = await service.find_covering_contract(
             uow, uuid.UUID(customer_id), uuid.UUID(device_id), on
         )

@@ -49,7 +49,7 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 async def _rows(sql: str) -> list[Any]:
     from app.core.db import open_uow
 
-    async for uow in open_uow():
+    async with open_uow() as uow:
         return list(await uow.session.execute(text(sql)))
     return []
 

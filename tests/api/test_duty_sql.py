@@ -28,7 +28,7 @@ async def test_sql_and_pure_rules_agree_on_who_is_on_duty(app: Any) -> None:
     world = await build_world()
     base = datetime(2026, 3, 27, tzinfo=UTC)  # Berlin's DST change is on the 29th
     engineers: list[uuid.UUID] = []
-    async for uow in open_uow():
+    async with open_uow() as uow:
         teams = []
         for i, zone in enumerate(ZONES):
             team = Team(code=f"T{i}{uuid.uuid4().hex[:4]}", name=f"组{i}", line="l1",
@@ -38,7 +38,7 @@ async def test_sql_and_pure_rules_agree_on_who_is_on_duty(app: Any) -> None:
         await uow.session.flush()
     for n in range(36):
         headers = await issue_key("engineer")
-        async for uow in open_uow():
+        async with open_uow() as uow:
             from sqlalchemy import text
 
             key = (
@@ -48,7 +48,7 @@ async def test_sql_and_pure_rules_agree_on_who_is_on_duty(app: Any) -> None:
             ).scalar_one()
         _ = headers
         engineers.append(key)
-        async for uow in open_uow():
+        async with open_uow() as uow:
             uow.session.add(Engineer(id=key, name=f"工程师{n}", line="l1", branch_id=world.branch_id,
                                      team_id=teams[n % 3].id, max_load=1000))  # fmt: skip
             await uow.session.flush()
@@ -69,14 +69,14 @@ async def test_sql_and_pure_rules_agree_on_who_is_on_duty(app: Any) -> None:
                 start = base + timedelta(hours=rng.randrange(0, 96))
                 uow.session.add(Absence(engineer_id=key, starts_at=start,
                                         ends_at=start + timedelta(hours=rng.randrange(1, 30))))  # fmt: skip
-    async for uow in open_uow():
+    async with open_uow() as uow:
         uow.session.add(OnCallRotation(team_id=teams[0].id, name="7x24值班",
                                        starts_at=base - timedelta(days=2), period_hours=13,
                                        members=engineers[:4]))  # fmt: skip
     checked = on_duty_seen = 0
     for _ in range(120):
         at = base + timedelta(minutes=rng.randrange(0, 5 * 24 * 60))
-        async for uow in open_uow():
+        async with open_uow() as uow:
             pure = {c.id for c in await roster.on_duty(uow, at, "l1", [("category", "hardware")])}
             top, considered = await roster.top_candidates(
                 uow, at, "l1", [("category", "hardware")], world.branch_id, None, None, None,

@@ -63,7 +63,7 @@ async def _line(client: httpx.AsyncClient, h: dict[str, str], tid: str) -> str:
 async def _fire_all() -> int:
     fired = 0
     while True:
-        async for uow in open_uow():
+        async with open_uow() as uow:
             batch = await firing.fire_due(uow, 100)
         fired += batch.fired
         if batch.taken == 0:
@@ -79,7 +79,7 @@ async def test_by_hand_up_the_lines_to_rd_with_approval_and_back(
     rd_engineer_h = await issue_key("engineer")
     rd_engineer = await _id(client, rd_engineer_h)
     l2_engineer = await issue_key("engineer")
-    async for uow in open_uow():
+    async with open_uow() as uow:
         uow.session.add(Team(code="RD", name="研发支持部", line="l3", branch_id=world.branch_id,
                              manager_id=await _id(client, rd_manager)))  # fmt: skip
         uow.session.add(
@@ -197,7 +197,7 @@ async def test_sla_warning_and_breach_escalate_through_the_timers(
     manager = await _id(client, manager_h)
     owner_h = await issue_key("engineer")
     owner = await _id(client, owner_h)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         team = Team(
             code="L1", name="一线组", line="l1", branch_id=world.branch_id, manager_id=manager
         )
@@ -234,7 +234,7 @@ async def test_sla_warning_and_breach_escalate_through_the_timers(
         e for e in await _events(client, admin, t["id"]) if e["type"] == "ticket.escalation_notice"
     ]
     assert [n["data"]["level"] for n in notices] == [1, 2, 3]
-    async for uow in open_uow():
+    async with open_uow() as uow:
         outbox = (
             await uow.session.execute(
                 text("SELECT count(*) FROM outbox WHERE aggregate_id = :t"
@@ -266,7 +266,7 @@ async def test_a_breach_timer_racing_a_person_makes_one_escalation(
     start = clock.now()
     tickets = [await _ticket(client, admin, world, service_type="remote") for _ in range(6)]
     clock.set(start + timedelta(minutes=31))  # warnings and breaches due together
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await firing.fire_due(uow, 100)  # the announcements: escalation timers now due
     results = await asyncio.gather(
         _fire_all(),

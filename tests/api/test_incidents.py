@@ -40,7 +40,7 @@ async def _ticket(client: httpx.AsyncClient, h: dict[str, str], world: World, **
 
 
 async def _outbox(kind: str, aggregate: str) -> list[dict[str, Any]]:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         rows = (
             await uow.session.execute(
                 text("SELECT payload FROM outbox WHERE event_type = :k AND aggregate_id = :a"
@@ -54,7 +54,7 @@ async def _outbox(kind: str, aggregate: str) -> list[dict[str, Any]]:
 async def _fire(kind: str) -> int:
     import app.incidents.timers  # noqa: F401  (registered by the worker)
 
-    async for uow in open_uow():
+    async with open_uow() as uow:
         ids = [
             r[0]
             for r in (
@@ -65,7 +65,7 @@ async def _fire(kind: str) -> int:
         ]
     if not ids:
         return 0
-    async for uow in open_uow():
+    async with open_uow() as uow:
         batch = await firing.fire_due(uow, 100, ids=ids)
     return batch.fired
 

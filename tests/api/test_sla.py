@@ -74,7 +74,7 @@ async def _clocks(client: httpx.AsyncClient, h: dict[str, str], tid: str) -> dic
 
 
 async def _timers(clock_id: str) -> dict[str, Any]:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         rows = await uow.session.execute(
             text("SELECT kind, due_at, state, version, id FROM timers WHERE subject_id = :c"),
             {"c": clock_id},
@@ -274,7 +274,7 @@ async def _fire_due(now: datetime) -> int:
 
     fired = 0
     while True:
-        async for uow in open_uow():
+        async with open_uow() as uow:
             batch = await firing.fire_due(uow, 100)
         fired += batch.fired
         if batch.taken < 100:
@@ -309,7 +309,7 @@ async def test_warning_and_breach_fire_once_and_feed_the_list_filters(
     assert [e["type"] for e in sla_events] == ["sla.warning", "sla.breached"]
     assert sla_events[1]["data"]["metric"] == "first_response"
     assert sla_events[1]["actor_role"] == "system"
-    async for uow in open_uow():
+    async with open_uow() as uow:
         outbox = (
             (
                 await uow.session.execute(
@@ -342,7 +342,7 @@ async def test_a_stale_timer_job_does_nothing(
     old = (await _timers(fr["id"]))["sla.clock"]
     await _act(client, admin, t["id"], "acknowledge")  # stops the clock: timers cancelled
     clock.set(start + timedelta(hours=1))
-    async for uow in open_uow():
+    async with open_uow() as uow:
         assert (await firing.fire_due(uow, ids=[old[4], uuid.uuid4()])).taken == 0
     assert await _fire_due(clock.now()) == 0
     events = (await client.get(f"/v1/tickets/{t['id']}/events", headers=admin)).json()["items"]
@@ -416,31 +416,31 @@ async def test_scheduler_pass_hands_over_due_timers_once_and_lost_ones_again(
     t = await _ticket(client, admin, world, service_type="remote")
     fr = (await _clocks(client, admin, t["id"]))["first_response"]
     # The warning is 22.5 min away: outside the 5 min horizon, nothing is handed over.
-    async for uow in open_uow():
+    async with open_uow() as uow:
         assert await scheduler.schedule_due(uow) == 0
     clock.set(start + timedelta(minutes=20))
-    async for uow in open_uow():
+    async with open_uow() as uow:
         assert await scheduler.schedule_due(uow) == 1
     tm = (await _timers(fr["id"]))["sla.clock"]
     wake = f"arq:job:{timers.wake_job_id(timers.slot_of(tm[1]))}"
     pool = await get_pool()
     assert await pool.exists(wake)
     assert timers.slot_time(timers.slot_of(tm[1])) - tm[1] < timedelta(milliseconds=250)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         assert await scheduler.schedule_due(uow) == 0  # already handed over
     # The job is lost (Redis flushed): once overdue by the grace, a worker is woken again.
     await pool.delete(wake)
     await pool.zrem("arq:queue", wake.removeprefix("arq:job:"))
     clock.set(start + timedelta(minutes=22, seconds=31))
-    async for uow in open_uow():
+    async with open_uow() as uow:
         assert await scheduler.schedule_due(uow) == 0  # due, but not yet past the grace
     assert not await pool.keys("arq:job:timers:wake:retry:*")
     clock.set(start + timedelta(minutes=22, seconds=40))
-    async for uow in open_uow():
+    async with open_uow() as uow:
         assert await scheduler.schedule_due(uow) == 0  # nothing new to hand over ...
     retries = await pool.keys("arq:job:timers:wake:retry:*")
     assert len(retries) == 1  # ... but one wake-up for the whole overdue backlog
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await scheduler.schedule_due(uow)
     assert await pool.keys("arq:job:timers:wake:retry:*") == retries  # once per grace period
     await pool.delete(*retries)
@@ -546,11 +546,11 @@ async def test_due_timers_fire_in_batches_and_a_failing_handler_backs_off_then_d
         raise RuntimeError("boom")
 
     subject = uuid.uuid4()
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await timers.schedule(uow, "test.broken", subject, start + timedelta(minutes=1))
 
     async def broken_row() -> Any:
-        async for uow in open_uow():
+        async with open_uow() as uow:
             row = (
                 await uow.session.execute(
                     text(
@@ -564,7 +564,7 @@ async def test_due_timers_fire_in_batches_and_a_failing_handler_backs_off_then_d
 
     clock.set(start + timedelta(minutes=25))  # every first-response warning is due
     try:
-        async for uow in open_uow():
+        async with open_uow() as uow:
             batch = await firing.fire_due(uow, 100)
         # The batch failed as a whole, then fired one by one: only the broken one fails.
         assert (batch.taken, batch.fired, len(batch.failed)) == (4, 3, 1)
@@ -580,7 +580,7 @@ async def test_due_timers_fire_in_batches_and_a_failing_handler_backs_off_then_d
         # Backing off 5, 10, 20 ... s; given up after TIMER_MAX_ATTEMPTS (8) in a row.
         for attempt in range(2, 9):
             clock.set((await broken_row()).fire_at)
-            async for uow in open_uow():
+            async with open_uow() as uow:
                 batch = await firing.fire_due(uow, 100)
             assert len(batch.failed) == 1  # (the clocks' breaches fire meanwhile)
             row = await broken_row()

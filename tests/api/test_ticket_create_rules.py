@@ -23,7 +23,7 @@ async def world(app: Any) -> World:
 
 
 async def _count(sql: str, **params: Any) -> int:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         return int((await uow.session.execute(text(sql), params)).scalar_one())
     return -1
 
@@ -94,7 +94,7 @@ async def test_outbox_payload_has_the_event_shape_of_every_ticket_event(
 ) -> None:
     r = await client.post("/v1/tickets", json=ticket_body(world), headers=admin)
     t = r.json()
-    async for uow in open_uow():
+    async with open_uow() as uow:
         row = (
             await uow.session.execute(
                 text("SELECT payload, event_id FROM outbox WHERE aggregate_id = :t"),
@@ -118,7 +118,7 @@ async def test_numbers_grow_past_six_digits(
     first = (await client.post("/v1/tickets", json=ticket_body(world), headers=admin)).json()
     year = first["number"][1:5]
     seq = f"ticket_number_{year}"
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await uow.session.execute(text(f"SELECT setval('{seq}', 999999, false)"))
     numbers = []
     try:
@@ -129,7 +129,7 @@ async def test_numbers_grow_past_six_digits(
     finally:
         # The sequence is shared by the session's tests, which expect six digits.
         first_n = int(first["number"].split("-")[1])
-        async for uow in open_uow():
+        async with open_uow() as uow:
             await uow.session.execute(text(f"SELECT setval('{seq}', {first_n})"))
     assert numbers == [f"T{year}-999999", f"T{year}-1000000"]
 

@@ -38,7 +38,7 @@ async def _outbox_types(tid: str) -> list[str]:
 
     from app.core.db import open_uow
 
-    async for uow in open_uow():
+    async with open_uow() as uow:
         rows = await uow.session.execute(
             text("SELECT event_type FROM outbox WHERE aggregate_id = :t ORDER BY id"), {"t": tid}
         )
@@ -298,7 +298,7 @@ async def test_reopen_after_window_is_refused(
         assert (
             await client.post(f"/v1/tickets/{t['id']}/{name}", json=body, headers=admin)
         ).status_code == 200
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await uow.session.execute(
             text(
                 "UPDATE tickets SET closed_at = closed_at - make_interval(days => 15) WHERE id = :id"
@@ -425,7 +425,7 @@ async def test_idempotency_key_in_flight_answers_409(
     from app.core.db import open_uow
 
     me = (await client.get("/v1/me", headers=admin)).json()
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await uow.session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
             {"k": f"{me['id']}:slow-1"},

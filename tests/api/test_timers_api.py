@@ -50,15 +50,15 @@ async def flaky(app: Any) -> AsyncIterator[dict[str, Any]]:
 async def _kill(clock: FixedClock, subject: uuid.UUID) -> uuid.UUID:
     """Schedules a FLAKY timer and fails it TIMER_MAX_ATTEMPTS times, following the
     backoff with the pinned clock. Returns the dead timer's id."""
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await timers.schedule(uow, FLAKY, subject, clock.now() + timedelta(seconds=30))
     clock.set(clock.now() + timedelta(seconds=30))
     delays = []
     for _ in range(8):
-        async for uow in open_uow():
+        async with open_uow() as uow:
             batch = await firing.fire_due(uow)
         assert len(batch.failed) == 1
-        async for uow in open_uow():
+        async with open_uow() as uow:
             row = (
                 await uow.session.execute(
                     text("SELECT id, state, fire_at FROM timers WHERE subject_id = :s"),
@@ -108,7 +108,7 @@ async def test_a_dead_timer_is_listed_counted_and_retried_by_an_admin(
     await pool.zrem("arq:queue", wake)
     stats = (await client.get("/v1/timers/stats", headers=admin)).json()
     assert (stats["due"], stats["counts"]["pending"], stats["counts"]["dead"]) == (1, 1, 0)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         batch = await firing.fire_due(uow)
     assert batch.fired == 1 and flaky["fired"] == [subject]
     r = await client.get(f"/v1/timers/{tid}", headers=admin)
@@ -148,7 +148,7 @@ async def test_timer_list_pages_newest_first(
     client: httpx.AsyncClient, admin: dict[str, str], clock: FixedClock, flaky: dict[str, Any]
 ) -> None:
     subjects = [uuid.uuid4() for _ in range(5)]
-    async for uow in open_uow():
+    async with open_uow() as uow:
         for s in subjects:
             await timers.schedule(uow, FLAKY, s, clock.now() + timedelta(hours=1))
     seen: list[str] = []
@@ -176,7 +176,7 @@ async def test_a_wake_up_out_of_time_hands_the_rest_to_a_new_job(
     clock: FixedClock, flaky: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flaky["broken"] = False
-    async for uow in open_uow():
+    async with open_uow() as uow:
         for _ in range(150):
             await timers.schedule(uow, FLAKY, uuid.uuid4(), clock.now() + timedelta(minutes=10))
     clock.set(clock.now() + timedelta(minutes=10))
@@ -204,16 +204,16 @@ async def test_contention_is_retried_without_counting_towards_death(
 
     subject = uuid.uuid4()
     try:
-        async for uow in open_uow():
+        async with open_uow() as uow:
             await timers.schedule(uow, "test.busy", subject, clock.now())
         for _ in range(10):  # more than TIMER_MAX_ATTEMPTS
-            async for uow in open_uow():
+            async with open_uow() as uow:
                 batch = await firing.fire_due(uow)
             assert len(batch.failed) == 1 and not batch.dead
             clock.set(clock.now() + timedelta(seconds=5))
     finally:
         timers.unregister("test.busy")
-    async for uow in open_uow():
+    async with open_uow() as uow:
         row = (
             await uow.session.execute(
                 text("SELECT state, attempts, last_error FROM timers WHERE subject_id = :s"),
@@ -230,7 +230,7 @@ async def test_the_previous_releases_writes_keep_fire_at_with_due_at(
     """During a rolling deploy the previous release inserts and moves timers without
     `fire_at`: a trigger keeps it equal to `due_at` (revision 0005)."""
     due = clock.now() + timedelta(minutes=5)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         timer_id = (
             await uow.session.execute(
                 text(
@@ -242,12 +242,12 @@ async def test_the_previous_releases_writes_keep_fire_at_with_due_at(
             )
         ).scalar_one()
     later = due + timedelta(minutes=1)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await uow.session.execute(
             text("UPDATE timers SET due_at = :d, version = version + 1 WHERE id = :i"),
             {"d": later, "i": timer_id},
         )
-    async for uow in open_uow():
+    async with open_uow() as uow:
         row = (
             await uow.session.execute(
                 text("SELECT fire_at, attempts FROM timers WHERE id = :i"), {"i": timer_id}

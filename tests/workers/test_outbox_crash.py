@@ -108,7 +108,7 @@ async def test_worker_killed_mid_drain_loses_nothing_and_repeats_nothing(
     workers: list[Worker],
     tmp_path: Path,
 ) -> None:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         for i in range(ROWS):
             publish(uow, "test.crash", "ticket", uuid7(), {"i": i})
     env = _worker_env(services, worker_redis)

@@ -86,7 +86,7 @@ async def publish_many(
     n: int, event_type: str = "test.happened", aggregate_type: str = "ticket"
 ) -> list[uuid.UUID]:
     ids: list[uuid.UUID] = []
-    async for uow in open_uow():
+    async with open_uow() as uow:
         for i in range(n):
             message = publish(uow, event_type, aggregate_type, uuid7(), {"i": i})
             ids.append(message.id)

@@ -189,14 +189,14 @@ def _now() -> datetime:
 
 
 async def _schedule(kind: str, subject_id: uuid.UUID, due_at: datetime) -> uuid.UUID:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await timers.schedule(uow, kind, subject_id, due_at)
     return await _timer_id(kind, subject_id)
 
 
 async def _timer_id(kind: str, subject_id: uuid.UUID) -> uuid.UUID:
     found = None
-    async for uow in open_uow():
+    async with open_uow() as uow:
         row = await uow.session.execute(
             text("SELECT id FROM timers WHERE kind = :k AND subject_id = :s"),
             {"k": kind, "s": subject_id},
@@ -455,7 +455,7 @@ async def test_sla_warning_and_breach_end_to_end(
         # Both points passed while no worker ran: one firing announces both.
         "onsite": (t0 - timedelta(seconds=10), t0 - timedelta(seconds=5)),
     }
-    async for uow in open_uow():
+    async with open_uow() as uow:
         for metric, (warn_at, due_at) in plan.items():
             await uow.session.execute(
                 text("UPDATE ticket_clocks SET warn_at = :w, due_at = :d WHERE id = :id"),
@@ -537,7 +537,7 @@ async def test_two_workers_fire_200_timers_due_in_one_second_exactly_once(
     workers = [worker, another_worker()]
     await workers[1].ready()
     base = _now() + timedelta(seconds=2.5)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         for _ in range(count):
             due = base + timedelta(microseconds=random.randrange(1_000_000))
             await timers.schedule(uow, RECORD, uuid7(), due)
@@ -708,7 +708,7 @@ async def test_ticket_change_racing_its_sla_timer_does_not_deadlock(
 
     async def fire() -> str:
         outcome = ""
-        async for uow in open_uow():
+        async with open_uow() as uow:
             batch = await timer_firing.fire_due(uow, ids=[timer["id"]])
             outcome = "fired" if batch.fired else "stale"
         return outcome
