@@ -6,6 +6,17 @@ priority. Gains by assignment are conditional updates (`open_tickets + 1 <= max_
 the engineer's row lock serialises two assignments racing for the last slot, so the
 second one sees the first's count and is refused; no one ends over the maximum. Rows are
 updated in id order so two tickets swapping owners cannot deadlock.
+
+An identity without an engineer profile (an admin) has no counter row, and one whose
+profile is being created has a row this transaction cannot see yet: its creation counts
+the identity's open tickets, which cannot see this transaction's change either, so the
+change would be lost (the count one short, or one too many). Both sides therefore meet
+on the identity's API key row: a change that finds no counter row takes that row FOR
+SHARE and looks again, and the profile's creation takes it FOR NO KEY UPDATE before it
+inserts and counts (`lock_identity`). Either the change waits for the new profile and
+then moves its counter, or the count waits for the change and includes it. (KEY SHARE,
+the lock of foreign-key checks, conflicts with neither, so tickets keep being assigned
+to the identity meanwhile; only the rare no-profile path pays the extra statement.)
 """
 
 from __future__ import annotations
@@ -13,6 +24,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+
+import asyncpg
 
 from app.core.db import RawSQL, UnitOfWork
 from app.core.errors import AtMaximumLoad
@@ -53,6 +66,8 @@ _CHANGE = RawSQL(
     """
 )
 _MAX = RawSQL("SELECT max_load, open_tickets FROM engineers WHERE id = :id::uuid")
+_SHARE_IDENTITY = RawSQL("SELECT 1 FROM api_keys WHERE id = :id::uuid FOR SHARE")
+_LOCK_IDENTITY = RawSQL("SELECT active FROM api_keys WHERE id = :id::uuid FOR NO KEY UPDATE")
 _RECOUNT = RawSQL(
     """
     UPDATE engineers e SET open_tickets = c.n, open_load = c.w
@@ -89,22 +104,44 @@ async def adjust(
         n, w = deltas[owner]
         if n == 0 and w == 0:
             continue
-        if n > 0 and assigned and owner == after.owner_id:
-            got = await conn.fetchval(
-                _GAIN.sql, *_GAIN.args({"n": n, "w": w, "now": now, "id": owner})
-            )
-            if got is None:
-                row = await conn.fetchrow(_MAX.sql, *_MAX.args({"id": owner}))
-                if row is not None:  # an engineer, and full (not an identity without load)
-                    raise AtMaximumLoad(
-                        f"The engineer already has {row['open_tickets']} open tickets, "
-                        f"the most allowed ({row['max_load']}).",
-                        field="owner_id",
-                        max_load=row["max_load"],
-                        open_tickets=row["open_tickets"],
-                    )
-        else:
-            await conn.execute(_CHANGE.sql, *_CHANGE.args({"n": n, "w": w, "id": owner}))
+        gain = n > 0 and assigned and owner == after.owner_id
+        if await _move(conn, owner, n, w, now, gain):
+            continue
+        # No counter row visible: no profile, or one being created right now. Wait for
+        # such a creation to end (see the module's docstring), then look again.
+        await conn.execute(_SHARE_IDENTITY.sql, *_SHARE_IDENTITY.args({"id": owner}))
+        await _move(conn, owner, n, w, now, gain)
+
+
+async def _move(
+    conn: asyncpg.Connection, owner: uuid.UUID, n: int, w: int, now: datetime, gain: bool
+) -> bool:
+    """Moves one engineer's counters; False when the identity has no counter row."""
+    if not gain:
+        status = await conn.execute(_CHANGE.sql, *_CHANGE.args({"n": n, "w": w, "id": owner}))
+        return bool(status != "UPDATE 0")
+    got = await conn.fetchval(_GAIN.sql, *_GAIN.args({"n": n, "w": w, "now": now, "id": owner}))
+    if got is not None:
+        return True
+    row = await conn.fetchrow(_MAX.sql, *_MAX.args({"id": owner}))
+    if row is None:
+        return False
+    raise AtMaximumLoad(  # an engineer, and full
+        f"The engineer already has {row['open_tickets']} open tickets, "
+        f"the most allowed ({row['max_load']}).",
+        field="owner_id",
+        max_load=row["max_load"],
+        open_tickets=row["open_tickets"],
+    )
+
+
+async def lock_identity(uow: UnitOfWork, key_id: uuid.UUID) -> bool | None:
+    """Locks an API identity before its engineer profile is created and its load counted
+    (so no load change of that identity runs in between unseen); returns whether the key
+    is active, None when there is no such key."""
+    conn = await uow.connection()
+    row = await conn.fetchrow(_LOCK_IDENTITY.sql, *_LOCK_IDENTITY.args({"id": key_id}))
+    return None if row is None else bool(row["active"])
 
 
 async def recount(uow: UnitOfWork, engineer_id: uuid.UUID) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from app.assignment import load
+from app.assignment.handoffs import HANDOFF_TIMER
 from app.assignment.models import Handoff
 from app.assignment.select import Place, explain, rank, rule
 from app.core.clock import get_clock
@@ -33,12 +34,12 @@ from app.core.etag import check_if_match
 from app.core.security import Permission, Principal
 from app.people.roster import top_candidates
 from app.sla.models import TicketClock
+from app.tickets import lifecycle
 from app.tickets import repository as tickets_repo
 from app.tickets import service as tickets
 from app.tickets.models import OPEN_STATUSES, Ticket
 from app.timers import service as timers
 
-HANDOFF_TIMER = "assignment.handoff"
 # Candidates tried in turn when a race took the first one's last free slot.
 MAX_TRIES = 10
 
@@ -93,7 +94,7 @@ async def choose(
     )  # fmt: skip
     ranked = rank(top, place)
     before = tickets.holding(ticket)
-    status = "assigned" if ticket.status == "new" else ticket.status
+    status = lifecycle.target_status("assign", ticket.status)
     for i, c in enumerate(ranked[:MAX_TRIES]):
         try:
             async with uow.session.begin_nested():
@@ -115,22 +116,111 @@ async def choose(
     return None
 
 
-def _set_owner(
+async def _set_owner(
     uow: UnitOfWork,
     ticket: Ticket,
     principal: Principal,
-    owner_id: uuid.UUID,
+    owner_id: uuid.UUID | None,
     data: dict[str, Any],
     channel: str | None,
 ) -> None:
-    before = {"owner_id": str(ticket.owner_id) if ticket.owner_id else None,
-              "status": ticket.status}  # fmt: skip
-    ticket.owner_id = owner_id
-    if ticket.status == "new":
-        ticket.status = "assigned"
-    tickets._touch(ticket)
-    after = {"owner_id": str(owner_id), "status": ticket.status}
-    tickets.record_event(uow, ticket, principal, channel, "ticket.assigned", before, after, data)
+    """The owner change itself, once the load has moved: the state machine's `assign`,
+    its event, and the end of the open handoffs (the ticket changed hands)."""
+    previous = ticket.owner_id
+    tickets.set_owner(uow, ticket, principal, channel, owner_id, data)
+    if previous is not None and previous != owner_id:  # (a handoff needs an owner)
+        await tickets.end_handoffs(uow, ticket, principal, channel)
+
+
+def _change_secondary(
+    uow: UnitOfWork,
+    ticket: Ticket,
+    principal: Principal,
+    channel: str | None,
+    secondary_id: uuid.UUID | None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    before = {"secondary_owner_id": _s(ticket.secondary_owner_id)}
+    ticket.secondary_owner_id = secondary_id
+    tickets.record_event(uow, ticket, principal, channel, "ticket.secondary_assigned", before,
+                         {"secondary_owner_id": _s(secondary_id)}, data)  # fmt: skip
+
+
+AUTO: Any = object()  # hand_over's `to`: whom the line's assignment rules choose
+
+
+async def _book(
+    uow: UnitOfWork, ticket: Ticket, owner: uuid.UUID, now: datetime, strict: bool
+) -> bool:
+    """Moves the ticket's load to `owner` (an assignment: his maximum applies). Strict:
+    refusals propagate (422, 409 at-maximum-load); else they answer False, nothing moved."""
+    after = load.Holding(owner, lifecycle.target_status("assign", ticket.status), ticket.priority)
+    if strict:
+        await _check_identity(uow, ticket, owner, "owner_id")
+        await load.adjust(uow, tickets.holding(ticket), after, now, assigned=True)
+        return True
+    try:
+        await _check_identity(uow, ticket, owner, "owner_id")
+        async with uow.session.begin_nested():
+            await uow.session.connection()
+            await load.adjust(uow, tickets.holding(ticket), after, now, assigned=True)
+    except (Unprocessable, AtMaximumLoad):
+        return False
+    return True
+
+
+async def hand_over(
+    uow: UnitOfWork,
+    ticket: Ticket,
+    principal: Principal,
+    channel: str | None,
+    data: dict[str, Any],
+    to: uuid.UUID | None = AUTO,
+    fallback: bool = False,
+) -> uuid.UUID | None:
+    """The ticket changes hands because it moved to another line (escalation); it is
+    locked and its `support_line` already the new line. It goes to `to` when named
+    (R&D's acceptance; refused when he cannot take it, unless `fallback`), else to the
+    engineer on duty the line's assignment rules choose, else to nobody: it waits in the
+    line's queue, unassigned (`ticket.unassigned`, or `ticket.assignment_failed` when it
+    had no owner; both go to the outbox). The previous owner becomes the secondary, to
+    follow it; open handoffs end. Returns the new owner."""
+    now = get_clock().now()
+    previous = ticket.owner_id
+    decision: dict[str, Any] = {"mode": "escalation", "line": ticket.support_line}
+    owner: uuid.UUID | None = None
+    named: uuid.UUID | None = None if to is AUTO else to
+    if named is not None and (
+        named == previous or await _book(uow, ticket, named, now, strict=not fallback)
+    ):
+        owner = named
+        decision["rule"] = "named"
+    if owner is None and (to is AUTO or fallback):
+        chosen = await choose(uow, ticket, now, "escalation")  # books the load
+        if chosen is not None:
+            owner, found = chosen
+            decision.update({k: v for k, v in found.items() if k != "mode"})
+    if owner is None:
+        decision["rule"] = "no_engineer_available"
+        await load.adjust(uow, tickets.holding(ticket),
+                          load.Holding(None, ticket.status, ticket.priority), now,
+                          assigned=False)  # fmt: skip
+    if owner == previous:
+        if owner is None:  # nobody had it, nobody can take it: in the line's queue
+            tickets.record_event(uow, ticket, principal, channel, "ticket.assignment_failed",
+                                 data={**decision, **data})  # fmt: skip
+        return owner
+    if previous is not None:
+        decision["previous_owner_id"] = str(previous)
+    await _set_owner(uow, ticket, principal, owner, {**decision, **data}, channel)
+    follower = previous if previous is not None else ticket.secondary_owner_id
+    if follower == owner:
+        follower = None  # the secondary became the primary
+    if follower != ticket.secondary_owner_id:
+        _change_secondary(uow, ticket, principal, channel, follower,
+                          {"reason": "previous_owner", **data})  # fmt: skip
+    await uow.session.flush()
+    return owner
 
 
 async def auto_assign(
@@ -156,7 +246,7 @@ async def auto_assign(
             f"No engineer of line {ticket.support_line} with the skill is on duty with room.",
             line=ticket.support_line,
         )
-    _set_owner(uow, ticket, principal, chosen[0], chosen[1], channel)
+    await _set_owner(uow, ticket, principal, chosen[0], chosen[1], channel)
     await uow.session.flush()
     return ticket
 
@@ -176,7 +266,7 @@ async def assign_new(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
         )  # fmt: skip
         await uow.session.flush()
         return False
-    _set_owner(uow, ticket, principal, chosen[0], chosen[1], None)
+    await _set_owner(uow, ticket, principal, chosen[0], chosen[1], None)
     await uow.session.flush()
     return True
 
@@ -212,13 +302,8 @@ async def set_secondary(
         return ticket
     if secondary_id is None and await _open_handoff(uow, ticket.id) is not None:
         raise Conflict("A handoff to the secondary owner is still open; have it reported first.")
-    before = {"secondary_owner_id": _s(ticket.secondary_owner_id)}
-    ticket.secondary_owner_id = secondary_id
+    _change_secondary(uow, ticket, principal, channel, secondary_id)
     tickets._touch(ticket)
-    tickets.record_event(
-        uow, ticket, principal, channel, "ticket.secondary_assigned", before,
-        {"secondary_owner_id": _s(secondary_id)},
-    )  # fmt: skip
     await uow.session.flush()
     return ticket
 
@@ -275,12 +360,7 @@ async def start_handoff(
         raise Conflict("A handoff is already open on this ticket.")
     if target != ticket.secondary_owner_id:
         await _check_identity(uow, ticket, target, "to_id")
-        tickets.record_event(
-            uow, ticket, principal, channel, "ticket.secondary_assigned",
-            {"secondary_owner_id": _s(ticket.secondary_owner_id)},
-            {"secondary_owner_id": str(target)},
-        )  # fmt: skip
-        ticket.secondary_owner_id = target
+        _change_secondary(uow, ticket, principal, channel, target)
     handoff = Handoff(ticket_id=ticket.id, from_id=ticket.owner_id, to_id=target, what=what,
                       until=until, created_at=now, updated_at=now)  # fmt: skip
     uow.session.add(handoff)
@@ -419,7 +499,7 @@ async def defer(
         decision["to"] = role
         if role == "secondary":
             ticket.secondary_owner_id = None  # he is the primary now
-        _set_owner(uow, ticket, principal, candidate, decision, channel)
+        await _set_owner(uow, ticket, principal, candidate, decision, channel)
         await uow.session.flush()
         return ticket
     raise Conflict(

@@ -4,7 +4,9 @@ one statement, and their states, timeline events and outbox rows written in anot
 
 A notice is sent only if what it is about still holds: a warning's while the clock runs
 unmet, a breach's while the ticket is open; otherwise it is cancelled. "team_manager" is
-resolved to the owner's team manager at sending time."""
+resolved to the owner's team manager at sending time; while the ticket waits unowned in a
+line's queue (escalated, nobody on duty could take it), to the team manager of the
+secondary owner, the previous owner who follows it."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ _READ = RawSQL(
     SELECT n.id, n.ticket_id, n.clock_id, n.after, n.level, n.recipients,
            c.state AS clock_state, c.outcome, t.status, t.number, t.branch_id, t.priority,
            (SELECT tm.manager_id FROM engineers e JOIN teams tm ON tm.id = e.team_id
-            WHERE e.id = t.owner_id) AS manager_id
+            WHERE e.id = COALESCE(t.owner_id, t.secondary_owner_id)) AS manager_id
     FROM escalation_notices n
     JOIN tickets t ON t.id = n.ticket_id
     LEFT JOIN ticket_clocks c ON c.id = n.clock_id

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import col, select
 
+from app.assignment import service as assignment
 from app.core.clock import get_clock
 from app.core.db import UnitOfWork
 from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
@@ -162,8 +163,16 @@ async def escalate(
     kind = "ticket.escalation_requested" if target == "l3" else "ticket.escalated"
     tickets.record_event(uow, ticket, actor, channel, kind, before,
                          {"support_line": ticket.support_line}, _out(e))  # fmt: skip
+    if target == "l2":
+        # The ticket changes hands by line 2's assignment rules (or waits in its queue).
+        # The vendor is no line of ours: the owner stays, to follow the vendor's case.
+        await assignment.hand_over(uow, ticket, actor, channel, _why(e))
     await uow.session.flush()
     return e
+
+
+def _why(e: Escalation) -> dict[str, Any]:
+    return {"escalation_id": str(e.id), "reason": e.reason}
 
 
 async def escalate_by_hand(
@@ -214,28 +223,60 @@ def _state(e: Escalation, *allowed: str) -> None:
                        expected=list(allowed))  # fmt: skip
 
 
-def _require_manager(principal: Principal) -> None:
-    if principal.role not in (Role.manager, Role.admin):
-        raise Forbidden("Only a manager approves an escalation to R&D.", role=principal.role.value)
+class NotRequestingLineManager(Forbidden):
+    slug, title = "not-requesting-line-manager", "Approval belongs to the requesting line"
 
 
-async def _require_rd_manager(uow: UnitOfWork, principal: Principal) -> None:
-    if principal.role == Role.admin:
-        return
+class NotReceivingLineManager(Forbidden):
+    slug, title = "not-receiving-line-manager", "The decision belongs to the receiving line"
+
+
+class SeparationOfDuties(Forbidden):
+    slug, title = "separation-of-duties", "One person may not approve and decide"
+
+
+async def _manages_line(uow: UnitOfWork, principal: Principal, line: str) -> bool:
+    """Whether the principal manages an active team of `line`."""
     found = (
         await uow.session.execute(
-            text("SELECT 1 FROM teams WHERE manager_id = :p AND line = 'l3' AND active LIMIT 1"),
-            {"p": principal.id},
+            text("SELECT 1 FROM teams WHERE manager_id = :p AND line = :l AND active LIMIT 1"),
+            {"p": principal.id, "l": line},
         )
     ).first()
-    if found is None:
-        raise Forbidden("Only the manager of an R&D (line 3) team decides on this.")
+    return found is not None
+
+
+async def _require_requesting_manager(uow: UnitOfWork, principal: Principal, e: Escalation) -> None:
+    """Approval is the requesting line's: a manager of a team of the line the ticket is
+    escalated from. An admin may stand in for either side, never for both (below)."""
+    if principal.role == Role.admin or await _manages_line(uow, principal, e.from_line):
+        return
+    raise NotRequestingLineManager(
+        f"Only a manager of a line {e.from_line} team (the requesting line) approves an "
+        "escalation to R&D.",
+        line=e.from_line,
+    )
+
+
+async def _require_receiving_manager(uow: UnitOfWork, principal: Principal, e: Escalation) -> None:
+    """Accepting or rejecting is the receiving side's: a manager of an R&D (line 3) team,
+    or an admin; and never the person who approved it, whatever his role: one person
+    would otherwise both send the ticket to R&D and take it there."""
+    if principal.role != Role.admin and not await _manages_line(uow, principal, e.to_line):
+        raise NotReceivingLineManager(
+            "Only the manager of an R&D (line 3) team decides on this.", line=e.to_line
+        )
+    if e.approved_by is not None and e.approved_by == principal.id:
+        raise SeparationOfDuties(
+            "You approved this escalation for the requesting line; R&D's manager decides on it.",
+            approved_by=str(e.approved_by),
+        )
 
 
 async def approve(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
                   escalation_id: uuid.UUID, channel: str | None) -> Escalation:  # fmt: skip
-    _require_manager(principal)
     ticket, e = await _escalation_for(uow, principal, ticket_id, escalation_id)
+    await _require_requesting_manager(uow, principal, e)
     _state(e, "requested")
     now = get_clock().now()
     e.state, e.approved_by, e.approved_at, e.updated_at = "approved", principal.id, now, now
@@ -249,8 +290,8 @@ async def approve(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
 async def accept(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
                  escalation_id: uuid.UUID, rd_owner_id: uuid.UUID,
                  channel: str | None) -> Escalation:  # fmt: skip
-    await _require_rd_manager(uow, principal)
     ticket, e = await _escalation_for(uow, principal, ticket_id, escalation_id)
+    await _require_receiving_manager(uow, principal, e)
     _state(e, "approved")
     line = (
         await uow.session.execute(
@@ -268,6 +309,9 @@ async def accept(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
     tickets._touch(ticket)
     tickets.record_event(uow, ticket, principal, channel, "ticket.escalated", before,
                          {"support_line": "l3"}, {**_out(e), "rd_owner_id": str(rd_owner_id)})  # fmt: skip
+    # The named R&D engineer owns it now (409 at his maximum load); the previous owner
+    # follows it as the secondary.
+    await assignment.hand_over(uow, ticket, principal, channel, _why(e), to=rd_owner_id)
     await uow.session.flush()
     return e
 
@@ -275,8 +319,8 @@ async def accept(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
 async def reject(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
                  escalation_id: uuid.UUID, advice: str, channel: str | None) -> Escalation:  # fmt: skip
     """R&D's manager sends it back to the requesting line with advice."""
-    await _require_rd_manager(uow, principal)
     ticket, e = await _escalation_for(uow, principal, ticket_id, escalation_id)
+    await _require_receiving_manager(uow, principal, e)
     _state(e, "approved", "requested")
     now = get_clock().now()
     e.state, e.decided_by, e.decided_at, e.advice = "rejected", principal.id, now, advice
@@ -293,7 +337,7 @@ async def propose_closure(uow: UnitOfWork, principal: Principal, ticket_id: uuid
                           channel: str | None) -> Escalation:  # fmt: skip
     ticket, e = await _escalation_for(uow, principal, ticket_id, escalation_id)
     if principal.id != e.rd_owner_id:
-        await _require_rd_manager(uow, principal)
+        await _require_receiving_manager(uow, principal, e)
     _state(e, "accepted")
     e.state, e.updated_at = "closure_proposed", get_clock().now()
     tickets._touch(ticket)
@@ -308,10 +352,19 @@ async def answer_closure(uow: UnitOfWork, principal: Principal, ticket_id: uuid.
                          channel: str | None) -> Escalation:  # fmt: skip
     """The requesting side confirms (the ticket returns to its line) or refuses."""
     ticket, e = await _escalation_for(uow, principal, ticket_id, escalation_id)
-    if principal.id not in (e.requested_by, ticket.owner_id) and principal.role not in (
-        Role.manager, Role.admin, Role.dispatcher
-    ):  # fmt: skip
-        raise Forbidden("Only the requester, the ticket's owner or a manager answers.")
+    if principal.id == e.rd_owner_id:
+        raise SeparationOfDuties("R&D proposed the closure; the requesting side answers it.",
+                                 rd_owner_id=str(e.rd_owner_id))  # fmt: skip
+    if (
+        principal.id not in (e.requested_by, ticket.secondary_owner_id)
+        and principal.role not in (Role.admin, Role.dispatcher)
+        and not await _manages_line(uow, principal, e.from_line)
+    ):
+        raise NotRequestingLineManager(
+            "Only the requester, the previous owner (now the secondary) or a manager of the "
+            f"requesting line ({e.from_line}) answers.",
+            line=e.from_line,
+        )
     _state(e, "closure_proposed")
     now = get_clock().now()
     e.updated_at = now
@@ -326,6 +379,11 @@ async def answer_closure(uow: UnitOfWork, principal: Principal, ticket_id: uuid.
     tickets._touch(ticket)
     tickets.record_event(uow, ticket, principal, channel, kind, before,
                          {"support_line": ticket.support_line}, {**_out(e), "note": note})  # fmt: skip
+    if confirm:
+        # Back on its line: to the secondary (the owner before R&D, who followed it)
+        # when he can take it, else by the line's rules, else into the line's queue.
+        await assignment.hand_over(uow, ticket, principal, channel, _why(e),
+                                   to=ticket.secondary_owner_id, fallback=True)  # fmt: skip
     await uow.session.flush()
     return e
 

@@ -297,7 +297,9 @@ def _skill_rows(engineer_id: uuid.UUID, skills: list[Skill]) -> list[EngineerSki
 
 async def create_engineer(uow: UnitOfWork, principal: Principal, data: EngineerCreate) -> Engineer:
     await _branch(uow, principal, data.branch_id)
-    if await _active_key(uow, data.api_key_id) is None:
+    # Locked before the profile is inserted and its load counted: an assignment of this
+    # identity meanwhile waits for the profile, or the count waits for it (load.py).
+    if not await load.lock_identity(uow, data.api_key_id):
         raise _invalid(
             "api_key_id", "api_key_id does not name an active API key.", "unknown_api_key"
         )

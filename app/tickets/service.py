@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from app.assignment import load
+from app.assignment import handoffs, load
 from app.core.clock import get_clock
 from app.core.config import get_settings
 from app.core.db import UnitOfWork
@@ -497,6 +497,38 @@ async def _owner_check(uow: UnitOfWork, ticket: Ticket, owner_id: uuid.UUID) -> 
         raise Unprocessable("The owner works for another branch.", field="owner_id")
 
 
+def set_owner(
+    uow: UnitOfWork,
+    ticket: Ticket,
+    principal: Principal,
+    channel: str | None,
+    owner_id: uuid.UUID | None,
+    data: dict[str, Any],
+) -> None:
+    """Gives the ticket a new primary owner, or none (it waits in its line's queue), by
+    the state machine's `assign`: a new ticket becomes assigned when it gains one, and
+    no status changes otherwise. Records `ticket.assigned` (`ticket.unassigned` for
+    none). The caller has moved the load (assignment/load.py) and ends open handoffs
+    (`end_handoffs`)."""
+    before = {"owner_id": _jsonable(ticket.owner_id), "status": ticket.status}
+    ticket.owner_id = owner_id
+    if owner_id is not None:
+        ticket.status = lifecycle.target_status("assign", ticket.status)
+    _touch(ticket)
+    after = {"owner_id": _jsonable(owner_id), "status": ticket.status}
+    type_ = "ticket.assigned" if owner_id is not None else "ticket.unassigned"
+    _event(uow, ticket, principal, channel, type_, before, after, data)
+
+
+async def end_handoffs(
+    uow: UnitOfWork, ticket: Ticket, principal: Principal, channel: str | None
+) -> None:
+    """The ticket changed hands: its open handoffs end, each with its event."""
+    for h in await handoffs.cancel_open(uow, ticket.id, get_clock().now()):
+        _event(uow, ticket, principal, channel, "ticket.handoff_cancelled",
+               data={"handoff_id": str(h.id), "to_id": str(h.to_id), "reason": "owner_changed"})  # fmt: skip
+
+
 async def act(
     uow: UnitOfWork,
     principal: Principal,
@@ -587,6 +619,8 @@ async def act(
         "cancel": "ticket.cancelled",
     }[action]
     _event(uow, ticket, principal, channel, type_, before, after, data or None)
+    if before["owner_id"] is not None and before["owner_id"] != after["owner_id"]:
+        await end_handoffs(uow, ticket, principal, channel)  # (a handoff needs an owner)
     await uow.session.flush()
     await sla.on_action(uow, ticket, action, body.get("on"), now)
     if action in ("acknowledge", "start") and before["owner_id"] != after["owner_id"]:

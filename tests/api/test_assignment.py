@@ -348,6 +348,8 @@ async def test_handoff_to_the_secondary_reported_back_and_overdue_alert(
     r = await client.post(
         f"/v1/tickets/{tid}/assign", json={"owner_id": str(primary)}, headers=admin
     )
+    # Started: its first response met, no breach escalates it (and hands it on) meanwhile.
+    assert (await client.post(f"/v1/tickets/{tid}/start", json={}, headers=ph)).status_code == 200
     r = await client.put(f"/v1/tickets/{tid}/secondary-owner",
                          json={"secondary_owner_id": str(primary)}, headers=admin)  # fmt: skip
     assert r.status_code == 422  # not the primary too
@@ -397,6 +399,7 @@ async def test_handoff_to_the_secondary_reported_back_and_overdue_alert(
     r = await client.post(f"/v1/tickets/{tid}/handoffs",
                           json={"what": "远程检查日志", "until": (clock.now() + timedelta(hours=1)).isoformat()},
                           headers=ph)  # fmt: skip
+    assert r.status_code == 201, r.text
     h2 = r.json()
     r = await client.post(f"/v1/tickets/{tid}/handoffs/{h2['id']}/report", json=report, headers=sh)
     assert r.status_code == 200
@@ -471,3 +474,35 @@ async def test_not_now_keeps_the_ticket_when_the_sla_can_wait_else_hands_it_on(
     assert r.status_code == 403
     past = {"until": (NOW - timedelta(hours=1)).isoformat(), "reason": "x"}
     assert (await client.post(f"/v1/tickets/{tid}/defer", json=past, headers=ph)).status_code == 422
+
+
+async def test_open_handoffs_end_when_the_ticket_changes_hands_by_hand(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    import app.assignment.timers  # noqa: F401
+
+    primary, ph = await engineer(client, world.branch_id, name="王磊")
+    second, _ = await engineer(client, world.branch_id, name="李强")
+    other, _ = await engineer(client, world.branch_id, name="赵敏")
+    tid = (await _ticket(client, admin, world))["id"]
+    await client.post(f"/v1/tickets/{tid}/assign", json={"owner_id": str(primary)}, headers=admin)
+    await client.post(f"/v1/tickets/{tid}/start", json={}, headers=ph)
+    until = NOW + timedelta(hours=1)
+    r = await client.post(f"/v1/tickets/{tid}/handoffs", headers=ph,
+                          json={"what": "现场更换电源", "to_id": str(second),
+                                "until": until.isoformat()})  # fmt: skip
+    assert r.status_code == 201, r.text
+    r = await client.post(f"/v1/tickets/{tid}/assign", headers=admin,
+                          json={"owner_id": str(other), "reason": "原负责人休假"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    listed = (await client.get(f"/v1/tickets/{tid}/handoffs", headers=admin)).json()
+    assert [h["state"] for h in listed] == ["cancelled"]
+    ended = [
+        e for e in await _events(client, admin, tid) if e["type"] == "ticket.handoff_cancelled"
+    ]
+    assert ended[0]["data"]["reason"] == "owner_changed"
+    clock.set(until + timedelta(seconds=1))
+    async for uow in open_uow():
+        await firing.fire_due(uow)
+    types = [e["type"] for e in await _events(client, admin, tid)]
+    assert "ticket.handoff_overdue" not in types

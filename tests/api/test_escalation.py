@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -87,6 +87,8 @@ async def test_by_hand_up_the_lines_to_rd_with_approval_and_back(
         )
         uow.session.add(Engineer(id=await _id(client, l2_engineer), name="二线陈", line="l2",
                                  branch_id=world.branch_id))  # fmt: skip
+        uow.session.add(Team(code="L2", name="专业服务中心", line="l2", branch_id=world.branch_id,
+                             manager_id=await _id(client, manager)))  # fmt: skip
     t = await _ticket(client, admin, world)
     tid = t["id"]
     base = f"/v1/tickets/{tid}/escalations"
@@ -372,3 +374,187 @@ async def test_a_breach_found_by_a_ticket_change_escalates_too(
                       headers=admin)  # fmt: skip
     await _fire_all()
     assert (await client.get(f"/v1/tickets/{t2['id']}/escalations", headers=admin)).json() == []
+
+
+# --- issue 9: separation of duties, and who owns an escalated ticket ----------------------
+
+
+async def _team(line: str, manager: uuid.UUID, branch: uuid.UUID) -> uuid.UUID:
+    async for uow in open_uow():
+        team = Team(code=f"T{line}{uuid.uuid4().hex[:4]}", name=f"{line}组", line=line,
+                    branch_id=branch, manager_id=manager)  # fmt: skip
+        uow.session.add(team)
+        await uow.session.flush()
+    return team.id
+
+
+async def _rd_request(client: httpx.AsyncClient, h: dict[str, str], tid: str) -> str:
+    r = await client.post(f"/v1/tickets/{tid}/escalations",
+                          json={"reason": "疑似软件缺陷", "to_line": "l3", "work_order": WORK_ORDER},
+                          headers=h)  # fmt: skip
+    assert r.status_code == 201, r.text
+    return f"/v1/tickets/{tid}/escalations/{r.json()['id']}"
+
+
+async def test_approval_is_the_requesting_lines_and_acceptance_the_receiving_ones(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World
+) -> None:
+    l1_manager, rd_manager, both = [await issue_key("manager") for _ in range(3)]
+    plain_manager = await issue_key("manager")
+    await _team("l1", await _id(client, l1_manager), world.branch_id)
+    await _team("l3", await _id(client, rd_manager), world.branch_id)
+    await _team("l1", await _id(client, both), world.branch_id)
+    await _team("l3", await _id(client, both), world.branch_id)
+    rd_h = await issue_key("engineer")
+    rd = await _id(client, rd_h)
+    async for uow in open_uow():
+        uow.session.add(Engineer(id=rd, name="研发刘", line="l3", branch_id=world.branch_id))
+    t = await _ticket(client, admin, world)
+    base = await _rd_request(client, admin, t["id"])  # from line 1
+    prefix = "https://supportline.dev/problems/"
+    # R&D's manager may not approve what is addressed to his own line; nor a manager of none.
+    for h in (rd_manager, plain_manager):
+        r = await client.post(f"{base}/approve", headers=h)
+        assert r.status_code == 403 and r.json()["type"] == prefix + "not-requesting-line-manager"
+    r = await client.post(f"{base}/approve", headers=l1_manager)
+    assert r.status_code == 200 and r.json()["state"] == "approved"
+    r = await client.post(f"{base}/accept", json={"rd_owner_id": str(rd)}, headers=l1_manager)
+    assert r.status_code == 403 and r.json()["type"] == prefix + "not-receiving-line-manager"
+    r = await client.post(f"{base}/accept", json={"rd_owner_id": str(rd)}, headers=rd_manager)
+    assert r.status_code == 200 and r.json()["state"] == "accepted"
+    # R&D's owner proposes the closure but may not confirm it himself.
+    await client.post(f"{base}/propose-closure", json={"note": "补丁已验证"}, headers=rd_h)
+    r = await client.post(f"{base}/answer-closure", json={"confirm": True}, headers=rd_h)
+    assert r.status_code == 403 and r.json()["type"] == prefix + "separation-of-duties"
+    # One person managing both lines (or an admin) approves, then may not decide.
+    for h in (both, admin):
+        t2 = await _ticket(client, admin, world)
+        base2 = await _rd_request(client, admin, t2["id"])
+        assert (await client.post(f"{base2}/approve", headers=h)).status_code == 200
+        for action, body in (("accept", {"rd_owner_id": str(rd)}), ("reject", {"advice": "x"})):
+            r = await client.post(f"{base2}/{action}", json=body, headers=h)
+            assert r.status_code == 403 and r.json()["type"] == prefix + "separation-of-duties"
+        r = await client.post(f"{base2}/accept", json={"rd_owner_id": str(rd)}, headers=rd_manager)
+        assert r.status_code == 200
+
+
+async def test_an_escalated_ticket_changes_hands_and_the_previous_owner_follows(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World
+) -> None:
+    from tests.api.test_assignment import NOW, engineer
+
+    set_clock(FixedClock(NOW))
+    try:
+        await _changes_hands(client, admin, world, engineer)
+    finally:
+        set_clock(Clock())
+
+
+async def _counts(eid: uuid.UUID) -> tuple[int, int]:
+    async for uow in open_uow():
+        row = (await uow.session.execute(
+            text("SELECT open_tickets, open_load FROM engineers WHERE id = :i"), {"i": eid}
+        )).one()  # fmt: skip
+    return int(row[0]), int(row[1])
+
+
+async def _changes_hands(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, engineer: Any
+) -> None:
+    b = world.branch_id
+    l2_manager, rd_manager = await issue_key("manager"), await issue_key("manager")
+    await _team("l2", await _id(client, l2_manager), b)
+    await _team("l3", await _id(client, rd_manager), b)
+    a, ah = await engineer(client, b, name="一线王")
+    s, _ = await engineer(client, b, name="一线李", shift=None)
+    l2, l2h = await engineer(client, b, name="二线陈", line="l2")
+    await engineer(client, b, name="二线夜班", line="l2", shift=(time(22), time(6)))
+    rd, rdh = await engineer(client, b, name="研发刘", line="l3", shift=None, max_load=1)
+    t = await _ticket(client, admin, world)  # P1: weighs 4
+    tid = t["id"]
+    await client.post(f"/v1/tickets/{tid}/assign", json={"owner_id": str(a)}, headers=admin)
+    await client.post(f"/v1/tickets/{tid}/start", json={}, headers=ah)
+    await client.put(f"/v1/tickets/{tid}/secondary-owner", json={"secondary_owner_id": str(s)},
+                     headers=admin)  # fmt: skip
+    r = await client.post(f"/v1/tickets/{tid}/handoffs", headers=ah,
+                          json={"what": "现场更换电源", "until": (NOW_PLUS(2)).isoformat()})  # fmt: skip
+    assert r.status_code == 201, r.text
+    # l1 -> l2: line 2's rules choose the engineer on duty; the l1 owner follows.
+    r = await client.post(f"/v1/tickets/{tid}/escalations", json={"reason": "一线无法定位"},
+                          headers=ah)  # fmt: skip
+    assert r.status_code == 201, r.text
+    got = (await client.get(f"/v1/tickets/{tid}", headers=admin)).json()
+    assert (got["support_line"], got["owner_id"], got["secondary_owner_id"], got["status"]) == (
+        "l2",
+        str(l2),
+        str(a),
+        "in_progress",
+    )
+    assert await _counts(a) == (0, 0) and await _counts(l2) == (1, 4)
+    handoffs = (await client.get(f"/v1/tickets/{tid}/handoffs", headers=admin)).json()
+    assert [h["state"] for h in handoffs] == ["cancelled"]
+    events = await _events(client, admin, tid)
+    types = [e["type"] for e in events]
+    assert types[-4:] == ["ticket.escalated", "ticket.assigned", "ticket.handoff_cancelled",
+                          "ticket.secondary_assigned"]  # fmt: skip
+    assigned = events[-3]
+    assert assigned["data"]["mode"] == "escalation" and assigned["data"]["reason"] == "一线无法定位"
+    assert assigned["data"]["previous_owner_id"] == str(a)
+    # To R&D: the named R&D engineer owns it, the l2 owner follows; at his maximum: 409.
+    base = await _rd_request(client, l2h, tid)
+    assert (await client.post(f"{base}/approve", headers=l2_manager)).status_code == 200
+    full = await _ticket(client, admin, world)
+    async for uow in open_uow():
+        await uow.session.execute(text("UPDATE engineers SET open_tickets = 1 WHERE id = :i"),
+                                  {"i": rd})  # fmt: skip
+    r = await client.post(f"{base}/accept", json={"rd_owner_id": str(rd)}, headers=rd_manager)
+    assert r.status_code == 409 and r.json()["type"].endswith("at-maximum-load")
+    assert (await client.get(f"/v1/tickets/{tid}", headers=admin)).json()["owner_id"] == str(l2)
+    async for uow in open_uow():
+        await uow.session.execute(text("UPDATE engineers SET open_tickets = 0 WHERE id = :i"),
+                                  {"i": rd})  # fmt: skip
+    r = await client.post(f"{base}/accept", json={"rd_owner_id": str(rd)}, headers=rd_manager)
+    assert r.status_code == 200, r.text
+    got = (await client.get(f"/v1/tickets/{tid}", headers=admin)).json()
+    assert (got["support_line"], got["owner_id"], got["secondary_owner_id"]) == (
+        "l3",
+        str(rd),
+        str(l2),
+    )
+    assert await _counts(l2) == (0, 0) and await _counts(rd) == (1, 4)
+    # Closure confirmed by the follower: back to him on line 2.
+    await client.post(f"{base}/propose-closure", json={"note": "补丁已验证"}, headers=rdh)
+    r = await client.post(f"{base}/answer-closure", json={"confirm": True}, headers=l2h)
+    assert r.status_code == 200, r.text
+    got = (await client.get(f"/v1/tickets/{tid}", headers=admin)).json()
+    assert (got["support_line"], got["owner_id"], got["secondary_owner_id"]) == (
+        "l2",
+        str(l2),
+        str(rd),
+    )
+    assert await _counts(l2) == (1, 4) and await _counts(rd) == (0, 0)
+    # The vendor is no line of ours: the owner stays.
+    r = await client.post(f"/v1/tickets/{tid}/escalations", headers=l2h,
+                          json={"reason": "厂商协助", "to_line": "vendor", "vendor": "华为"})  # fmt: skip
+    assert r.status_code == 201
+    assert (await client.get(f"/v1/tickets/{tid}", headers=admin)).json()["owner_id"] == str(l2)
+    # Nobody on line 2 can take another: unassigned, in line 2's queue; the owner follows.
+    await client.post(f"/v1/tickets/{full['id']}/assign", json={"owner_id": str(a)}, headers=admin)
+    async for uow in open_uow():
+        await uow.session.execute(text("UPDATE engineers SET max_load = 1 WHERE id = :i"),
+                                  {"i": l2})  # fmt: skip
+    r = await client.post(f"/v1/tickets/{full['id']}/escalations", json={"reason": "x"},
+                          headers=ah)  # fmt: skip
+    assert r.status_code == 201
+    got = (await client.get(f"/v1/tickets/{full['id']}", headers=admin)).json()
+    assert (got["owner_id"], got["secondary_owner_id"], got["status"]) == (None, str(a),
+                                                                          "assigned")  # fmt: skip
+    last = (await _events(client, admin, full["id"]))[-2]
+    assert last["type"] == "ticket.unassigned" and last["data"]["rule"] == "no_engineer_available"
+    assert await _counts(a) == (0, 0)
+
+
+def NOW_PLUS(hours: int) -> datetime:
+    from tests.api.test_assignment import NOW
+
+    return NOW + timedelta(hours=hours)
