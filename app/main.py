@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp
 
 from app import models  # noqa: F401  (complete metadata before the first query)
 from app.access.router import router as access_router
@@ -125,10 +126,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await dispose_engine()
 
 
+class SupportlineAPI(FastAPI):
+    """FastAPI with RequestContextMiddleware outside every other layer, Starlette's
+    ServerErrorMiddleware included: every response, a 500 too, carries the request id,
+    and an answered exception does not cost the client its connection (requests.py)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContextMiddleware(super().build_middleware_stack())
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    app = FastAPI(
+    app = SupportlineAPI(
         title="Supportline API",
         version="1.0.0",
         description=DESCRIPTION,
@@ -137,7 +147,6 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_handler)
-    app.add_middleware(RequestContextMiddleware)
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
