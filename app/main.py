@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp
 
 from app import models  # noqa: F401  (complete metadata before the first query)
 from app.access.deps import SECURITY_REQUIREMENT, SECURITY_SCHEMES
@@ -128,10 +129,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await dispose_engine()
 
 
+class SupportlineAPI(FastAPI):
+    """FastAPI with RequestContextMiddleware outside every other layer, Starlette's
+    ServerErrorMiddleware included: every response, a 500 too, carries the request id,
+    and an answered exception does not cost the client its connection (requests.py)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContextMiddleware(super().build_middleware_stack())
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    app = FastAPI(
+    app = SupportlineAPI(
         title="Supportline API",
         version="1.0.0",
         description=DESCRIPTION,
@@ -140,7 +150,6 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_handler)
-    app.add_middleware(RequestContextMiddleware)
     include_flat(app, ROUTERS)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

@@ -257,6 +257,8 @@ def _sqlstate(exc: BaseException) -> str | None:
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's ServerErrorMiddleware calls this, inside RequestContextMiddleware (the
+    # outermost layer), so the request id is still set and the answer gets its header.
     if _sqlstate(exc) in _RETRYABLE_SQLSTATES:
         log.warning("transaction gave way to another; answered 503", exc_info=exc)
         return _problem(
@@ -265,7 +267,21 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
             headers={"Retry-After": "1"},
         )  # fmt: skip
     log.exception("unhandled error", exc_info=exc)
-    return _problem(request, 500, "internal", "Internal error", "An unexpected error occurred.")
+    return internal_error_response(request.url.path)
+
+
+def internal_error_response(path: str) -> JSONResponse:
+    """The 500 problem. Sent through RequestContextMiddleware, which adds `X-Request-ID`;
+    the body names the same id."""
+    body = {
+        "type": PROBLEM_BASE + "internal",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "An unexpected error occurred.",
+        "instance": path,
+        "request_id": request_id_var.get(),
+    }
+    return JSONResponse(body, status_code=500, media_type=PROBLEM_MEDIA_TYPE)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -96,6 +96,7 @@ def _csv(values: list[str] | None, allowed: tuple[str, ...], name: str) -> list[
 )
 async def create_ticket(body: TicketCreate, principal: Creator, uow: UoW, idem: Idem):  # type: ignore[no-untyped-def]
     out = await service.create(uow, principal, body)
+    ticket_var.set(str(out.id))
     return await idem.respond(
         out, 201, {"ETag": etag_for(out.version), "Location": f"/v1/tickets/{out.id}"}
     )
