@@ -208,7 +208,7 @@ def _declare_security(app: FastAPI, schema: dict[str, Any]) -> None:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         needs_key = _authenticates(route.dependant)
-        for method in route.methods:
+        for method in route.methods or ():
             op = paths.get(route.path_format, {}).get(method.lower())
             if op is None:
                 continue

@@ -35,7 +35,7 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "name": "X-API-Key",
     },
 }
-SECURITY_REQUIREMENT = [{"HTTPBearer": []}, {"APIKeyHeader": []}]
+SECURITY_REQUIREMENT: list[dict[str, list[str]]] = [{"HTTPBearer": []}, {"APIKeyHeader": []}]
 
 
 def _plain_key(request: Request) -> str | None:
