@@ -42,7 +42,11 @@ class IdempotencyRecord(SQLModel, table=True):
 
 class IdempotentReplay(Exception):
     def __init__(self, record: IdempotencyRecord) -> None:
-        self.record = record
+        # Plain values, read now: the unit of work rolls back (expiring the row) before
+        # the handler builds the response.
+        self.status_code = record.status_code
+        self.body = record.response_body
+        self.headers = dict(record.response_headers or {})
 
 
 class IdempotentRequest:
@@ -116,12 +120,11 @@ class IdempotentRequest:
 
 async def replay_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, IdempotentReplay)
-    record = exc.record
-    headers = dict(record.response_headers or {})
+    headers = dict(exc.headers)
     headers["Idempotent-Replayed"] = "true"
     return Response(
-        record.response_body,
-        status_code=record.status_code,
+        exc.body,
+        status_code=exc.status_code,
         headers=headers,
         media_type="application/json",
     )

@@ -502,7 +502,7 @@ async def test_open_handoffs_end_when_the_ticket_changes_hands_by_hand(
     ]
     assert ended[0]["data"]["reason"] == "owner_changed"
     clock.set(until + timedelta(seconds=1))
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await firing.fire_due(uow)
     types = [e["type"] for e in await _events(client, admin, tid)]
     assert "ticket.handoff_overdue" not in types

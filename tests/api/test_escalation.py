@@ -380,7 +380,7 @@ async def test_a_breach_found_by_a_ticket_change_escalates_too(
 
 
 async def _team(line: str, manager: uuid.UUID, branch: uuid.UUID) -> uuid.UUID:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         team = Team(code=f"T{line}{uuid.uuid4().hex[:4]}", name=f"{line}组", line=line,
                     branch_id=branch, manager_id=manager)  # fmt: skip
         uow.session.add(team)
@@ -407,7 +407,7 @@ async def test_approval_is_the_requesting_lines_and_acceptance_the_receiving_one
     await _team("l3", await _id(client, both), world.branch_id)
     rd_h = await issue_key("engineer")
     rd = await _id(client, rd_h)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         uow.session.add(Engineer(id=rd, name="研发刘", line="l3", branch_id=world.branch_id))
     t = await _ticket(client, admin, world)
     base = await _rd_request(client, admin, t["id"])  # from line 1
@@ -451,7 +451,7 @@ async def test_an_escalated_ticket_changes_hands_and_the_previous_owner_follows(
 
 
 async def _counts(eid: uuid.UUID) -> tuple[int, int]:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         row = (await uow.session.execute(
             text("SELECT open_tickets, open_load FROM engineers WHERE id = :i"), {"i": eid}
         )).one()  # fmt: skip
@@ -504,13 +504,13 @@ async def _changes_hands(
     base = await _rd_request(client, l2h, tid)
     assert (await client.post(f"{base}/approve", headers=l2_manager)).status_code == 200
     full = await _ticket(client, admin, world)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await uow.session.execute(text("UPDATE engineers SET open_tickets = 1 WHERE id = :i"),
                                   {"i": rd})  # fmt: skip
     r = await client.post(f"{base}/accept", json={"rd_owner_id": str(rd)}, headers=rd_manager)
     assert r.status_code == 409 and r.json()["type"].endswith("at-maximum-load")
     assert (await client.get(f"/v1/tickets/{tid}", headers=admin)).json()["owner_id"] == str(l2)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await uow.session.execute(text("UPDATE engineers SET open_tickets = 0 WHERE id = :i"),
                                   {"i": rd})  # fmt: skip
     r = await client.post(f"{base}/accept", json={"rd_owner_id": str(rd)}, headers=rd_manager)
@@ -540,7 +540,7 @@ async def _changes_hands(
     assert (await client.get(f"/v1/tickets/{tid}", headers=admin)).json()["owner_id"] == str(l2)
     # Nobody on line 2 can take another: unassigned, in line 2's queue; the owner follows.
     await client.post(f"/v1/tickets/{full['id']}/assign", json={"owner_id": str(a)}, headers=admin)
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await uow.session.execute(text("UPDATE engineers SET max_load = 1 WHERE id = :i"),
                                   {"i": l2})  # fmt: skip
     r = await client.post(f"/v1/tickets/{full['id']}/escalations", json={"reason": "x"},

@@ -52,12 +52,12 @@ async def _until_waiting_or_done(dsn: str, task: asyncio.Task[Any]) -> None:
 
 
 async def _in_own_uow(work: Any) -> None:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await work(uow)
 
 
 async def _counters(engineer_id: uuid.UUID) -> tuple[int, int]:
-    async for uow in open_uow():
+    async with open_uow() as uow:
         conn = await uow.connection()
         row = await conn.fetchrow(
             "SELECT open_tickets, open_load FROM engineers WHERE id = $1", engineer_id
@@ -122,6 +122,6 @@ async def test_profile_created_while_the_identity_is_assigned_counts_the_ticket(
     await _held_open(assign, create, _plain_dsn(services["database_url"]))
     assert await _counters(identity) == (1, 4)
     # And a later change moves the counter it now has.
-    async for uow in open_uow():
+    async with open_uow() as uow:
         await tickets.act(uow, boss, uuid.UUID(tid), "cancel", {"reason": "重复报修"}, None, None)
     assert await _counters(identity) == (0, 0)

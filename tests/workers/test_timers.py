@@ -417,6 +417,12 @@ async def test_timer_woken_early_still_fires_on_time(
         return (await _timer(db, tid))["state"] == "fired"
 
     await _wait("the timer to fire", fired, 3 + GRACE + POLL + 3, [worker])
+
+    async def early_job_done() -> bool:
+        # The job's result is stored after its firing commits: wait for it too.
+        return bool(worker.job_results(f"{_wake(due)}:early"))
+
+    await _wait("the re-enqueued job's result", early_job_done, 5, [worker])
     timer = await _timer(db, tid)
     assert len(await _fired(db, tid)) == 1
     assert worker.job_results(_wake(due)) == ["'early'"]
