@@ -61,7 +61,6 @@ async def authenticate(request: Request) -> Principal:
         raise Unauthorized("The API key is unknown or revoked.")
     principal_var.set(str(principal.id))
     request.scope["supportline.principal"] = principal
-    request.state.principal = principal
     return principal
 
 

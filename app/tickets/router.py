@@ -121,19 +121,10 @@ async def list_tickets(
     if query.channel is not None and query.channel not in CHANNELS:
         raise BadRequest(f"Unknown channel: {query.channel}.", allowed=list(CHANNELS))
     filters = repository.TicketFilters(
+        **query.model_dump(exclude={"limit", "cursor", "q", "status", "priority"}),
         status=_csv(query.status, STATUSES, "status"),
         priority=_csv(query.priority, PRIORITIES, "priority"),
-        customer_id=query.customer_id,
-        device_id=query.device_id,
-        owner_id=query.owner_id,
-        branch_id=query.branch_id,
-        category=query.category,
-        channel=query.channel,
-        created_from=query.created_from,
-        created_to=query.created_to,
         tsquery=tsquery,
-        sla=query.sla,
-        due_before=query.due_before,
     )
     body = await service.list_page(uow, principal, filters, paging.after, paging.limit)
     return Response(body, media_type="application/json")

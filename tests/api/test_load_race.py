@@ -77,6 +77,20 @@ async def _setup(
     return boss, identity, r.json()["id"], profile
 
 
+def _steps(
+    boss: Principal, identity: uuid.UUID, tid: str, profile: EngineerCreate
+) -> tuple[Any, Any]:
+    """The two racing changes: the profile's creation and the identity's assignment."""
+
+    async def create(uow: UnitOfWork) -> None:
+        await people.create_engineer(uow, boss, profile)
+
+    async def assign(uow: UnitOfWork) -> None:
+        await tickets.act(uow, boss, uuid.UUID(tid), "assign", {"owner_id": identity}, None, None)
+
+    return create, assign
+
+
 async def _held_open(first: Any, second: Any, dsn: str) -> None:
     """Runs `first` in a transaction held open, `second` concurrently in its own, then
     commits the first and lets the second finish."""
@@ -95,12 +109,7 @@ async def test_assigned_while_its_profile_is_created_counts_the_ticket(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, services: dict[str, str]
 ) -> None:
     boss, identity, tid, profile = await _setup(client, admin, world)
-
-    async def create(uow: UnitOfWork) -> None:
-        await people.create_engineer(uow, boss, profile)
-
-    async def assign(uow: UnitOfWork) -> None:
-        await tickets.act(uow, boss, uuid.UUID(tid), "assign", {"owner_id": identity}, None, None)
+    create, assign = _steps(boss, identity, tid, profile)
 
     # The profile inserted and counted (nothing yet), not committed; the assignment now.
     await _held_open(create, assign, _plain_dsn(services["database_url"]))
@@ -111,12 +120,7 @@ async def test_profile_created_while_the_identity_is_assigned_counts_the_ticket(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, services: dict[str, str]
 ) -> None:
     boss, identity, tid, profile = await _setup(client, admin, world)
-
-    async def create(uow: UnitOfWork) -> None:
-        await people.create_engineer(uow, boss, profile)
-
-    async def assign(uow: UnitOfWork) -> None:
-        await tickets.act(uow, boss, uuid.UUID(tid), "assign", {"owner_id": identity}, None, None)
+    create, assign = _steps(boss, identity, tid, profile)
 
     # The assignment made (no counter row to move), not committed; the profile now.
     await _held_open(assign, create, _plain_dsn(services["database_url"]))
