@@ -3,12 +3,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 from app.core.security import Role
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"name": "CRM integration", "role": "integration"}},
@@ -21,7 +23,7 @@ class ApiKeyCreate(BaseModel):
     )
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(OutputModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -38,7 +40,7 @@ class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The secret key. Shown only in this response; store it now.")
 
 
-class WhoAmI(BaseModel):
+class WhoAmI(OutputModel):
     id: uuid.UUID
     name: str
     role: Role

@@ -6,10 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
+
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 
 
-class SecondaryOwnerBody(BaseModel):
+class SecondaryOwnerBody(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -20,7 +23,7 @@ class SecondaryOwnerBody(BaseModel):
     secondary_owner_id: uuid.UUID | None = Field(description="null removes the secondary owner.")
 
 
-class HandoffCreate(BaseModel):
+class HandoffCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -36,7 +39,7 @@ class HandoffCreate(BaseModel):
     to_id: uuid.UUID | None = Field(None, description="Defaults to the secondary owner.")
 
 
-class HandoffReport(BaseModel):
+class HandoffReport(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"report": "主控板已更换,业务恢复,观察30分钟无告警"}},
@@ -45,7 +48,7 @@ class HandoffReport(BaseModel):
     report: str = Field(min_length=1, max_length=20000)
 
 
-class HandoffOut(BaseModel):
+class HandoffOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -78,7 +81,7 @@ class HandoffOut(BaseModel):
     created_at: datetime
 
 
-class DeferBody(BaseModel):
+class DeferBody(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

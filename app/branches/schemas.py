@@ -4,7 +4,10 @@ import uuid
 from datetime import datetime
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 
 _ZONES = available_timezones()
 
@@ -15,7 +18,7 @@ def _check_zone(value: str | None) -> str | None:
     return value
 
 
-class BranchCreate(BaseModel):
+class BranchCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -39,7 +42,7 @@ class BranchCreate(BaseModel):
     _zone = field_validator("timezone")(_check_zone)
 
 
-class BranchUpdate(BaseModel):
+class BranchUpdate(InputModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"region": "华北"}})
 
     name: str | None = Field(None, min_length=1, max_length=200)
@@ -50,7 +53,7 @@ class BranchUpdate(BaseModel):
     _zone = field_validator("timezone")(_check_zone)
 
 
-class BranchOut(BaseModel):
+class BranchOut(OutputModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID

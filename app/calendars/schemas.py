@@ -12,7 +12,10 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 
 CODE_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 Code = Annotated[
@@ -83,7 +86,7 @@ _OVERRIDES_EXAMPLE: list[Any] = [
 ]
 
 
-class Override(BaseModel):
+class Override(InputModel):
     """The hours of one date, replacing everything else on it (weekly hours, public
     holidays, declared working days); an empty `hours` makes the date a day off."""
 
@@ -105,7 +108,7 @@ Overrides = Annotated[
 ]
 
 
-class CalendarCreate(BaseModel):
+class CalendarCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -133,7 +136,7 @@ class CalendarCreate(BaseModel):
     active: bool = True
 
 
-class CalendarUpdate(BaseModel):
+class CalendarUpdate(InputModel):
     """Fields given replace the stored ones (`weekly` and `overrides` as a whole)."""
 
     model_config = ConfigDict(
@@ -159,7 +162,7 @@ class CalendarUpdate(BaseModel):
     active: bool | None = Field(None, description="System calendars cannot be deactivated.")
 
 
-class CalendarOut(BaseModel):
+class CalendarOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -200,7 +203,7 @@ class CalendarOut(BaseModel):
     updated_at: datetime
 
 
-class PreviewDue(BaseModel):
+class PreviewDue(OutputModel):
     """When `duration` of working time has elapsed since `start` (times in UTC)."""
 
     model_config = ConfigDict(
@@ -225,7 +228,7 @@ class PreviewDue(BaseModel):
     )
 
 
-class PreviewBetween(BaseModel):
+class PreviewBetween(OutputModel):
     """How much working time lies in [start, end) (times in UTC)."""
 
     model_config = ConfigDict(

@@ -10,7 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=CODE_PATTERN)]
@@ -19,7 +22,7 @@ Code = Annotated[str, Field(min_length=1, max_length=64, pattern=CODE_PATTERN)]
 # -- categories ---------------------------------------------------------------------
 
 
-class CategoryCreate(BaseModel):
+class CategoryCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -39,7 +42,7 @@ class CategoryCreate(BaseModel):
     active: bool = True
 
 
-class CategoryUpdate(BaseModel):
+class CategoryUpdate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"name": "电源/风扇故障", "name_en": "Power or fan fault"}},
@@ -51,7 +54,7 @@ class CategoryUpdate(BaseModel):
     active: bool | None = None
 
 
-class CategoryOut(BaseModel):
+class CategoryOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -81,7 +84,7 @@ class CategoryOut(BaseModel):
 # -- product families ---------------------------------------------------------------
 
 
-class ProductFamilyCreate(BaseModel):
+class ProductFamilyCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -101,7 +104,7 @@ class ProductFamilyCreate(BaseModel):
     active: bool = True
 
 
-class ProductFamilyUpdate(BaseModel):
+class ProductFamilyUpdate(InputModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"example": {"vendor": "新华三", "active": False}}
     )
@@ -112,7 +115,7 @@ class ProductFamilyUpdate(BaseModel):
     active: bool | None = None
 
 
-class ProductFamilyOut(BaseModel):
+class ProductFamilyOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -142,7 +145,7 @@ class ProductFamilyOut(BaseModel):
 # -- service levels -----------------------------------------------------------------
 
 
-class ServiceLevelCreate(BaseModel):
+class ServiceLevelCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -166,7 +169,7 @@ class ServiceLevelCreate(BaseModel):
     active: bool = True
 
 
-class ServiceLevelUpdate(BaseModel):
+class ServiceLevelUpdate(InputModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"example": {"name": "7x24小时服务", "is_default": True}}
     )
@@ -181,7 +184,7 @@ class ServiceLevelUpdate(BaseModel):
     active: bool | None = None
 
 
-class ServiceLevelOut(BaseModel):
+class ServiceLevelOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={

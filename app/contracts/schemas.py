@@ -6,14 +6,16 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 from app.devices.schemas import DeviceOut
 
 ContractStatus = Literal["active", "expired", "suspended"]
 
 
-class ContractCreate(BaseModel):
+class ContractCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -46,7 +48,7 @@ class ContractCreate(BaseModel):
         return value
 
 
-class ContractUpdate(BaseModel):
+class ContractUpdate(InputModel):
     """The customer is fixed: a contract with another customer is another contract."""
 
     model_config = ConfigDict(
@@ -62,7 +64,7 @@ class ContractUpdate(BaseModel):
     notes: str | None = Field(None, max_length=4000)
 
 
-class ContractOut(BaseModel):
+class ContractOut(OutputModel):
     model_config = ConfigDict(
         json_schema_extra={
             "example": {
@@ -101,7 +103,7 @@ class ContractOut(BaseModel):
     updated_at: datetime
 
 
-class ContractDevicesReplace(BaseModel):
+class ContractDevicesReplace(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -121,7 +123,7 @@ class ContractDevicesReplace(BaseModel):
     )
 
 
-class ContractDevicesOut(BaseModel):
+class ContractDevicesOut(OutputModel):
     contract_id: uuid.UUID
     version: int = Field(description="The contract's version (its ETag).")
     devices: list[DeviceOut]

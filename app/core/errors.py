@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.logging import request_id_var
+from app.core.outputs import OutputModel
 
 PROBLEM_BASE = "https://supportline.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -20,7 +21,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("supportline.errors")
 
 
-class FieldError(BaseModel):
+class FieldError(OutputModel):
     loc: list[str | int] = Field(
         description="Path of the offending field, e.g. ['body', 'priority']."
     )
@@ -28,7 +29,7 @@ class FieldError(BaseModel):
     type: str
 
 
-class Problem(BaseModel):
+class Problem(OutputModel):
     """An RFC 9457 problem detail. Extension members depend on `type`."""
 
     model_config = ConfigDict(

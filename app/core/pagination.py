@@ -8,15 +8,17 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from app.core.config import get_settings
 from app.core.errors import BadRequest
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 
 T = TypeVar("T")
 
 
-class Page(BaseModel, Generic[T]):
+class Page(OutputModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` to get the next page; null on the last page."
@@ -36,7 +38,7 @@ def decode_cursor(cursor: str) -> uuid.UUID:
         raise BadRequest("The cursor is not valid.", param="cursor") from exc
 
 
-class PageParams(BaseModel):
+class PageParams(InputModel):
     limit: int
     after: uuid.UUID | None
 
@@ -52,7 +54,7 @@ async def page_params(
     return PageParams(limit=size, after=decode_cursor(cursor) if cursor else None)
 
 
-class PageQuery(BaseModel):
+class PageQuery(InputModel):
     """The paging part of a list's query model (`Annotated[Model, Query()]`): one
     validation for every query parameter of a hot list, where separate parameters cost
     FastAPI a walk over each one's annotation per request."""

@@ -7,7 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 
 # Loose on purpose: one '@', something on each side, a dot in the domain, no spaces.
 # Deliverability is the mail server's business; this only catches obvious typing errors.
@@ -36,7 +39,7 @@ def _check_phone(value: str | None) -> str | None:
 # -- customers ----------------------------------------------------------------------
 
 
-class CustomerCreate(BaseModel):
+class CustomerCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -64,7 +67,7 @@ class CustomerCreate(BaseModel):
     notes: str | None = Field(None, max_length=4000)
 
 
-class CustomerUpdate(BaseModel):
+class CustomerUpdate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"address": "上海市浦东新区祖冲之路887号", "active": True}},
@@ -81,7 +84,7 @@ class CustomerUpdate(BaseModel):
     active: bool | None = None
 
 
-class CustomerOut(BaseModel):
+class CustomerOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -119,7 +122,7 @@ class CustomerOut(BaseModel):
 # -- contacts -----------------------------------------------------------------------
 
 
-class ContactCreate(BaseModel):
+class ContactCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -143,7 +146,7 @@ class ContactCreate(BaseModel):
     _phone = field_validator("phone")(_check_phone)
 
 
-class ContactUpdate(BaseModel):
+class ContactUpdate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"phone": "13800138000", "language": "en"}},
@@ -160,7 +163,7 @@ class ContactUpdate(BaseModel):
     _phone = field_validator("phone")(_check_phone)
 
 
-class ContactOut(BaseModel):
+class ContactOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 
 
-class DeviceCreate(BaseModel):
+class DeviceCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -43,7 +46,7 @@ class DeviceCreate(BaseModel):
         return value
 
 
-class DeviceUpdate(BaseModel):
+class DeviceUpdate(InputModel):
     """The owning customer is fixed: a device that changes hands is a new record."""
 
     model_config = ConfigDict(
@@ -63,7 +66,7 @@ class DeviceUpdate(BaseModel):
     active: bool | None = None
 
 
-class DeviceOut(BaseModel):
+class DeviceOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={

@@ -6,12 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 
 Line = Literal["l1", "l2", "l3", "vendor"]
 
 
-class WorkOrder(BaseModel):
+class WorkOrder(InputModel):
     """The fault handling work order (故障处理工作单) an escalation to R&D needs."""
 
     model_config = ConfigDict(extra="forbid")
@@ -24,7 +27,7 @@ class WorkOrder(BaseModel):
     )
 
 
-class EscalationCreate(BaseModel):
+class EscalationCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -48,7 +51,7 @@ class EscalationCreate(BaseModel):
     vendor_case_ref: str | None = Field(None, max_length=200)
 
 
-class EscalationOut(BaseModel):
+class EscalationOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -100,7 +103,7 @@ class EscalationOut(BaseModel):
     created_at: datetime
 
 
-class AcceptBody(BaseModel):
+class AcceptBody(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"rd_owner_id": "0192f3c4-0000-7000-8000-00000000e003"}},
@@ -109,7 +112,7 @@ class AcceptBody(BaseModel):
     rd_owner_id: uuid.UUID = Field(description="The R&D engineer who owns the fault.")
 
 
-class AdviceBody(BaseModel):
+class AdviceBody(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"advice": "请先升级到V8.2.3补丁版本后复测,已知问题已修复"}},
@@ -118,7 +121,7 @@ class AdviceBody(BaseModel):
     advice: str = Field(min_length=1, max_length=4000)
 
 
-class NoteBody(BaseModel):
+class NoteBody(InputModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"example": {"note": "补丁已验证,问题不再复现"}}
     )
@@ -126,7 +129,7 @@ class NoteBody(BaseModel):
     note: str = Field("", max_length=4000)
 
 
-class ClosureAnswer(BaseModel):
+class ClosureAnswer(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"confirm": True, "note": "客户确认业务稳定运行24小时"}},
@@ -136,7 +139,7 @@ class ClosureAnswer(BaseModel):
     note: str = Field("", max_length=4000)
 
 
-class NotifyLevel(BaseModel):
+class NotifyLevel(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("recipients")
@@ -163,7 +166,7 @@ class NotifyLevel(BaseModel):
     )
 
 
-class PolicyIn(BaseModel):
+class PolicyIn(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

@@ -6,12 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 
 _ID = "0192f3c4-0000-7000-8000-00000000c001"
 
 
-class IncidentCreate(BaseModel):
+class IncidentCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -33,7 +36,7 @@ class IncidentCreate(BaseModel):
     ticket_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
 
 
-class IncidentOut(BaseModel):
+class IncidentOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -74,13 +77,13 @@ class IncidentOut(BaseModel):
     ticket_ids: list[uuid.UUID] = Field(default_factory=list)
 
 
-class LinkBody(BaseModel):
+class LinkBody(InputModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"ticket_ids": [_ID]}})
 
     ticket_ids: list[uuid.UUID] = Field(min_length=1, max_length=500)
 
 
-class UpdateCreate(BaseModel):
+class UpdateCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"body": "已定位为V8.2.1缺陷,补丁验证中,预计11:00恢复"}},
@@ -89,7 +92,7 @@ class UpdateCreate(BaseModel):
     body: str = Field(min_length=1, max_length=20000)
 
 
-class UpdateOut(BaseModel):
+class UpdateOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -105,7 +108,7 @@ class UpdateOut(BaseModel):
     created_at: datetime
 
 
-class ResolveBody(BaseModel):
+class ResolveBody(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -120,7 +123,7 @@ class ResolveBody(BaseModel):
     )
 
 
-class ResolveOut(BaseModel):
+class ResolveOut(OutputModel):
     model_config = ConfigDict(
         json_schema_extra={
             "example": {"incident": {}, "resolved_ticket_ids": [], "left_ticket_ids": []}

@@ -4,7 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from app.core.outputs import OutputModel
 
 OutboxStatus = Literal["pending", "delivered", "dead"]
 
@@ -24,7 +26,7 @@ _MESSAGE_EXAMPLE: dict[str, Any] = {
 }
 
 
-class OutboxMessageOut(BaseModel):
+class OutboxMessageOut(OutputModel):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"example": _MESSAGE_EXAMPLE})
 
     id: uuid.UUID
@@ -41,7 +43,7 @@ class OutboxMessageOut(BaseModel):
     delivered_at: datetime | None
 
 
-class ReceiptOut(BaseModel):
+class ReceiptOut(OutputModel):
     model_config = ConfigDict(from_attributes=True)
 
     consumer: str
@@ -66,13 +68,13 @@ class OutboxMessageDetail(OutboxMessageOut):
     )
 
 
-class OutboxStatusCounts(BaseModel):
+class OutboxStatusCounts(OutputModel):
     pending: int
     delivered: int
     dead: int
 
 
-class OutboxStats(BaseModel):
+class OutboxStats(OutputModel):
     model_config = ConfigDict(
         json_schema_extra={
             "example": {

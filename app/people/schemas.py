@@ -13,8 +13,10 @@ import uuid
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 from app.customers.schemas import _check_email, _check_phone
 
 Line = Literal["l1", "l2", "l3", "vendor"]
@@ -80,7 +82,7 @@ def _no_tzinfo(value: time | None) -> time | None:
 # -- teams --------------------------------------------------------------------------
 
 
-class TeamCreate(BaseModel):
+class TeamCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -112,7 +114,7 @@ class TeamCreate(BaseModel):
     active: bool = True
 
 
-class TeamUpdate(BaseModel):
+class TeamUpdate(InputModel):
     """Fields given replace the stored ones. A team stays in its branch."""
 
     model_config = ConfigDict(
@@ -129,7 +131,7 @@ class TeamUpdate(BaseModel):
     active: bool | None = None
 
 
-class TeamOut(BaseModel):
+class TeamOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -167,7 +169,7 @@ class TeamOut(BaseModel):
 # -- engineers ----------------------------------------------------------------------
 
 
-class Skill(BaseModel):
+class Skill(InputModel):
     """What an engineer knows: a product family or a ticket category, at a level from
     1 (basic) to 5 (expert)."""
 
@@ -197,7 +199,7 @@ _SKILLS_EXAMPLE: list[Any] = [
 ]
 
 
-class EngineerCreate(BaseModel):
+class EngineerCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -239,7 +241,7 @@ class EngineerCreate(BaseModel):
     _phone = field_validator("phone")(_check_phone)
 
 
-class EngineerUpdate(BaseModel):
+class EngineerUpdate(InputModel):
     """Fields given replace the stored ones; `skills`, when given, replaces all skills.
     The load counters are kept by the ticket workflow and cannot be set."""
 
@@ -275,7 +277,7 @@ class EngineerUpdate(BaseModel):
     _phone = field_validator("phone")(_check_phone)
 
 
-class EngineerOut(BaseModel):
+class EngineerOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -325,7 +327,7 @@ class EngineerOut(BaseModel):
 # -- shifts -------------------------------------------------------------------------
 
 
-class ShiftCreate(BaseModel):
+class ShiftCreate(InputModel):
     """A weekly shift (`weekday`, optionally within `valid_from`..`valid_until`) or a
     one-off shift (`on_date`): exactly one of the two. Times are local wall-clock time
     in the engineer's team time zone (else the branch's); an end at or before the start
@@ -352,7 +354,7 @@ class ShiftCreate(BaseModel):
     _local = field_validator("starts", "ends")(_no_tzinfo)
 
 
-class ShiftOut(BaseModel):
+class ShiftOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -384,7 +386,7 @@ class ShiftOut(BaseModel):
 # -- absences -----------------------------------------------------------------------
 
 
-class AbsenceCreate(BaseModel):
+class AbsenceCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -401,7 +403,7 @@ class AbsenceCreate(BaseModel):
     reason: str | None = Field(None, max_length=200, description="e.g. 年假, 病假, 培训.")
 
 
-class AbsenceOut(BaseModel):
+class AbsenceOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -427,7 +429,7 @@ class AbsenceOut(BaseModel):
 # -- on-call rotations --------------------------------------------------------------
 
 
-class OnCallRotationCreate(BaseModel):
+class OnCallRotationCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -447,7 +449,7 @@ class OnCallRotationCreate(BaseModel):
     active: bool = True
 
 
-class OnCallRotationUpdate(BaseModel):
+class OnCallRotationUpdate(InputModel):
     """Fields given replace the stored ones (`members` as a whole)."""
 
     model_config = ConfigDict(
@@ -462,7 +464,7 @@ class OnCallRotationUpdate(BaseModel):
     active: bool | None = None
 
 
-class OnCallRotationOut(BaseModel):
+class OnCallRotationOut(OutputModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -502,7 +504,7 @@ class OnCallRotationOut(BaseModel):
 # -- who is on duty -----------------------------------------------------------------
 
 
-class OnDutyOut(BaseModel):
+class OnDutyOut(OutputModel):
     model_config = ConfigDict(
         json_schema_extra={
             "example": {

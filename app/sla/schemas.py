@@ -6,14 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 
 Metric = Literal["first_response", "onsite", "part_onsite", "resolution"]
 Priority = Literal["P1", "P2", "P3", "P4"]
 ClockStatus = Literal["running", "paused", "met", "breached", "cancelled"]
 
 
-class ClockBrief(BaseModel):
+class ClockBrief(OutputModel):
     """A clock as the ticket shows it."""
 
     metric: Metric
@@ -27,7 +30,7 @@ class ClockBrief(BaseModel):
     breached_at: datetime | None
 
 
-class SegmentOut(BaseModel):
+class SegmentOut(OutputModel):
     model_config = ConfigDict(from_attributes=True)
 
     kind: Literal["running", "paused"]
@@ -39,7 +42,7 @@ class SegmentOut(BaseModel):
     )
 
 
-class ClockOut(BaseModel):
+class ClockOut(OutputModel):
     """One SLA target on a ticket, with its history: why it stands where it stands."""
 
     id: uuid.UUID
@@ -76,7 +79,7 @@ _TARGETS_EXAMPLE: dict[str, Any] = {
 }
 
 
-class TargetIn(BaseModel):
+class TargetIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     priority: Priority
@@ -86,7 +89,7 @@ class TargetIn(BaseModel):
     warn_percent: int = Field(75, ge=1, le=99)
 
 
-class TargetOut(BaseModel):
+class TargetOut(OutputModel):
     priority: Priority
     metric: Metric
     minutes: int
@@ -95,7 +98,7 @@ class TargetOut(BaseModel):
     warn_percent: int
 
 
-class PolicyCreate(BaseModel):
+class PolicyCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -114,7 +117,7 @@ class PolicyCreate(BaseModel):
     targets: list[TargetIn] = Field(min_length=1)
 
 
-class PolicyUpdate(BaseModel):
+class PolicyUpdate(InputModel):
     """Changes apply to tickets created (or re-prioritised) afterwards; running clocks
     keep the targets they started with until their ticket's priority or level changes."""
 
@@ -131,7 +134,7 @@ class PolicyUpdate(BaseModel):
     targets: list[TargetIn] | None = Field(None, min_length=1, description="Replaces all.")
 
 
-class PolicyOut(BaseModel):
+class PolicyOut(OutputModel):
     id: uuid.UUID
     service_level: str
     name: str

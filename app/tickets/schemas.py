@@ -4,8 +4,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
+from app.core.inputs import InputModel
+from app.core.outputs import OutputModel
 from app.core.pagination import PageQuery
 from app.sla.schemas import ClockBrief
 
@@ -45,7 +47,7 @@ _CREATE_EXAMPLE: dict[str, Any] = {
 }
 
 
-class TicketCreate(BaseModel):
+class TicketCreate(InputModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": _CREATE_EXAMPLE})
 
     customer_id: uuid.UUID
@@ -66,7 +68,7 @@ class TicketCreate(BaseModel):
     external_ref: str | None = Field(None, max_length=200, description="Caller's own reference.")
 
 
-class TicketUpdate(BaseModel):
+class TicketUpdate(InputModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"example": {"priority": "P2", "category": "software"}}
     )
@@ -85,7 +87,7 @@ class TicketUpdate(BaseModel):
     product_version: str | None = Field(None, max_length=100)
 
 
-class TicketSummary(BaseModel):
+class TicketSummary(OutputModel):
     """A ticket as lists show it: everything but the long texts (description and
     resolution summary), so a page of 200 stays small; GET the ticket for those."""
 
@@ -142,7 +144,7 @@ class TicketOut(TicketSummary):
     )
 
 
-class ActionBody(BaseModel):
+class ActionBody(InputModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"example": {"note": "客户已提供日志,继续处理"}}
     )
@@ -209,7 +211,7 @@ class ConfirmBody(ActionBody):
     contact_id: uuid.UUID | None = Field(None, description="The reporter who confirmed.")
 
 
-class EventOut(BaseModel):
+class EventOut(OutputModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -225,7 +227,7 @@ class EventOut(BaseModel):
     data: dict[str, Any] | None
 
 
-class CommentCreate(BaseModel):
+class CommentCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"body": "已远程登录查看日志。", "visibility": "internal"}},
@@ -235,7 +237,7 @@ class CommentCreate(BaseModel):
     visibility: Literal["public", "internal"] = "public"
 
 
-class CommentOut(BaseModel):
+class CommentOut(OutputModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -246,7 +248,7 @@ class CommentOut(BaseModel):
     created_at: datetime
 
 
-class AttemptCreate(BaseModel):
+class AttemptCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -260,7 +262,7 @@ class AttemptCreate(BaseModel):
     minutes_spent: int | None = Field(None, ge=0, le=100000)
 
 
-class AttemptOut(BaseModel):
+class AttemptOut(OutputModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -273,7 +275,7 @@ class AttemptOut(BaseModel):
     created_at: datetime
 
 
-class VisitCreate(BaseModel):
+class VisitCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"arrived_at": "2026-03-02T10:05:00+08:00"}},
@@ -284,7 +286,7 @@ class VisitCreate(BaseModel):
     notes: str | None = Field(None, max_length=20000)
 
 
-class VisitUpdate(BaseModel):
+class VisitUpdate(InputModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"example": {"departed_at": "2026-03-02T12:30:00+08:00"}}
     )
@@ -293,7 +295,7 @@ class VisitUpdate(BaseModel):
     notes: str | None = Field(None, max_length=20000)
 
 
-class VisitOut(BaseModel):
+class VisitOut(OutputModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -306,7 +308,7 @@ class VisitOut(BaseModel):
     created_at: datetime
 
 
-class AttachmentOut(BaseModel):
+class AttachmentOut(OutputModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID

@@ -6,7 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from app.core.outputs import OutputModel
 
 TimerState = Literal["pending", "fired", "cancelled", "dead"]
 
@@ -26,7 +28,7 @@ _TIMER_EXAMPLE: dict[str, Any] = {
 }
 
 
-class TimerOut(BaseModel):
+class TimerOut(OutputModel):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"example": _TIMER_EXAMPLE})
 
     id: uuid.UUID
@@ -46,14 +48,14 @@ class TimerOut(BaseModel):
     updated_at: datetime
 
 
-class TimerStateCounts(BaseModel):
+class TimerStateCounts(OutputModel):
     pending: int
     fired: int
     cancelled: int
     dead: int
 
 
-class TimerStats(BaseModel):
+class TimerStats(OutputModel):
     model_config = ConfigDict(
         json_schema_extra={
             "example": {
