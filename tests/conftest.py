@@ -80,7 +80,13 @@ async def clean_db(services: dict[str, str], _tables: list[str]) -> AsyncIterato
     tests/api and tests/workers): every test starts as a fresh migrated installation."""
     yield
     conn = await asyncpg.connect(_plain_dsn(services["database_url"]))
-    await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in _tables) + " CASCADE")
+    # DELETE, not TRUNCATE: a test leaves a few rows in a few tables, and TRUNCATE of
+    # ~40 tables costs 0.3-0.9 s (new files for every table and index) where these
+    # DELETEs cost a few ms, which is half the suite's time. The replica role skips the
+    # foreign-key triggers, so the order does not matter: every table is emptied.
+    async with conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute(";".join(f'DELETE FROM "{t}"' for t in _tables))
     await conn.close()
     from app.catalogue.defaults import ensure_defaults
     from app.core.db import open_uow
