@@ -14,7 +14,9 @@ What is loaded: the default catalogue; four branches (SH, BJ, GZ, CD); one key p
 (a bank, a metro, hospitals, universities, a power grid, a foreign-invested plant with
 an English-speaking contact); 23 devices; seven contracts (7x24 for the bank and the
 grid, 5x8 for others, one expired, one suspended); sixteen tickets in every status,
-registered and worked through the ticket service by the people whose keys are issued.
+registered and worked through the ticket service by the people whose keys are issued;
+six engineer profiles with work e-mail and mobile; one open major incident (the grid's
+two tickets) with status updates.
 
 Ticket stories are dated in the past (hours to days before the load) by pinning the
 injected clock to each step's moment while the services run, so timelines, first
@@ -192,6 +194,17 @@ _ENGINEERS = [
 ]  # fmt: skip
 
 
+# key alias: (work e-mail, mobile); the e-mail notices reach engineers here.
+_ENGINEER_CONTACTS = {
+    "zhang": ("zhang.wei@supportline.example.cn", "13816620101"),
+    "wang": ("wang.lei@supportline.example.cn", "13816620102"),
+    "li": ("li.qiang@supportline.example.cn", "13801160103"),
+    "chen": ("chen.hao@supportline.example.cn", "13802200104"),
+    "liu": ("liu.yang@supportline.example.cn", "13808280105"),
+    "rd_liu": ("liu.bo@supportline.example.cn", "13816620199"),
+}
+
+
 async def _step_people(uow: UnitOfWork, ctx: DemoContext) -> None:
     """Teams of the Shanghai centre and R&D, engineer profiles with skills, weekday shifts
     09:00-18:00 (the R&D engineer 10:00-19:00) and a weekly 7x24 on-call rotation."""
@@ -221,11 +234,12 @@ async def _step_people(uow: UnitOfWork, ctx: DemoContext) -> None:
     for alias, team_alias, line, skills, max_load, languages in _ENGINEERS:
         p = ctx.principals[alias]
         home = p.branch_id or ctx.ids["branch:SH"]
+        email, phone = _ENGINEER_CONTACTS[alias]
         await service.create_engineer(uow, admin, EngineerCreate.model_validate({
             "api_key_id": p.id, "name": p.name.split(" ", 1)[0],
             "name_en": p.name.split(" ", 1)[1] if " " in p.name else None, "line": line,
             "branch_id": home, "team_id": ctx.ids[f"team:{team_alias}"] if team_alias else None,
-            "languages": languages, "max_load": max_load,
+            "languages": languages, "max_load": max_load, "email": email, "phone": phone,
             "skills": [{"kind": k, "code": c, "level": lv} for k, c, lv in skills],
         }))  # fmt: skip
         starts, ends = (time(10), time(19)) if line == "l3" else (time(9), time(18))
@@ -472,6 +486,7 @@ class _Story:
     ticket: dict[str, Any]  # the rest of TicketCreate
     ops: list[_Op] = field(default_factory=list)
     fault_minutes: int | None = None  # the fault began this long before registration
+    alias: str | None = None  # kept as ctx.ids["ticket:<alias>"] for later steps
 
 
 def _h(hours: float) -> timedelta:
@@ -679,6 +694,7 @@ _STORIES = [
             (135, "agent", "comment", {"body": "已升级厂商技术支持中心分析, 期间已启用静态路由备份保障调度业务。"}),
         ],
         fault_minutes=25,
+        alias="scgrid.bgp",
     ),
     # In progress: raised proactively from an inspection finding.
     _Story(
@@ -742,6 +758,7 @@ _STORIES = [
             (7, "liu", "acknowledge", {"note": "已回电杨帆, 正在收集 CPU 占用与 cpu-defend 统计"}),
         ],
         fault_minutes=60,
+        alias="scgrid.cpu",
     ),
     # New: an English e-mail from an uncontracted customer, via the e-mail gateway.
     _Story(
@@ -806,6 +823,8 @@ async def _play(uow: UnitOfWork, ctx: DemoContext, story: _Story, clock: Any) ->
     creator = ctx.principals[story.by]
     ticket = await service.create(uow, creator, schemas.TicketCreate.model_validate(data))
     ctx.count("tickets")
+    if story.alias is not None:
+        ctx.ids[f"ticket:{story.alias}"] = ticket.id
     for minutes, who, op, raw in story.ops:
         at = registered + timedelta(minutes=minutes)
         if at > ctx.now:
@@ -853,6 +872,59 @@ async def _step_tickets(uow: UnitOfWork, ctx: DemoContext) -> None:
         set_clock(previous)
 
 
+# -- a major incident -------------------------------------------------------------------
+
+# The grid's two open tickets turn out to be one outage: the duty admin declares a major
+# incident (重大事故) across product families, links both, and posts status updates on
+# its 30-minute timer; it is still open, the next update due shortly after the load.
+# Minutes are before the load; texts in Chinese and English (the readers are both).
+_INCIDENT_TITLE = (
+    "国网四川调度数据网控制面异常: BGP 震荡与核心交换机 CPU 过高 / "
+    "State Grid Sichuan dispatch network: BGP flapping and core switch CPU overload"
+)
+_INCIDENT_DESCRIPTION = (
+    "省调-地调互联 NE40E-X8A BGP 邻居反复震荡, 同机房 S12700E-8 主控 CPU 持续 90% 以上, "
+    "疑为同一异常流量冲击控制面。调度业务已切换静态路由备份, 保电期间每30分钟通报进展。\n\n"
+    "The NE40E-X8A BGP peers towards the regional dispatch centres keep flapping and the "
+    "S12700E-8 in the same room runs its main control board above 90% CPU, most likely one "
+    "traffic storm hitting both control planes. Dispatch traffic runs on static backup "
+    "routes; status updates every 30 minutes while power supply protection is on."
+)
+_INCIDENT_AT = 35
+_INCIDENT_UPDATES = [
+    (28, "已在两台设备启用 cpu-defend 限速并采集上送 CPU 报文; 厂商 TAC 已加入电话会议。 / "
+         "cpu-defend rate limits set on both devices and the CPU-bound packets captured; "
+         "the vendor's TAC joined the bridge call."),
+    (6, "定位到地调侧一台接入交换机环路引发广播风暴, 已远程关闭该端口, BGP 稳定10分钟, CPU 降至35%。 / "
+        "Cause found: a loop on an access switch at the regional centre caused a broadcast "
+        "storm; its port is shut remotely, BGP stable for 10 minutes, CPU down to 35%."),
+]  # fmt: skip
+
+
+async def _step_incident(uow: UnitOfWork, ctx: DemoContext) -> None:
+    """One open major incident with two linked tickets and two status updates, dated
+    like the stories (the clock pinned to each moment)."""
+    from app.core.clock import FixedClock, set_clock
+    from app.incidents import service
+
+    admin = ctx.principals["admin"]
+    previous = get_clock()
+    clock = FixedClock(ctx.now - timedelta(minutes=_INCIDENT_AT))
+    set_clock(clock)
+    try:
+        # No product family (the outage spans two), so `--force` may declare another.
+        incident = await service.declare_by_hand(
+            uow, admin, _INCIDENT_TITLE, _INCIDENT_DESCRIPTION, None, 30,
+            [ctx.ids["ticket:scgrid.bgp"], ctx.ids["ticket:scgrid.cpu"]],
+        )  # fmt: skip
+        ctx.count("major incidents")
+        for minutes, body in _INCIDENT_UPDATES:
+            clock.set(ctx.now - timedelta(minutes=minutes))
+            await service.post_update(uow, admin, incident.id, body)
+    finally:
+        set_clock(previous)
+
+
 # Loader steps, in dependency order.
 STEPS: list[Step] = [
     _step_catalogue,
@@ -864,6 +936,7 @@ STEPS: list[Step] = [
     _step_devices,
     _step_contracts,
     _step_tickets,
+    _step_incident,
 ]
 
 

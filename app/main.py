@@ -23,6 +23,7 @@ from app.contracts.router import router as contracts_router
 from app.core.config import get_settings
 from app.core.db import dispose_engine
 from app.core.errors import Problem, install_error_handlers
+from app.core.etag import ConditionalReadMiddleware
 from app.core.health import router as health_router
 from app.core.idempotency import IdempotentReplay, replay_handler
 from app.core.logging import configure_logging
@@ -150,6 +151,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_handler)
+    app.add_middleware(ConditionalReadMiddleware)
     include_flat(app, ROUTERS)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

@@ -10,7 +10,7 @@ from app.branches import service
 from app.branches.schemas import BranchCreate, BranchOut, BranchUpdate
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.etag import set_etag
+from app.core.etag import NOT_MODIFIED, set_etag
 from app.core.security import Permission, Principal
 
 router = APIRouter(prefix="/v1/branches", tags=["branches"])
@@ -49,7 +49,7 @@ async def list_branches(principal: Reader, uow: UoW) -> list[BranchOut]:
     operation_id="getBranch",
     summary="Get a branch",
     response_model=BranchOut,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404) | NOT_MODIFIED,
 )
 async def get_branch(
     branch_id: uuid.UUID, principal: Reader, uow: UoW, response: Response

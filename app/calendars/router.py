@@ -19,7 +19,7 @@ from app.calendars.schemas import (
 )
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.etag import etag_for, set_etag
+from app.core.etag import NOT_MODIFIED, etag_for, set_etag
 from app.core.pagination import Page, PageParams, page_params
 from app.core.security import Permission, Principal
 
@@ -68,7 +68,7 @@ async def list_calendars(
     operation_id="getCalendarByCode",
     summary="Get a business calendar by its code",
     response_model=CalendarOut,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | NOT_MODIFIED,
 )
 async def get_calendar_by_code(
     code: Annotated[str, Path(max_length=32, description="The calendar's code, e.g. cn-5x8.")],
@@ -86,7 +86,7 @@ async def get_calendar_by_code(
     operation_id="getCalendar",
     summary="Get a business calendar",
     response_model=CalendarOut,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | NOT_MODIFIED,
 )
 async def get_calendar(
     calendar_id: uuid.UUID, principal: Reader, uow: UoW, response: Response

@@ -25,7 +25,7 @@ from app.catalogue.schemas import (
 )
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.etag import etag_for, set_etag
+from app.core.etag import NOT_MODIFIED, etag_for, set_etag
 from app.core.security import Permission, Principal
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
@@ -77,7 +77,7 @@ async def list_categories(
     operation_id="getCategory",
     summary="Get a ticket category",
     response_model=CategoryOut,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404) | NOT_MODIFIED,
 )
 async def get_category(
     code: CodePath, principal: Reader, uow: UoW, response: Response
@@ -146,7 +146,7 @@ async def list_product_families(
     operation_id="getProductFamily",
     summary="Get a product family",
     response_model=ProductFamilyOut,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404) | NOT_MODIFIED,
 )
 async def get_product_family(
     code: CodePath, principal: Reader, uow: UoW, response: Response
@@ -215,7 +215,7 @@ async def list_service_levels(
     operation_id="getServiceLevel",
     summary="Get a service level",
     response_model=ServiceLevelOut,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404) | NOT_MODIFIED,
 )
 async def get_service_level(
     code: CodePath, principal: Reader, uow: UoW, response: Response

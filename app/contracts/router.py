@@ -19,7 +19,7 @@ from app.contracts.schemas import (
 )
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.etag import etag_for, set_etag
+from app.core.etag import NOT_MODIFIED, etag_for, set_etag
 from app.core.pagination import Page, PageParams, page_params
 from app.core.security import Permission, Principal
 
@@ -79,7 +79,7 @@ async def list_contracts(
     operation_id="getContract",
     summary="Get a contract (status is the effective one)",
     response_model=ContractOut,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | NOT_MODIFIED,
 )
 async def get_contract(
     contract_id: uuid.UUID, principal: Reader, uow: UoW, response: Response
@@ -114,7 +114,7 @@ async def update_contract(
     operation_id="listContractDevices",
     summary="The devices a contract covers",
     response_model=ContractDevicesOut,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | NOT_MODIFIED,
 )
 async def list_contract_devices(
     contract_id: uuid.UUID, principal: Reader, uow: UoW, response: Response

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.etag import etag_for, set_etag
+from app.core.etag import NOT_MODIFIED, etag_for, set_etag
 from app.core.pagination import Page, PageParams, page_params
 from app.core.security import Permission, Principal
 from app.customers import service
@@ -78,7 +78,7 @@ async def list_customers(
     operation_id="getCustomer",
     summary="Get a customer",
     response_model=CustomerOut,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | NOT_MODIFIED,
 )
 async def get_customer(
     customer_id: uuid.UUID, principal: Reader, uow: UoW, response: Response
@@ -151,7 +151,7 @@ async def list_contacts(
     operation_id="getContact",
     summary="Get a contact",
     response_model=ContactOut,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | NOT_MODIFIED,
 )
 async def get_contact(
     contact_id: uuid.UUID, principal: Reader, uow: UoW, response: Response

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
+from app.core.contact_details import check_email, check_phone
 from app.core.inputs import InputModel
 from app.core.outputs import OutputModel
 
-# Loose on purpose: one '@', something on each side, a dot in the domain, no spaces.
-# Deliverability is the mail server's business; this only catches obvious typing errors.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-# Phones as people write them in China: "+86 10 8888 6666", "010-88886666 转 8001",
-# "400-810-8888", "13800138000". At least five digits; only the usual separators.
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()\-./#]*((转|ext\.?|x)\s*[0-9]+)?$", re.IGNORECASE)
-
 Language = Literal["zh-CN", "en"]
-
-
-def _check_email(value: str | None) -> str | None:
-    if value is not None and not _EMAIL.match(value):
-        raise ValueError("not a valid e-mail address")
-    return value
-
-
-def _check_phone(value: str | None) -> str | None:
-    if value is not None and (
-        not _PHONE.match(value.strip()) or sum(c.isdigit() for c in value) < 5
-    ):
-        raise ValueError("not a valid phone number")
-    return value
 
 
 # -- customers ----------------------------------------------------------------------
@@ -142,8 +121,8 @@ class ContactCreate(InputModel):
     email: str | None = Field(None, max_length=320)
     language: Language = Field("zh-CN", description="Language of notices sent to this contact.")
 
-    _email = field_validator("email")(_check_email)
-    _phone = field_validator("phone")(_check_phone)
+    _email = field_validator("email")(check_email)
+    _phone = field_validator("phone")(check_phone)
 
 
 class ContactUpdate(InputModel):
@@ -159,8 +138,8 @@ class ContactUpdate(InputModel):
     language: Language | None = None
     active: bool | None = None
 
-    _email = field_validator("email")(_check_email)
-    _phone = field_validator("phone")(_check_phone)
+    _email = field_validator("email")(check_email)
+    _phone = field_validator("phone")(check_phone)
 
 
 class ContactOut(OutputModel):

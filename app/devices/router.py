@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.etag import etag_for, set_etag
+from app.core.etag import NOT_MODIFIED, etag_for, set_etag
 from app.core.pagination import Page, PageParams, page_params
 from app.core.security import Permission, Principal
 from app.devices import service
@@ -86,7 +86,7 @@ async def list_devices(
     operation_id="getDevice",
     summary="Get a device",
     response_model=DeviceOut,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | NOT_MODIFIED,
 )
 async def get_device(
     device_id: uuid.UUID, principal: Reader, uow: UoW, response: Response

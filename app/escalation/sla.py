@@ -55,12 +55,15 @@ _NOTICES = RawSQL(
 
 async def on_announcements(
     conn: asyncpg.Connection,
-    announced: list[tuple[uuid.UUID, uuid.UUID, str | None, str]],
+    announced: list[tuple[uuid.UUID, uuid.UUID, str | None, str, datetime]],
     now: datetime,
     soon: Any,
 ) -> list[datetime]:
-    """`announced`: (clock id, ticket id, service level, "warning" | "breach"). Returns
-    the due times of the timers set (the caller wakes a worker for those due soon)."""
+    """`announced`: (clock id, ticket id, service level, "warning" | "breach", when it
+    fell due). The functional escalation and each notice level count from that instant,
+    not from `now`: a warning announced late is escalated at once, and a level "60
+    minutes after the breach" is due 60 minutes after the breach. Returns the due times
+    of the timers set (the caller wakes a worker for those due soon)."""
     if not announced:
         return []
     policies = {r["service_level"]: r for r in await conn.fetch(_POLICIES)}
@@ -68,7 +71,7 @@ async def on_announcements(
     timers: dict[str, list[Any]] = {"ids": [], "kinds": [], "subjects": [], "dues": [], "soon": []}
     notices: dict[str, list[Any]] = {"ids": [], "tickets": [], "clocks": [], "afters": [],
                                      "levels": [], "recipients": [], "dues": []}  # fmt: skip
-    for clock_id, ticket_id, level, after in announced:
+    for clock_id, ticket_id, level, after, fell_due in announced:
         p = policies.get(level) or default
         functional_on = p["functional_on"] if p else "breach"
         levels = p["notify_levels"] if p else BUILTIN_LEVELS
@@ -78,7 +81,7 @@ async def on_announcements(
             timers["ids"].append(uuid7())
             timers["kinds"].append(ESCALATE_TIMER)
             timers["subjects"].append(clock_id)
-            timers["dues"].append(now)
+            timers["dues"].append(fell_due)
         for lv in levels:
             if lv.get("after") != after:
                 continue
@@ -88,7 +91,8 @@ async def on_announcements(
             notices["afters"].append(after)
             notices["levels"].append(int(lv["level"]))
             notices["recipients"].append(orjson.dumps(lv.get("recipients", [])).decode())
-            notices["dues"].append(now + timedelta(minutes=int(lv.get("delay_minutes", 0))))
+            delay = timedelta(minutes=int(lv.get("delay_minutes", 0)))
+            notices["dues"].append(fell_due + delay)
     if notices["ids"]:
         for r in await conn.fetch(_NOTICES.sql, *_NOTICES.args({"now": now, **notices})):
             timers["ids"].append(uuid7())

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime
 from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.etag import etag_for, set_etag
+from app.core.etag import NOT_MODIFIED, etag_for, set_etag
 from app.core.pagination import Page, PageParams, page_params
 from app.core.security import Permission, Principal
 from app.people import service
@@ -86,7 +86,7 @@ async def list_teams(
     operation_id="getTeam",
     summary="Get a team",
     response_model=TeamOut,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | NOT_MODIFIED,
 )
 async def get_team(team_id: uuid.UUID, principal: Reader, uow: UoW, response: Response) -> TeamOut:
     team = await service.get_team(uow, principal, team_id)
@@ -167,7 +167,7 @@ async def list_engineers(
     operation_id="getEngineer",
     summary="Get an engineer with skills and current load",
     response_model=EngineerOut,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | NOT_MODIFIED,
 )
 async def get_engineer(
     engineer_id: uuid.UUID, principal: Reader, uow: UoW, response: Response
@@ -348,7 +348,7 @@ async def list_oncall_rotations(
     operation_id="getOnCallRotation",
     summary="Get an on-call rotation and who is on call now",
     response_model=OnCallRotationOut,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | NOT_MODIFIED,
 )
 async def get_oncall_rotation(
     rotation_id: uuid.UUID, principal: Reader, uow: UoW, response: Response

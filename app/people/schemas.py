@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
+from app.core.contact_details import check_email, check_phone
 from app.core.inputs import InputModel
 from app.core.outputs import OutputModel
-from app.customers.schemas import _check_email, _check_phone
 
 Line = Literal["l1", "l2", "l3", "vendor"]
 SkillKind = Literal["product_family", "category"]
@@ -237,8 +237,8 @@ class EngineerCreate(InputModel):
     active: bool = True
     skills: Skills = Field(default_factory=list)
 
-    _email = field_validator("email")(_check_email)
-    _phone = field_validator("phone")(_check_phone)
+    _email = field_validator("email")(check_email)
+    _phone = field_validator("phone")(check_phone)
 
 
 class EngineerUpdate(InputModel):
@@ -273,8 +273,8 @@ class EngineerUpdate(InputModel):
     active: bool | None = None
     skills: Skills | None = None
 
-    _email = field_validator("email")(_check_email)
-    _phone = field_validator("phone")(_check_phone)
+    _email = field_validator("email")(check_email)
+    _phone = field_validator("phone")(check_phone)
 
 
 class EngineerOut(OutputModel):

@@ -2,7 +2,13 @@
 are read and locked in one statement, and the clock updates, timeline events and outbox
 rows of the whole batch are written in another. The shapes of the event data and the
 outbox payload are defined here once, for these and for the breaches a ticket change
-finds (service.py)."""
+finds (service.py).
+
+A timer that fires late (workers down, a backlog, or the demo's back-dated tickets) stamps
+the warning and the breach with the instant each fell due (the clock's `warn_at` and
+`due_at`), in the clock and on the timeline, not with the firing time: that is when the
+SLA was at risk or missed, and what reports count. What follows from them is emitted now
+(the outbox rows), and escalation's timers and notices count from the same instants."""
 
 from __future__ import annotations
 
@@ -89,9 +95,10 @@ _WRITE = RawSQL(
         INSERT INTO ticket_events (id, ticket_id, type, actor_id, actor_name, actor_role,
                                    channel, at, data)
         SELECT x.id, x.ticket_id, x.type, NULL, :actor_name::text, :actor_role::text, NULL,
-               :now::timestamptz, x.data::jsonb
-        FROM unnest(:event_ids::uuid[], :tickets::uuid[], :types::text[], :data::text[])
-             AS x(id, ticket_id, type, data)
+               x.at, x.data::jsonb
+        FROM unnest(:event_ids::uuid[], :tickets::uuid[], :types::text[], :data::text[],
+                    :ats::timestamptz[])
+             AS x(id, ticket_id, type, data, at)
     )
     INSERT INTO outbox (id, event_type, aggregate_type, aggregate_id, event_id, payload,
                         status, attempts, created_at, available_at)
@@ -112,10 +119,10 @@ async def on_timers(
     conn = await uow.connection()
     rows = await conn.fetch(_CLOCKS.sql, *_CLOCKS.args({"ids": clock_ids}))
     again: dict[uuid.UUID, datetime] = {}
-    escalating: list[tuple[uuid.UUID, uuid.UUID, str | None, str]] = []
+    escalating: list[tuple[uuid.UUID, uuid.UUID, str | None, str, datetime]] = []
     clocks: dict[str, list[Any]] = {"ids": [], "warned": [], "outcome": [], "breached": []}
     events: dict[str, list[Any]] = {"ids": [], "tickets": [], "types": [], "data": [],
-                                    "outbox": [], "payloads": []}  # fmt: skip
+                                    "ats": [], "outbox": [], "payloads": []}  # fmt: skip
     for r in rows:
         # Stopped or paused since the timer was set (the ticket change moved or cancelled
         # the timer too, so this is rare), or never armed: nothing to announce.
@@ -135,9 +142,11 @@ async def on_timers(
         if not kinds:
             continue  # woken before its point (cannot happen with a due timer; harmless)
         clocks["ids"].append(r["id"])
-        clocks["warned"].append(now if WARN in kinds else None)
+        # When each fell due, however late the timer fired (the module's doc).
+        fell_due = {WARN: r["warn_at"], BREACH: r["due_at"]}
+        clocks["warned"].append(fell_due[WARN] if WARN in kinds else None)
         clocks["outcome"].append("breached" if breach else None)
-        clocks["breached"].append(now if breach else None)
+        clocks["breached"].append(fell_due[BREACH] if breach else None)
         data = event_data(r["id"], r["metric"], r["due_at"], r["warn_at"], r["target_seconds"])
         payload = orjson.dumps(
             outbox_payload(r["ticket_id"], r["number"], r["branch_id"], r["status"],
@@ -145,10 +154,11 @@ async def on_timers(
         ).decode()  # fmt: skip
         for kind in kinds:
             escalating.append((r["id"], r["ticket_id"], r["service_level"],
-                               "warning" if kind == WARN else "breach"))  # fmt: skip
+                               "warning" if kind == WARN else "breach", fell_due[kind]))  # fmt: skip
             events["ids"].append(uuid7())
             events["tickets"].append(r["ticket_id"])
             events["types"].append(kind)
+            events["ats"].append(fell_due[kind])
             events["data"].append(orjson.dumps(data).decode())
             events["outbox"].append(uuid7())
             events["payloads"].append(payload)
@@ -168,6 +178,7 @@ async def on_timers(
                     "tickets": events["tickets"],
                     "types": events["types"],
                     "data": events["data"],
+                    "ats": events["ats"],
                     "outbox_ids": events["outbox"],
                     "payloads": events["payloads"],
                 }

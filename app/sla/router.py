@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Response
 from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.etag import etag_for, set_etag
+from app.core.etag import NOT_MODIFIED, etag_for, set_etag
 from app.core.security import Permission, Principal
 from app.sla import policies
 from app.sla.schemas import PolicyCreate, PolicyOut, PolicyUpdate
@@ -39,7 +39,7 @@ async def list_policies(principal: Reader, uow: UoW) -> list[PolicyOut]:
     operation_id="getSlaPolicy",
     summary="Get the SLA policy of a service level",
     response_model=PolicyOut,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404) | NOT_MODIFIED,
 )
 async def get_policy(
     service_level: Level, principal: Reader, uow: UoW, response: Response

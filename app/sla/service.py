@@ -234,9 +234,11 @@ async def stop(uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec, outcome:
     if clock.outcome != "breached":
         if outcome == "met" and clock.used_seconds > clock.target_seconds:
             # Late, though its timer has not fired yet (a worker was down, or the job is
-            # still queued): a breach, announced like any other.
-            clock.outcome, clock.breached_at = "breached", at
-            await _publish(uow, clock, BREACH, at)
+            # still queued): a breach, announced like any other and stamped, as the timer
+            # would have, when it fell due (announcements.py).
+            fell_due = clock.due_at if clock.due_at is not None and clock.due_at <= at else at
+            clock.outcome, clock.breached_at = "breached", fell_due
+            await _publish(uow, clock, BREACH, fell_due)
         else:
             clock.outcome = outcome
     clock.state = "stopped"
@@ -516,7 +518,7 @@ async def _publish(uow: UnitOfWork, clock: TicketClock, event_type: str, at: dat
         await uow.session.flush()
         conn = await uow.connection()
         woken = await escalation_sla.on_announcements(
-            conn, [(clock.id, ticket.id, ticket.service_level, "breach")], at, timers.is_soon
+            conn, [(clock.id, ticket.id, ticket.service_level, "breach", at)], at, timers.is_soon
         )
         timers.wake_after_commit(uow, woken)
 

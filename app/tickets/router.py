@@ -9,7 +9,7 @@ from app.access.deps import Idem, require
 from app.core.config import get_settings
 from app.core.db import UoW
 from app.core.errors import BadRequest, NotFound, PayloadTooLarge, problem_responses
-from app.core.etag import etag_for, set_etag
+from app.core.etag import NOT_MODIFIED, etag_for, set_etag
 from app.core.logging import ticket_var
 from app.core.pagination import Page, PageParams, make_page, page_params
 from app.core.search import query as search_query
@@ -153,7 +153,7 @@ async def list_device_tickets(
     operation_id="getTicketByNumber",
     summary="Get a ticket by its number (e.g. T2026-000123)",
     response_model=TicketOut,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404) | NOT_MODIFIED,
 )
 async def get_ticket_by_number(
     number: str, principal: Reader, uow: UoW, response: Response
@@ -168,7 +168,7 @@ async def get_ticket_by_number(
     operation_id="getTicket",
     summary="Get a ticket",
     response_model=TicketOut,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404) | NOT_MODIFIED,
 )
 async def get_ticket(
     ticket_id: uuid.UUID, principal: Reader, uow: UoW, response: Response

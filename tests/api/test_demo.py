@@ -155,3 +155,108 @@ async def test_demo_loads_once_with_working_keys_and_tickets_in_every_state(
     assert "Demo data already loaded" in capsys.readouterr().out
     assert await _counts() == counts
     assert keys_file.read_bytes() == before
+
+
+async def _fire_every_due_timer() -> int:
+    """What the workers do when they start after the load: fire every due timer (one
+    kind per transaction, as the wake-up job does), until none is left."""
+    from app.core.db import open_uow
+    from app.timers import firing, registry
+    from app.timers import service as timers
+
+    registry.load_handlers()
+    fired = 0
+    while True:
+        taken = 0
+        for kind in timers.known_kinds():
+            async with open_uow() as uow:
+                batch = await firing.fire_due(uow, 100, kinds=[kind])
+            taken += batch.taken
+            fired += batch.fired
+        if taken == 0:
+            return fired
+
+
+async def test_demo_warnings_and_breaches_are_stamped_when_they_fell_due(
+    app: Any, data_dir: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from app.demo import load_demo
+
+    loaded_at = datetime.now(UTC)
+    assert await load_demo() == 0
+    # The demo's tickets are back-dated: their clocks' warnings and breaches fall due
+    # hours or days before the load, and the timers fire only now.
+    assert await _fire_every_due_timer() > 0
+
+    clocks = await _rows(
+        "SELECT state, warn_at, warned_at, due_at, breached_at, stopped_at FROM ticket_clocks"
+        " WHERE warned_at IS NOT NULL OR breached_at IS NOT NULL"
+    )
+    running = [c for c in clocks if c.state == "running"]
+    assert any(c.breached_at is not None for c in running), clocks
+    for c in running:
+        assert c.warned_at == c.warn_at
+        assert c.breached_at is None or c.breached_at == c.due_at
+    for c in clocks:
+        assert c.warned_at is None or c.warned_at < loaded_at
+        assert c.breached_at is None or c.breached_at < loaded_at
+        assert c.stopped_at is None or c.breached_at is None or c.breached_at <= c.stopped_at
+
+    # The timeline says the same.
+    events = await _rows(
+        "SELECT type, at, data->>'warn_at' AS warn_at, data->>'due_at' AS due_at"
+        " FROM ticket_events WHERE type IN ('sla.warning', 'sla.breached')"
+    )
+    assert {e.type for e in events} == {"sla.warning", "sla.breached"}
+    for e in events:
+        point = e.warn_at if e.type == "sla.warning" else e.due_at
+        assert e.at == datetime.fromisoformat(point), e
+
+    # Escalation counts from the same instants: each notice is due its level's delay
+    # after the warning or breach it follows, not after the late firing.
+    notices = await _rows(
+        "SELECT n.after, n.due_at, c.warn_at, c.due_at AS clock_due"
+        " FROM escalation_notices n JOIN ticket_clocks c ON c.id = n.clock_id"
+        " WHERE c.state = 'running'"
+    )
+    assert notices
+    for n in notices:
+        fell_due = n.warn_at if n.after == "warning" else n.clock_due
+        delay = (n.due_at - fell_due).total_seconds()
+        assert delay >= 0 and delay % 60 == 0 and n.due_at < loaded_at, n
+
+
+async def test_demo_engineers_have_contact_details_and_an_incident_is_open(
+    app: Any, client: httpx.AsyncClient, data_dir: Path
+) -> None:
+    import re
+
+    from app.demo import load_demo
+
+    assert await load_demo() == 0
+    admin = next(k for r, k, _ in _keys(data_dir / "demo-keys.txt") if r == "admin")
+    h = {"Authorization": f"Bearer {admin}"}
+
+    r = await client.get("/v1/engineers", params={"limit": 100}, headers=h)
+    assert r.status_code == 200, r.text
+    engineers = r.json()["items"]
+    assert len(engineers) >= 6
+    for e in engineers:
+        assert re.fullmatch(r"[a-z]+\.[a-z]+@supportline\.example\.cn", e["email"]), e
+        assert re.fullmatch(r"138\d{8}", e["phone"]), e
+    assert len({e["email"] for e in engineers}) == len(engineers)
+
+    r = await client.get("/v1/incidents", headers=h)
+    assert r.status_code == 200, r.text
+    incidents = r.json()["items"]
+    assert len(incidents) == 1
+    incident = incidents[0]
+    assert incident["state"] == "open"
+    assert "调度数据网" in incident["title"] and "dispatch network" in incident["title"]
+    updates = (await client.get(f"/v1/incidents/{incident['id']}/updates", headers=h)).json()
+    updates = updates["items"] if isinstance(updates, dict) else updates
+    assert len(updates) == 2
+    linked = await _rows("SELECT count(*) FROM incident_tickets")
+    assert linked[0][0] == 2

@@ -591,3 +591,39 @@ async def test_due_timers_fire_in_batches_and_a_failing_handler_backs_off_then_d
         assert (await broken_row()).attempts == 8
     finally:
         timers.unregister("test.broken")
+
+
+async def test_late_announcements_are_stamped_when_they_fell_due(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    """A timer that fires late (the workers were down), or a change that stops a clock
+    after its due time before the timer fired, stamps the warning and the breach with
+    the instant each fell due, in the clock and on the timeline; not when noticed."""
+    start = clock.now()
+    late = await _ticket(client, admin, world, service_type="remote")
+    stopped = await _ticket(client, admin, world, service_type="remote")
+    planned = {
+        t["id"]: (_at(fr["warn_at"]), _at(fr["due_at"]))
+        for t in (late, stopped)
+        for fr in [(await _clocks(client, admin, t["id"]))["first_response"]]
+    }
+    clock.set(start + timedelta(hours=3))  # past both points of the 30 min first response
+    await _act(client, admin, stopped["id"], "acknowledge")  # before any timer fired
+    assert await _fire_due(clock.now()) >= 1
+    for tid in (late["id"], stopped["id"]):
+        due_at = planned[tid][1]
+        fr = (await _clocks(client, admin, tid))["first_response"]
+        assert fr["status"] == "breached"
+        assert _at(fr["breached_at"]) == due_at
+        events = (await client.get(f"/v1/tickets/{tid}/events", headers=admin)).json()["items"]
+        breach = [e for e in events if e["type"] == "sla.breached"]
+        assert [_at(e["at"]) for e in breach] == [due_at]
+    async with open_uow() as uow:
+        row = (
+            await uow.session.execute(
+                text("SELECT warned_at FROM ticket_clocks WHERE ticket_id = :t AND metric = "
+                     "'first_response'"),
+                {"t": late["id"]},
+            )
+        ).one()  # fmt: skip
+    assert row[0] == planned[late["id"]][0]
