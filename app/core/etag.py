@@ -21,8 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.errors import BadRequest, PreconditionFailed
 
 
-def etag_for(version: int) -> str:
-    return f'W/"{version}"'
+def etag_for(version: int, variant: str = "") -> str:
+    """`variant` marks a representation that changed without a new row version (a
+    ticket's SLA part); If-Match reads only the version before the dot."""
+    return f'W/"{version}.{variant}"' if variant else f'W/"{version}"'
 
 
 def parse_if_match(value: str | None) -> list[int] | None:
@@ -31,7 +33,7 @@ def parse_if_match(value: str | None) -> list[int] | None:
         return None
     versions: list[int] = []
     for part in value.split(","):
-        tag = part.strip().removeprefix("W/").strip('"')
+        tag = part.strip().removeprefix("W/").strip('"').split(".", 1)[0]
         try:
             versions.append(int(tag))
         except ValueError as exc:
@@ -48,8 +50,8 @@ def check_if_match(if_match: str | None, current_version: int) -> None:
         )
 
 
-def set_etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = etag_for(version)
+def set_etag(response: Response, version: int, variant: str = "") -> None:
+    response.headers["ETag"] = etag_for(version, variant)
 
 
 # -- If-None-Match on reads (RFC 9110 §13.1.2) ---------------------------------------

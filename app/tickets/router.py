@@ -71,9 +71,14 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 
 async def _ticket_response(uow: UoW, response: Response, ticket: Any) -> TicketOut:
-    set_etag(response, ticket.version)
     ticket_var.set(str(ticket.id))
-    return await service.full_out(uow, ticket)
+    out = await service.full_out(uow, ticket)
+    # The SLA part changes without a new version: a running clock falls due, a timer
+    # stamps a breach. The ETag counts the clocks shown breached, so If-None-Match never
+    # answers 304 over a breach the client has not seen; If-Match still reads the version.
+    breached = sum(1 for clock in out.sla if clock.status == "breached")
+    set_etag(response, ticket.version, f"b{breached}" if breached else "")
+    return out
 
 
 def _csv(values: list[str] | None, allowed: tuple[str, ...], name: str) -> list[str] | None:

@@ -627,3 +627,28 @@ async def test_late_announcements_are_stamped_when_they_fell_due(
             )
         ).one()  # fmt: skip
     assert row[0] == planned[late["id"]][0]
+
+
+async def test_a_clock_falling_due_changes_the_tickets_etag_but_not_its_version(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    """A poll with If-None-Match must not answer 304 over a breach the client has not
+    seen, and the ETag read after the breach still works for If-Match."""
+    t = await _ticket(client, admin, world)  # P1: first response due in 30 minutes
+    r = await client.get(f"/v1/tickets/{t['id']}", headers=admin)
+    before = r.headers["etag"]
+    assert before == f'W/"{t["version"]}"'
+    cached = await client.get(f"/v1/tickets/{t['id']}", headers={**admin, "If-None-Match": before})
+    assert cached.status_code == 304
+    clock.set(clock.now() + timedelta(minutes=31))
+    assert await _fire_due(clock.now()) >= 1  # the first response's breach
+    r = await client.get(f"/v1/tickets/{t['id']}", headers={**admin, "If-None-Match": before})
+    assert r.status_code == 200
+    assert r.json()["version"] == t["version"]
+    assert r.headers["etag"] == f'W/"{t["version"]}.b1"'
+    r = await client.patch(
+        f"/v1/tickets/{t['id']}",
+        json={"subject": "仍在处理 / still in progress"},
+        headers={**admin, "If-Match": r.headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
