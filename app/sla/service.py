@@ -194,6 +194,10 @@ async def pause(uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec, reason:
     if clock.state != "running":
         return
     await _close_running(uow, clock, spec, at)
+    if clock.outcome != "breached":
+        # Paused late, before its timer fired: the breach it would have announced is
+        # announced now, or the pause would hide it until the clock runs again.
+        await _breach_if_late(uow, clock, at)
     uow.session.add(ClockSegment(clock_id=clock.id, kind="paused", reason=reason, started_at=at))
     clock.state = "paused"
     clock.updated_at = at
@@ -231,20 +235,27 @@ async def stop(uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec, outcome:
         seg = await _open_segment(uow, clock)
         if seg is not None:
             seg.ended_at = max(at, seg.started_at)
-    if clock.outcome != "breached":
-        if outcome == "met" and clock.used_seconds > clock.target_seconds:
-            # Late, though its timer has not fired yet (a worker was down, or the job is
-            # still queued): a breach, announced like any other and stamped, as the timer
-            # would have, when it fell due (announcements.py).
-            fell_due = clock.due_at if clock.due_at is not None and clock.due_at <= at else at
-            clock.outcome, clock.breached_at = "breached", fell_due
-            await _publish(uow, clock, BREACH, fell_due)
-        else:
-            clock.outcome = outcome
+    late = (
+        clock.outcome != "breached" and outcome == "met" and await _breach_if_late(uow, clock, at)
+    )
+    if clock.outcome != "breached" and not late:
+        clock.outcome = outcome
     clock.state = "stopped"
     clock.stopped_at = at
     clock.updated_at = at
     await _disarm(uow, clock)
+
+
+async def _breach_if_late(uow: UnitOfWork, clock: TicketClock, at: datetime) -> bool:
+    """A clock found late by a ticket change before its timer fired (a worker was down,
+    or the job is still queued): a breach, announced like any other and stamped, as the
+    timer would have, when it fell due (announcements.py). True if it was late."""
+    if clock.used_seconds <= clock.target_seconds:
+        return False
+    fell_due = clock.due_at if clock.due_at is not None and clock.due_at <= at else at
+    clock.outcome, clock.breached_at = "breached", fell_due
+    await _publish(uow, clock, BREACH, fell_due)
+    return True
 
 
 # --- what ticket changes do to the clocks ------------------------------------------------

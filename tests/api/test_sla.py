@@ -652,3 +652,26 @@ async def test_a_clock_falling_due_changes_the_tickets_etag_but_not_its_version(
         headers={**admin, "If-Match": r.headers["etag"]},
     )
     assert r.status_code == 200, r.text
+
+
+async def test_a_clock_paused_after_its_due_time_announces_the_breach(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
+) -> None:
+    """Waiting on the customer after the resolution fell due, before its timer fired
+    (the workers were down): the breach is announced by the pause, stamped when it fell
+    due, and not hidden until the clock runs again."""
+    start = clock.now()
+    t = await _ticket(client, admin, world, service_type="remote")
+    clock.set(start + timedelta(minutes=10))
+    await _act(client, admin, t["id"], "start")
+    due_at = _at((await _clocks(client, admin, t["id"]))["resolution"]["due_at"])
+    clock.set(due_at + timedelta(minutes=5))
+    waiting = await _act(client, admin, t["id"], "wait", {"on": "customer"})
+    brief = {c["metric"]: c for c in waiting["sla"]}
+    assert brief["resolution"]["status"] == "breached"
+    assert _at(brief["resolution"]["breached_at"]) == due_at
+    events = (await client.get(f"/v1/tickets/{t['id']}/events", headers=admin)).json()["items"]
+    assert [_at(e["at"]) for e in events if e["type"] == "sla.breached"] == [due_at]
+    assert await _fire_due(clock.now()) == 0  # the pause disarmed its timer: nothing twice
+    events = (await client.get(f"/v1/tickets/{t['id']}/events", headers=admin)).json()["items"]
+    assert len([e for e in events if e["type"] == "sla.breached"]) == 1
