@@ -22,7 +22,8 @@ class ClockBrief(OutputModel):
     metric: Metric
     status: ClockStatus = Field(
         description="running or paused while it counts; met, breached or cancelled once "
-        "stopped (a running clock past its due time is already breached)."
+        "stopped. A clock shows breached from the moment its breach is announced (by its "
+        "timer at the due time, or by a change that finds it late), running or not."
     )
     target_seconds: int
     warn_at: datetime | None = Field(description="Null while paused or once stopped.")
