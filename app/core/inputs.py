@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import parse_qsl
 
 from fastapi.exceptions import RequestValidationError
@@ -56,7 +56,7 @@ class _Multiline:
         schema = handler(source)
         metadata: dict[str, Any] = dict(schema.get("metadata") or {})
         metadata[_MARK] = True
-        schema["metadata"] = metadata
+        cast(dict[str, Any], schema)["metadata"] = metadata
         return schema
 
 
