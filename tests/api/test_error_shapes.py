@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import open_uow
-from app.core.errors import conflicting_field
 from tests.conftest import issue_key
 from tests.factories import World, ticket_body
 
@@ -82,6 +81,7 @@ async def test_a_database_refusal_is_named_by_its_field(world: World) -> None:
     """The race the services cannot see (the handler of IntegrityError) names the same
     member as they do: the field of the duplicate key, or of the missing reference."""
     from app.catalogue.models import Category
+    from app.core.errors import conflicting_field
     from app.devices.models import Device
 
     seen: list[str | None] = []
