@@ -252,7 +252,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 _KEY_COLUMNS = re.compile(r"Key \(([^)]*)\)=")
 
 
-def _conflicting_field(orig: Any) -> str | None:
+def conflicting_field(orig: Any) -> str | None:
     """The field a database refusal is about, named as a service would name it: the
     column of a NOT NULL refusal, or the last column of the key in PostgreSQL's detail
     (`Key (branch_id, code)=(...) already exists.` is about `code`; the leading columns
@@ -273,7 +273,7 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     # Its members are the services' own: `field`, and `errors` on a 422.
     assert isinstance(exc, IntegrityError)
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    field = _conflicting_field(exc.orig)
+    field = conflicting_field(exc.orig)
     ext = {"field": field} if field else None
     if sqlstate == "23505":
         return _problem(
