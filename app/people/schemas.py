@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
-from app.core.inputs import InputModel, Text
+from app.core.inputs import InputModel
 from app.core.outputs import OutputModel
 from app.customers.schemas import _check_email, _check_phone
 
@@ -400,7 +400,7 @@ class AbsenceCreate(InputModel):
 
     starts_at: AwareDatetime = Field(description="Start, with an offset (ISO 8601).")
     ends_at: AwareDatetime = Field(description="End (exclusive), after the start.")
-    reason: Text | None = Field(None, max_length=200, description="e.g. 年假, 病假, 培训.")
+    reason: str | None = Field(None, max_length=200, description="e.g. 年假, 病假, 培训.")
 
 
 class AbsenceOut(OutputModel):
