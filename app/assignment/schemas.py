@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from app.core.inputs import InputModel
+from app.core.inputs import InputModel, Text
 from app.core.outputs import OutputModel
 
 
@@ -34,7 +34,7 @@ class HandoffCreate(InputModel):
         },
     )
 
-    what: str = Field(min_length=1, max_length=2000, description="What is handed over.")
+    what: Text = Field(min_length=1, max_length=2000, description="What is handed over.")
     until: AwareDatetime = Field(description="Report back by then; later raises an alert.")
     to_id: uuid.UUID | None = Field(None, description="Defaults to the secondary owner.")
 
@@ -45,7 +45,7 @@ class HandoffReport(InputModel):
         json_schema_extra={"example": {"report": "主控板已更换,业务恢复,观察30分钟无告警"}},
     )
 
-    report: str = Field(min_length=1, max_length=20000)
+    report: Text = Field(min_length=1, max_length=20000)
 
 
 class HandoffOut(OutputModel):
@@ -90,4 +90,4 @@ class DeferBody(InputModel):
     )
 
     until: AwareDatetime = Field(description="The primary owner cannot take it before then.")
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
-from app.core.inputs import InputModel
+from app.core.inputs import InputModel, Text
 from app.core.outputs import OutputModel
 
 CODE_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
@@ -99,7 +99,7 @@ class Override(InputModel):
 
     date: date
     hours: DayHours = Field(description="The date's working intervals; [] for a day off.")
-    note: str | None = Field(None, max_length=200)
+    note: Text | None = Field(None, max_length=200)
 
 
 Overrides = Annotated[

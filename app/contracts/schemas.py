@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from app.core.inputs import InputModel
+from app.core.inputs import InputModel, Text
 from app.core.outputs import OutputModel
 from app.devices.schemas import DeviceOut
 
@@ -37,7 +37,7 @@ class ContractCreate(InputModel):
     starts_on: date
     ends_on: date = Field(description="Last day of cover (inclusive); not before starts_on.")
     status: ContractStatus = "active"
-    notes: str | None = Field(None, max_length=4000)
+    notes: Text | None = Field(None, max_length=4000)
 
     @field_validator("ends_on")
     @classmethod
@@ -61,7 +61,7 @@ class ContractUpdate(InputModel):
     starts_on: date | None = None
     ends_on: date | None = None
     status: ContractStatus | None = None
-    notes: str | None = Field(None, max_length=4000)
+    notes: Text | None = Field(None, max_length=4000)
 
 
 class ContractOut(OutputModel):

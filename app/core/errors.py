@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from app.core.outputs import OutputModel
 
 PROBLEM_BASE = "https://supportline.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+JSON_MEDIA_TYPE = "application/json"
 
 log = logging.getLogger("supportline.errors")
 
@@ -61,6 +63,10 @@ class AppError(Exception):
     status = 500
     slug = "internal"
     title = "Internal error"
+    # For a 422 raised without an `errors` list: where its `field` is, and the `type` of
+    # the one error made from it (`_field_errors`).
+    where = "body"
+    error_type = "value_error"
 
     def __init__(self, detail: str | None = None, **extensions: Any) -> None:
         super().__init__(detail or self.title)
@@ -119,6 +125,11 @@ class IdempotencyMismatch(AppError):
         "idempotency-key-reused",
         "Idempotency-Key reused with a different request",
     )
+    where, error_type = "header", "idempotency_key_reused"
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        extensions.setdefault("field", "Idempotency-Key")
+        super().__init__(detail, **extensions)
 
 
 class PreconditionFailed(AppError):
@@ -159,15 +170,35 @@ def _problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+def _not_json(error: Any) -> bool:
+    """FastAPI hands a JSON operation's body over as raw bytes when its Content-Type is
+    not JSON (or missing), and the model then refuses bytes as "not a dictionary":
+    that is a 415, not a 422."""
+    return tuple(error.get("loc", ())) == ("body",) and isinstance(error.get("input"), bytes)
+
+
 def _loc(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:
     return [p if isinstance(p, int) else str(p) for p in loc]
 
 
+def _field_errors(
+    status: int, detail: str | None, extensions: dict[str, Any] | None, where: str, kind: str
+) -> dict[str, Any] | None:
+    """Every 422 carries `errors` (docs/api-guide.md, "Errors"): a service's refusal that
+    names only a `field` gets the one error it describes, shaped like a validation
+    error's, so that clients read every 422 the same way."""
+    if status != 422 or (extensions and "errors" in extensions):
+        return extensions
+    field = (extensions or {}).get("field")
+    loc: list[str | int] = [where, *([field] if isinstance(field, str) else [])]
+    error = {"loc": loc, "msg": detail or "The request is not valid.", "type": kind}
+    return {**(extensions or {}), "errors": [error]}
+
+
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return _problem(
-        request, exc.status, exc.slug, exc.title, exc.detail, exc.extensions, exc.headers
-    )
+    extensions = _field_errors(exc.status, exc.detail, exc.extensions, exc.where, exc.error_type)
+    return _problem(request, exc.status, exc.slug, exc.title, exc.detail, extensions, exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -176,6 +207,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     if any(e.get("type") == "json_invalid" for e in errors):
         return _problem(
             request, 400, MalformedJSON.slug, MalformedJSON.title, "The body is not valid JSON."
+        )
+    if any(_not_json(e) for e in errors):
+        return _problem(
+            request,
+            415,
+            UnsupportedMediaType.slug,
+            UnsupportedMediaType.title,
+            "The body must be JSON: send it with `Content-Type: application/json`.",
+            {"allowed": [JSON_MEDIA_TYPE]},
         )
     items = [
         {"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
@@ -209,34 +249,42 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return _problem(request, exc.status_code, slug, title, detail, headers=headers)
 
 
+_KEY_COLUMNS = re.compile(r"Key \(([^)]*)\)=")
+
+
+def conflicting_field(orig: Any) -> str | None:
+    """The field a database refusal is about, named as a service would name it: the
+    column of a NOT NULL refusal, or the last column of the key in PostgreSQL's detail
+    (`Key (branch_id, code)=(...) already exists.` is about `code`; the leading columns
+    of a composite key scope it)."""
+    cause = getattr(orig, "__cause__", None)
+    column = getattr(cause, "column_name", None)
+    if isinstance(column, str) and column:
+        return column
+    found = _KEY_COLUMNS.search(str(getattr(cause, "detail", None) or ""))
+    if found is None:
+        return None
+    return found.group(1).split(",")[-1].strip().strip('"') or None
+
+
 async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     # Services check what they can first; this catches the races they cannot (two
     # requests creating the same code at once) so the client gets a problem, not a 500.
+    # Its members are the services' own: `field`, and `errors` on a 422.
     assert isinstance(exc, IntegrityError)
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
-    ext = {"constraint": constraint} if constraint else None
+    field = conflicting_field(exc.orig)
+    ext = {"field": field} if field else None
     if sqlstate == "23505":
         return _problem(
             request, 409, Conflict.slug, Conflict.title, "A record with these values exists.", ext
         )
     if sqlstate == "23503":
-        return _problem(
-            request,
-            422,
-            Unprocessable.slug,
-            Unprocessable.title,
-            "A referenced record does not exist.",
-            ext,
-        )
-    return _problem(
-        request,
-        422,
-        Unprocessable.slug,
-        Unprocessable.title,
-        "The data violates a rule of the database.",
-        ext,
-    )
+        detail, kind = "A referenced record does not exist.", "foreign_key_violation"
+    else:
+        detail, kind = "The data violates a rule of the database.", "database_rule"
+    ext = _field_errors(422, detail, ext, "body", kind)
+    return _problem(request, 422, Unprocessable.slug, Unprocessable.title, detail, ext)
 
 
 # PostgreSQL gave up on the transaction because of another one (a deadlock, a

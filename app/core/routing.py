@@ -27,6 +27,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
 
+from app.core.inputs import accept_missing_bodies, refuse_control_in_target
+
 
 def _key(path: str) -> tuple[int, str, str] | None:
     parts = path.split("/")
@@ -88,6 +90,7 @@ class IndexedDispatch:
         if scope["type"] != "http":
             await self.fallback(scope, receive, send)
             return
+        refuse_control_in_target(scope)  # the text rules for paths and queries (inputs.py)
         allowed: set[str] = set()
         for route in self.index().candidates(scope["path"]):
             match, child = route.matches(scope)
@@ -108,6 +111,7 @@ def include_flat(app: FastAPI, routers: Iterable[APIRouter]) -> None:
     tags and dependencies already, as `@app.get` routes do) and dispatches by index."""
     for router in routers:
         app.router.routes.extend(router.routes)
+    accept_missing_bodies(app.router.routes)  # an all-optional body may be left out (inputs.py)
     mark = getattr(app.router, "_mark_routes_changed", None)
     if mark is not None:
         mark()

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from app.core.contact_details import check_email, check_phone
-from app.core.inputs import InputModel
+from app.core.inputs import InputModel, Text
 from app.core.outputs import OutputModel
 
 Language = Literal["zh-CN", "en"]
@@ -43,7 +43,7 @@ class CustomerCreate(InputModel):
     name_en: str | None = Field(None, max_length=300)
     industry: str | None = Field(None, max_length=100)
     address: str | None = Field(None, max_length=500)
-    notes: str | None = Field(None, max_length=4000)
+    notes: Text | None = Field(None, max_length=4000)
 
 
 class CustomerUpdate(InputModel):
@@ -59,7 +59,7 @@ class CustomerUpdate(InputModel):
     name_en: str | None = Field(None, max_length=300)
     industry: str | None = Field(None, max_length=100)
     address: str | None = Field(None, max_length=500)
-    notes: str | None = Field(None, max_length=4000)
+    notes: Text | None = Field(None, max_length=4000)
     active: bool | None = None
 
 

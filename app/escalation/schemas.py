@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from app.core.inputs import InputModel
+from app.core.inputs import InputModel, Text
 from app.core.outputs import OutputModel
 
 Line = Literal["l1", "l2", "l3", "vendor"]
@@ -19,9 +19,9 @@ class WorkOrder(InputModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    environment: str = Field(min_length=1, max_length=4000, description="Versions, topology.")
-    steps: str = Field(min_length=1, max_length=8000, description="Steps to reproduce.")
-    symptoms: str = Field(min_length=1, max_length=8000)
+    environment: Text = Field(min_length=1, max_length=4000, description="Versions, topology.")
+    steps: Text = Field(min_length=1, max_length=8000, description="Steps to reproduce.")
+    symptoms: Text = Field(min_length=1, max_length=8000)
     log_attachment_ids: list[uuid.UUID] = Field(
         default_factory=list, description="The ticket's attachments holding the logs."
     )
@@ -44,7 +44,7 @@ class EscalationCreate(InputModel):
         },
     )
 
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(min_length=1, max_length=4000)
     to_line: Line | None = Field(None, description="Defaults to the next line up.")
     work_order: WorkOrder | None = Field(None, description="Required to go to R&D (l3).")
     vendor: str | None = Field(None, max_length=200, description="Required to go to the vendor.")
@@ -118,7 +118,7 @@ class AdviceBody(InputModel):
         json_schema_extra={"example": {"advice": "请先升级到V8.2.3补丁版本后复测,已知问题已修复"}},
     )
 
-    advice: str = Field(min_length=1, max_length=4000)
+    advice: Text = Field(min_length=1, max_length=4000)
 
 
 class NoteBody(InputModel):
@@ -126,7 +126,7 @@ class NoteBody(InputModel):
         extra="forbid", json_schema_extra={"example": {"note": "补丁已验证,问题不再复现"}}
     )
 
-    note: str = Field("", max_length=4000)
+    note: Text = Field("", max_length=4000)
 
 
 class ClosureAnswer(InputModel):
@@ -136,7 +136,7 @@ class ClosureAnswer(InputModel):
     )
 
     confirm: bool
-    note: str = Field("", max_length=4000)
+    note: Text = Field("", max_length=4000)
 
 
 class NotifyLevel(InputModel):

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from app.core.inputs import InputModel
+from app.core.inputs import InputModel, Text
 from app.core.outputs import OutputModel
 
 _ID = "0192f3c4-0000-7000-8000-00000000c001"
@@ -29,7 +29,7 @@ class IncidentCreate(InputModel):
     )
 
     title: str = Field(min_length=1, max_length=300)
-    description: str = Field("", max_length=20000)
+    description: Text = Field("", max_length=20000)
     product_family: str | None = Field(None, max_length=64)
     update_interval_minutes: int = Field(30, ge=5, le=1440,
                                          description="Status updates due every X minutes.")  # fmt: skip
@@ -89,7 +89,7 @@ class UpdateCreate(InputModel):
         json_schema_extra={"example": {"body": "已定位为V8.2.1缺陷,补丁验证中,预计11:00恢复"}},
     )
 
-    body: str = Field(min_length=1, max_length=20000)
+    body: Text = Field(min_length=1, max_length=20000)
 
 
 class UpdateOut(OutputModel):
@@ -117,7 +117,7 @@ class ResolveBody(InputModel):
         },
     )  # fmt: skip
 
-    summary: str = Field(min_length=1, max_length=20000)
+    summary: Text = Field(min_length=1, max_length=20000)
     resolve_tickets: bool = Field(
         False, description="Also resolve every linked open ticket with this summary."
     )

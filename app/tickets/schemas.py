@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from app.core.inputs import InputModel
+from app.core.inputs import InputModel, Text
 from app.core.outputs import OutputModel
 from app.core.pagination import PageQuery
 from app.sla.schemas import ClockBrief
@@ -61,7 +61,7 @@ class TicketCreate(InputModel):
     impact: Level | None = None
     urgency: Level | None = None
     subject: str = Field(min_length=1, max_length=300)
-    description: str = Field("", max_length=20000)
+    description: Text = Field("", max_length=20000)
     fault_started_at: AwareDatetime | None = None
     affected_system: str | None = Field(None, max_length=300)
     product_version: str | None = Field(None, max_length=100)
@@ -74,7 +74,7 @@ class TicketUpdate(InputModel):
     )
 
     subject: str | None = Field(None, min_length=1, max_length=300)
-    description: str | None = Field(None, max_length=20000)
+    description: Text | None = Field(None, max_length=20000)
     category: str | None = Field(None, min_length=1, max_length=64)
     service_type: ServiceType | None = None
     priority: Priority | None = None
@@ -149,7 +149,7 @@ class ActionBody(InputModel):
         extra="forbid", json_schema_extra={"example": {"note": "客户已提供日志,继续处理"}}
     )
 
-    note: str | None = Field(None, max_length=4000, description="Recorded on the timeline.")
+    note: Text | None = Field(None, max_length=4000, description="Recorded on the timeline.")
 
 
 class AssignBody(ActionBody):
@@ -161,7 +161,7 @@ class AssignBody(ActionBody):
     )
 
     owner_id: uuid.UUID
-    reason: str | None = Field(
+    reason: Text | None = Field(
         None, max_length=4000, description="Why (recorded; expected when reassigning)."
     )
 
@@ -189,7 +189,7 @@ class ResolveBody(ActionBody):
         json_schema_extra={"example": {"resolution_summary": "更换电源模块后业务恢复。"}},
     )
 
-    resolution_summary: str = Field(min_length=1, max_length=20000)
+    resolution_summary: Text = Field(min_length=1, max_length=20000)
 
 
 class ReasonBody(ActionBody):
@@ -197,7 +197,7 @@ class ReasonBody(ActionBody):
         extra="forbid", json_schema_extra={"example": {"reason": "客户反馈问题复现"}}
     )
 
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(min_length=1, max_length=4000)
 
 
 class ConfirmBody(ActionBody):
@@ -233,7 +233,7 @@ class CommentCreate(InputModel):
         json_schema_extra={"example": {"body": "已远程登录查看日志。", "visibility": "internal"}},
     )
 
-    body: str = Field(min_length=1, max_length=20000)
+    body: Text = Field(min_length=1, max_length=20000)
     visibility: Literal["public", "internal"] = "public"
 
 
@@ -257,7 +257,7 @@ class AttemptCreate(InputModel):
     )
 
     kind: Literal["diagnosis", "fix"]
-    description: str = Field(min_length=1, max_length=20000)
+    description: Text = Field(min_length=1, max_length=20000)
     outcome: Literal["failed", "partial", "fixed"]
     minutes_spent: int | None = Field(None, ge=0, le=100000)
 
@@ -283,7 +283,7 @@ class VisitCreate(InputModel):
 
     arrived_at: AwareDatetime
     departed_at: AwareDatetime | None = None
-    notes: str | None = Field(None, max_length=20000)
+    notes: Text | None = Field(None, max_length=20000)
 
 
 class VisitUpdate(InputModel):
@@ -292,7 +292,7 @@ class VisitUpdate(InputModel):
     )
 
     departed_at: AwareDatetime | None = None
-    notes: str | None = Field(None, max_length=20000)
+    notes: Text | None = Field(None, max_length=20000)
 
 
 class VisitOut(OutputModel):

@@ -10,7 +10,7 @@ def test_chinese_runs_become_bigrams_and_latin_words_stay_whole() -> None:
 
 
 def test_document_deduplicates() -> None:
-    assert document("告警 告警", "Alarm alarm") == "告警 alarm"
+    assert document("告警 告警", "Alarm alarm") == "告警 警 alarm"
 
 
 def test_query_prefix_for_latin_exact_for_cjk_and_injection_safe() -> None:
