@@ -9,7 +9,7 @@ from app.core.db import UnitOfWork
 from app.core.errors import Unprocessable
 from app.core.etag import check_if_match
 from app.escalation.models import EscalationPolicy
-from app.escalation.schemas import PolicyIn
+from app.escalation.schemas import EscalationPolicyIn
 
 
 async def list_policies(uow: UnitOfWork) -> list[EscalationPolicy]:
@@ -18,7 +18,7 @@ async def list_policies(uow: UnitOfWork) -> list[EscalationPolicy]:
 
 
 async def put(
-    uow: UnitOfWork, service_level: str, data: PolicyIn, if_match: str | None
+    uow: UnitOfWork, service_level: str, data: EscalationPolicyIn, if_match: str | None
 ) -> tuple[EscalationPolicy, bool]:
     """Creates or replaces the policy of a service level; returns it and whether new."""
     if service_level != "*":

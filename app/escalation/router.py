@@ -20,9 +20,9 @@ from app.escalation.schemas import (
     ClosureAnswer,
     EscalationCreate,
     EscalationOut,
+    EscalationPolicyIn,
+    EscalationPolicyOut,
     NoteBody,
-    PolicyIn,
-    PolicyOut,
 )
 from app.tickets.router import Channel, IfMatch
 
@@ -138,30 +138,30 @@ async def answer_closure(  # type: ignore[no-untyped-def]
     "/escalation-policies",
     operation_id="listEscalationPolicies",
     summary="Escalation policies per service level ('*' is the default)",
-    response_model=list[PolicyOut],
+    response_model=list[EscalationPolicyOut],
     responses=problem_responses(401, 403),
 )
-async def list_policies(principal: Reader, uow: UoW) -> list[PolicyOut]:
-    return [PolicyOut.model_validate(p) for p in await policies.list_policies(uow)]
+async def list_policies(principal: Reader, uow: UoW) -> list[EscalationPolicyOut]:
+    return [EscalationPolicyOut.model_validate(p) for p in await policies.list_policies(uow)]
 
 
 @router.put(
     "/escalation-policies/{service_level}",
     operation_id="putEscalationPolicy",
     summary="Create or replace the escalation policy of a service level ('*': the default)",
-    response_model=PolicyOut,
-    responses={201: {"model": PolicyOut, "description": "Created"},
+    response_model=EscalationPolicyOut,
+    responses={201: {"model": EscalationPolicyOut, "description": "Created"},
                **problem_responses(400, 401, 403, 412, 422)},
 )  # fmt: skip
 async def put_policy(
     service_level: Annotated[str, Path(max_length=64)],
-    body: PolicyIn,
+    body: EscalationPolicyIn,
     principal: Writer,
     uow: UoW,
     response: Response,
     if_match: IfMatch = None,
-) -> PolicyOut:
+) -> EscalationPolicyOut:
     policy, created = await policies.put(uow, service_level, body, if_match)
     response.status_code = 201 if created else 200
     set_etag(response, policy.version)
-    return PolicyOut.model_validate(policy)
+    return EscalationPolicyOut.model_validate(policy)

@@ -12,7 +12,7 @@ from app.core.db import UnitOfWork
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.etag import check_if_match
 from app.sla.models import SlaPolicy, SlaTarget
-from app.sla.schemas import PolicyCreate, PolicyOut, PolicyUpdate, TargetIn, TargetOut
+from app.sla.schemas import SlaPolicyCreate, SlaPolicyOut, SlaPolicyUpdate, TargetIn, TargetOut
 
 
 async def _calendar_ids(uow: UnitOfWork, targets: list[TargetIn]) -> dict[str, Any]:
@@ -67,7 +67,7 @@ async def get(uow: UnitOfWork, service_level: str, lock: bool = False) -> SlaPol
     return policy
 
 
-async def out(uow: UnitOfWork, policies: list[SlaPolicy]) -> list[PolicyOut]:
+async def out(uow: UnitOfWork, policies: list[SlaPolicy]) -> list[SlaPolicyOut]:
     ids = [p.id for p in policies]
     rows = (
         await uow.session.execute(
@@ -88,7 +88,7 @@ async def out(uow: UnitOfWork, policies: list[SlaPolicy]) -> list[PolicyOut]:
             if r[0] == p.id
         ]  # fmt: skip
         result.append(
-            PolicyOut(
+            SlaPolicyOut(
                 id=p.id, service_level=p.service_level, name=p.name, name_en=p.name_en,
                 pause_on_vendor=p.pause_on_vendor, auto_assign=p.auto_assign,
                 active=p.active, version=p.version,
@@ -103,7 +103,7 @@ async def list_all(uow: UnitOfWork) -> list[SlaPolicy]:
     return list((await uow.session.execute(stmt)).scalars())
 
 
-async def create(uow: UnitOfWork, data: PolicyCreate) -> SlaPolicy:
+async def create(uow: UnitOfWork, data: SlaPolicyCreate) -> SlaPolicy:
     level = await uow.session.execute(
         text("SELECT 1 FROM service_levels WHERE code = :c"), {"c": data.service_level}
     )
@@ -134,7 +134,7 @@ async def create(uow: UnitOfWork, data: PolicyCreate) -> SlaPolicy:
 
 
 async def update(
-    uow: UnitOfWork, service_level: str, data: PolicyUpdate, if_match: str | None
+    uow: UnitOfWork, service_level: str, data: SlaPolicyUpdate, if_match: str | None
 ) -> SlaPolicy:
     policy = await get(uow, service_level, lock=True)
     check_if_match(if_match, policy.version)
