@@ -12,6 +12,7 @@ from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import set_etag
+from app.core.pagination import CodePageParams, Page, code_page_params
 from app.core.security import Permission, Principal
 from app.escalation import policies, service
 from app.escalation.schemas import (
@@ -138,11 +139,17 @@ async def answer_closure(  # type: ignore[no-untyped-def]
     "/escalation-policies",
     operation_id="listEscalationPolicies",
     summary="Escalation policies per service level ('*' is the default)",
-    response_model=list[EscalationPolicyOut],
-    responses=problem_responses(401, 403),
+    response_model=Page[EscalationPolicyOut],
+    responses=problem_responses(400, 401, 403, 422),
 )
-async def list_policies(principal: Reader, uow: UoW) -> list[EscalationPolicyOut]:
-    return [EscalationPolicyOut.model_validate(p) for p in await policies.list_policies(uow)]
+async def list_policies(
+    principal: Reader, uow: UoW, page: Annotated[CodePageParams, Depends(code_page_params)]
+) -> Page[EscalationPolicyOut]:
+    rows = await policies.list_policies(uow, page)
+    return Page[EscalationPolicyOut](
+        items=[EscalationPolicyOut.model_validate(p) for p in rows.items],
+        next_cursor=rows.next_cursor,
+    )
 
 
 @router.put(

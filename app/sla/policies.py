@@ -11,6 +11,7 @@ from app.core.clock import get_clock
 from app.core.db import UnitOfWork
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.etag import check_if_match
+from app.core.pagination import CodePageParams, Page, make_page
 from app.sla.models import SlaPolicy, SlaTarget
 from app.sla.schemas import SlaPolicyCreate, SlaPolicyOut, SlaPolicyUpdate, TargetIn, TargetOut
 
@@ -98,9 +99,14 @@ async def out(uow: UnitOfWork, policies: list[SlaPolicy]) -> list[SlaPolicyOut]:
     return result
 
 
-async def list_all(uow: UnitOfWork) -> list[SlaPolicy]:
-    stmt = select(SlaPolicy).order_by(col(SlaPolicy.service_level))
-    return list((await uow.session.execute(stmt)).scalars())
+async def list_page(uow: UnitOfWork, page: CodePageParams) -> Page[SlaPolicyOut]:
+    """Ordered by service level, the policy's unique key."""
+    stmt = select(SlaPolicy)
+    if page.after is not None:
+        stmt = stmt.where(col(SlaPolicy.service_level) > page.after)
+    stmt = stmt.order_by(col(SlaPolicy.service_level)).limit(page.limit + 1)
+    rows = make_page(list((await uow.session.execute(stmt)).scalars()), page.limit, "service_level")
+    return Page[SlaPolicyOut](items=await out(uow, rows.items), next_cursor=rows.next_cursor)
 
 
 async def create(uow: UnitOfWork, data: SlaPolicyCreate) -> SlaPolicy:

@@ -10,6 +10,7 @@ from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import etag_for, set_etag
+from app.core.pagination import CodePageParams, Page, code_page_params
 from app.core.security import Permission, Principal
 from app.sla import policies
 from app.sla.schemas import SlaPolicyCreate, SlaPolicyOut, SlaPolicyUpdate
@@ -27,11 +28,13 @@ IfMatch = Annotated[
     "/sla-policies",
     operation_id="listSlaPolicies",
     summary="List SLA policies with their targets",
-    response_model=list[SlaPolicyOut],
-    responses=problem_responses(401, 403),
+    response_model=Page[SlaPolicyOut],
+    responses=problem_responses(400, 401, 403, 422),
 )
-async def list_policies(principal: Reader, uow: UoW) -> list[SlaPolicyOut]:
-    return await policies.out(uow, await policies.list_all(uow))
+async def list_policies(
+    principal: Reader, uow: UoW, page: Annotated[CodePageParams, Depends(code_page_params)]
+) -> Page[SlaPolicyOut]:
+    return await policies.list_page(uow, page)
 
 
 @router.get(
