@@ -204,7 +204,7 @@ class CalendarOut(OutputModel):
     name: str
     name_en: str
     tz: str
-    weekly: list[list[tuple[str, str]]]
+    weekly: list[list[Interval]]
     holiday_country: str | None
     holiday_subdivision: str | None
     overrides: list[OverrideOut]
