@@ -30,7 +30,7 @@ ASSETS = {
 # The files change only with the package's version: let browsers keep them a day.
 _CACHE = {"Cache-Control": "public, max-age=86400"}
 # Swagger UI would otherwise ask validator.swagger.io for a badge about the spec.
-_SWAGGER_PARAMETERS = {"validatorUrl": None, "persistAuthorization": True}
+_SWAGGER_PARAMETERS = {"validatorUrl": None}
 
 
 def install_docs(app: FastAPI) -> None:
