@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format typecheck openapi openapi-check migrate revision bench-create bench-seed bench-list clean smoke ci
+.PHONY: run test install lint format typecheck openapi openapi-check openapi-lint migrate revision bench-create bench-seed bench-list clean smoke ci
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -36,6 +36,13 @@ openapi: $(STAMP)
 
 openapi-check: $(STAMP)
 	$(BIN)/supportline openapi --check openapi/openapi.json
+
+# The committed spec against the ruleset in .redocly.yaml (Redocly CLI from npm, pinned;
+# needs Node.js and the npm registry, or the package in npm's cache).
+REDOCLY_CLI ?= @redocly/cli@2.77.0
+openapi-lint:
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		npx --yes $(REDOCLY_CLI) lint openapi/openapi.json --config .redocly.yaml
 
 smoke: $(STAMP)
 	bash .ci/smoke.sh

@@ -5,15 +5,11 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 from starlette.types import ASGIApp
 
 from app import models  # noqa: F401  (complete metadata before the first query)
-from app.access.deps import SECURITY_REQUIREMENT, SECURITY_SCHEMES
 from app.access.router import router as access_router
 from app.assignment.router import router as assignment_router
 from app.branches.router import router as branches_router
@@ -22,11 +18,13 @@ from app.catalogue.router import router as catalogue_router
 from app.contracts.router import router as contracts_router
 from app.core.config import get_settings
 from app.core.db import dispose_engine
-from app.core.errors import Problem, install_error_handlers
+from app.core.docs import install_docs
+from app.core.errors import install_error_handlers
 from app.core.etag import ConditionalReadMiddleware
 from app.core.health import router as health_router
 from app.core.idempotency import IdempotentReplay, replay_handler
 from app.core.logging import configure_logging
+from app.core.openapi import build_openapi
 from app.core.queue import close_pool
 from app.core.requests import RequestContextMiddleware
 from app.core.routing import include_flat
@@ -148,78 +146,16 @@ def create_app() -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_handler)
     app.add_middleware(ConditionalReadMiddleware)
     include_flat(app, ROUTERS)
+    install_docs(app)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
-
-
-def build_openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(
-        title=app.title,
-        version=app.version,
-        description=app.description,
-        routes=app.routes,
-        tags=app.openapi_tags,
-    )
-    _declare_security(app, schema)
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, sub in components["Problem"].pop("$defs", {}).items():
-        components.setdefault(name, sub)
-    # FastAPI's default 422 schema is replaced by our Problem everywhere.
-    components.pop("HTTPValidationError", None)
-    components.pop("ValidationError", None)
-    for path in schema.get("paths", {}).values():
-        for op in path.values():
-            resp = op.get("responses", {})
-            if "422" in resp:
-                resp["422"] = {
-                    "description": resp["422"].get("description", "Validation failed."),
-                    "content": {
-                        "application/problem+json": {
-                            "schema": {"$ref": "#/components/schemas/Problem"}
-                        }
-                    },
-                }
-            for code, r in resp.items():
-                if code.startswith(("4", "5")) and "content" in r:
-                    r["content"].pop("application/json", None)
-    app.openapi_schema = schema
-    return schema
-
-
-def _authenticates(dependant: Any) -> bool:
-    call = getattr(dependant, "call", None)
-    if getattr(call, "__supportline_authenticates__", False):
-        return True
-    return any(_authenticates(d) for d in dependant.dependencies)
-
-
-def _declare_security(app: FastAPI, schema: dict[str, Any]) -> None:
-    """The key schemes on every operation whose dependencies authenticate (they read the
-    headers themselves, so FastAPI does not see them: app/access/deps.py says why)."""
-    schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
-    paths = schema.get("paths", {})
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue
-        needs_key = _authenticates(route.dependant)
-        for method in route.methods or ():
-            op = paths.get(route.path_format, {}).get(method.lower())
-            if op is None:
-                continue
-            security = SECURITY_REQUIREMENT if needs_key else []
-            items = [(k, v) for k, v in op.items() if k != "security"]
-            at = next(i for i, (k, _) in enumerate(items) if k == "operationId") + 1
-            items.insert(at, ("security", security))
-            op.clear()
-            op.update(items)
 
 
 app = create_app()

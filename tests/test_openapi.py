@@ -57,3 +57,39 @@ def test_every_json_request_body_has_an_example(spec: dict[str, Any]) -> None:
 def test_committed_spec_matches_the_app(spec: dict[str, Any]) -> None:
     committed = json.loads((ROOT / "openapi" / "openapi.json").read_text(encoding="utf-8"))
     assert committed == spec, "openapi/openapi.json drifted: run `make openapi` and commit it"
+
+
+# Lists answered whole, each named with its reason in docs/api-guide.md ("Pagination").
+WHOLE_LISTS = {
+    "/v1/duty",
+    "/v1/tickets/{ticket_id}/clocks",
+    "/v1/tickets/{ticket_id}/attempts",
+    "/v1/tickets/{ticket_id}/visits",
+    "/v1/tickets/{ticket_id}/attachments",
+    "/v1/tickets/{ticket_id}/handoffs",
+    "/v1/tickets/{ticket_id}/escalations",
+    "/v1/incidents/{incident_id}/updates",
+}
+
+
+def test_every_list_is_a_cursor_page_or_a_documented_exception(spec: dict[str, Any]) -> None:
+    guide = (ROOT / "docs" / "api-guide.md").read_text(encoding="utf-8")
+    schemas = spec["components"]["schemas"]
+    pages = 0
+    for path, method, op in _operations(spec):
+        content = op["responses"].get("200", {}).get("content", {}).get("application/json")
+        if method != "get" or content is None:
+            continue
+        schema = content["schema"]
+        if schema.get("type") == "array":
+            assert path in WHOLE_LISTS, f"{path} answers a plain array: make it a Page"
+            assert f"`{path.removeprefix('/v1')}`" in guide, f"{path}: say why in the guide"
+            continue
+        name = schema.get("$ref", "").rsplit("/", 1)[-1]
+        if not name.endswith("Page"):
+            continue
+        pages += 1
+        assert set(schemas[name]["properties"]) == {"items", "next_cursor"}, name
+        params = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
+        assert {"limit", "cursor"} <= params, (path, params)
+    assert pages >= 20

@@ -4,7 +4,7 @@ Each is one dependency reading the headers itself: FastAPI's security classes
 (`HTTPBearer`, `APIKeyHeader`) are dependencies of their own, and every dependency node
 costs the framework tens of microseconds per request (bench/README.md, "The cost of a
 request"). The spec still declares both schemes: `SECURITY_SCHEMES` and the
-`authenticates` marker are what `app.main.build_openapi` adds to every operation whose
+`authenticates` marker are what `app.core.openapi.build_openapi` adds to every operation whose
 dependencies authenticate.
 """
 

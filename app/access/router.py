@@ -10,6 +10,7 @@ from app.access.deps import CurrentPrincipal, Idem, require
 from app.access.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, WhoAmI
 from app.core.db import UoW
 from app.core.errors import problem_responses
+from app.core.pagination import Page, PageParams, page_params
 from app.core.security import ROLE_PERMISSIONS, Permission, Principal
 
 router = APIRouter(prefix="/v1", tags=["access"])
@@ -53,11 +54,16 @@ async def create_api_key(body: ApiKeyCreate, principal: Admin, uow: UoW, idem: I
     "/api-keys",
     operation_id="listApiKeys",
     summary="List API keys (never their secrets)",
-    response_model=list[ApiKeyOut],
-    responses=problem_responses(401, 403),
+    response_model=Page[ApiKeyOut],
+    responses=problem_responses(400, 401, 403, 422),
 )
-async def list_api_keys(principal: Admin, uow: UoW) -> list[ApiKeyOut]:
-    return [ApiKeyOut.model_validate(k) for k in await service.list_keys(uow)]
+async def list_api_keys(
+    principal: Admin, uow: UoW, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[ApiKeyOut]:
+    keys = await service.list_keys(uow, page)
+    return Page[ApiKeyOut](
+        items=[ApiKeyOut.model_validate(k) for k in keys.items], next_cursor=keys.next_cursor
+    )
 
 
 @router.post(

@@ -13,6 +13,7 @@ from app.core.clock import get_clock
 from app.core.config import get_settings
 from app.core.db import UnitOfWork, sessionmaker
 from app.core.errors import NotFound, Unprocessable
+from app.core.pagination import Page, PageParams, make_page
 from app.core.security import Principal, Role, generate_api_key, hash_api_key
 
 # Principals are cached per process (keyed by key hash) so authenticating costs no
@@ -37,9 +38,13 @@ async def create_key(
     return key, plain
 
 
-async def list_keys(uow: UnitOfWork) -> list[ApiKey]:
-    rows = await uow.session.execute(select(ApiKey).order_by(col(ApiKey.id)))
-    return list(rows.scalars())
+async def list_keys(uow: UnitOfWork, page: PageParams) -> Page[ApiKey]:
+    """Oldest first (ids are time-ordered)."""
+    stmt = select(ApiKey)
+    if page.after is not None:
+        stmt = stmt.where(col(ApiKey.id) > page.after)
+    rows = await uow.session.execute(stmt.order_by(col(ApiKey.id)).limit(page.limit + 1))
+    return make_page(list(rows.scalars()), page.limit)
 
 
 async def revoke_key(uow: UnitOfWork, key_id: uuid.UUID) -> ApiKey:

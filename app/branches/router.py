@@ -11,6 +11,7 @@ from app.branches.schemas import BranchCreate, BranchOut, BranchUpdate
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, set_etag
+from app.core.pagination import CodePageParams, Page, code_page_params
 from app.core.security import Permission, Principal
 
 router = APIRouter(prefix="/v1/branches", tags=["branches"])
@@ -37,11 +38,16 @@ async def create_branch(body: BranchCreate, principal: Writer, uow: UoW, idem: I
     "",
     operation_id="listBranches",
     summary="List the branches visible to the key",
-    response_model=list[BranchOut],
-    responses=problem_responses(401, 403),
+    response_model=Page[BranchOut],
+    responses=problem_responses(400, 401, 403, 422),
 )
-async def list_branches(principal: Reader, uow: UoW) -> list[BranchOut]:
-    return [BranchOut.model_validate(b) for b in await service.list_all(uow, principal)]
+async def list_branches(
+    principal: Reader, uow: UoW, page: Annotated[CodePageParams, Depends(code_page_params)]
+) -> Page[BranchOut]:
+    rows = await service.list_all(uow, principal, page)
+    return Page[BranchOut](
+        items=[BranchOut.model_validate(b) for b in rows.items], next_cursor=rows.next_cursor
+    )
 
 
 @router.get(

@@ -10,6 +10,7 @@ from app.core.clock import get_clock
 from app.core.db import UnitOfWork
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.etag import check_if_match
+from app.core.pagination import CodePageParams, Page, make_page
 from app.core.security import Principal
 
 
@@ -31,9 +32,13 @@ async def get(uow: UnitOfWork, principal: Principal, branch_id: uuid.UUID) -> Br
     return branch
 
 
-async def list_all(uow: UnitOfWork, principal: Principal) -> list[Branch]:
-    stmt = principal.scope(select(Branch), Branch.id).order_by(col(Branch.code))
-    return list((await uow.session.execute(stmt)).scalars())
+async def list_all(uow: UnitOfWork, principal: Principal, page: CodePageParams) -> Page[Branch]:
+    stmt = principal.scope(select(Branch), Branch.id)
+    if page.after is not None:
+        stmt = stmt.where(col(Branch.code) > page.after)
+    stmt = stmt.order_by(col(Branch.code)).limit(page.limit + 1)
+    rows = list((await uow.session.execute(stmt)).scalars())
+    return make_page(rows, page.limit, key="code")
 
 
 async def update(

@@ -102,6 +102,20 @@ class Override(InputModel):
     note: Text | None = Field(None, max_length=200)
 
 
+class OverrideOut(OutputModel):
+    """A dated exception as stored (the response twin of Override)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"date": "2026-07-01", "hours": [], "note": "公司成立纪念日"}
+        },
+    )
+
+    date: date
+    hours: list[Interval] = Field(description="The date's working intervals; [] for a day off.")
+    note: str | None
+
+
 Overrides = Annotated[
     list[Override],
     Field(max_length=1000, description="Dated exceptions, one per date."),
@@ -190,10 +204,10 @@ class CalendarOut(OutputModel):
     name: str
     name_en: str
     tz: str
-    weekly: list[list[tuple[str, str]]]
+    weekly: list[list[Interval]]
     holiday_country: str | None
     holiday_subdivision: str | None
-    overrides: list[Override]
+    overrides: list[OverrideOut]
     active: bool
     system: bool = Field(
         description="One of the defaults every installation has: cannot be deactivated or renamed."

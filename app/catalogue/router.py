@@ -1,7 +1,8 @@
 """Catalogue HTTP: categories, product families and service levels.
 
-Lists are not paginated: the catalogue is configuration, a few dozen rows kept by
-hand, returned whole and ordered by code.
+Lists are cursor pages ordered by code, as every list: the catalogue is configuration
+kept by hand, but product families and categories grow with the installed base, and a
+client that pages them once never has to change.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.catalogue.schemas import (
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
+from app.core.pagination import CodePageParams, Page, code_page_params
 from app.core.security import Permission, Principal
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
@@ -36,6 +38,7 @@ IfMatch = Annotated[
     str | None, Header(description="ETag from a previous read; 412 when it is stale.")
 ]
 ActiveFilter = Annotated[bool | None, Query(description="Only active (or inactive) rows.")]
+Paging = Annotated[CodePageParams, Depends(code_page_params)]
 
 # -- categories ---------------------------------------------------------------------
 
@@ -57,19 +60,22 @@ async def create_category(body: CategoryCreate, principal: Writer, uow: UoW, ide
     "/categories",
     operation_id="listCategories",
     summary="List ticket categories, ordered by code",
-    response_model=list[CategoryOut],
-    responses=problem_responses(401, 403, 422),
+    response_model=Page[CategoryOut],
+    responses=problem_responses(400, 401, 403, 422),
 )
 async def list_categories(
     principal: Reader,
     uow: UoW,
+    page: Paging,
     active: ActiveFilter = None,
     parent_code: Annotated[
         str | None, Query(max_length=64, description="Only the children of this category.")
     ] = None,
-) -> list[CategoryOut]:
-    rows = await service.list_categories(uow, active, parent_code)
-    return [CategoryOut.model_validate(r) for r in rows]
+) -> Page[CategoryOut]:
+    rows = await service.list_categories(uow, page, active, parent_code)
+    return Page[CategoryOut](
+        items=[CategoryOut.model_validate(r) for r in rows.items], next_cursor=rows.next_cursor
+    )
 
 
 @router.get(
@@ -131,14 +137,17 @@ async def create_product_family(  # type: ignore[no-untyped-def]
     "/product-families",
     operation_id="listProductFamilies",
     summary="List product families, ordered by code",
-    response_model=list[ProductFamilyOut],
-    responses=problem_responses(401, 403, 422),
+    response_model=Page[ProductFamilyOut],
+    responses=problem_responses(400, 401, 403, 422),
 )
 async def list_product_families(
-    principal: Reader, uow: UoW, active: ActiveFilter = None
-) -> list[ProductFamilyOut]:
-    rows = await service.list_product_families(uow, active)
-    return [ProductFamilyOut.model_validate(r) for r in rows]
+    principal: Reader, uow: UoW, page: Paging, active: ActiveFilter = None
+) -> Page[ProductFamilyOut]:
+    rows = await service.list_product_families(uow, page, active)
+    return Page[ProductFamilyOut](
+        items=[ProductFamilyOut.model_validate(r) for r in rows.items],
+        next_cursor=rows.next_cursor,
+    )
 
 
 @router.get(
@@ -200,14 +209,17 @@ async def create_service_level(  # type: ignore[no-untyped-def]
     "/service-levels",
     operation_id="listServiceLevels",
     summary="List service levels, ordered by code",
-    response_model=list[ServiceLevelOut],
-    responses=problem_responses(401, 403, 422),
+    response_model=Page[ServiceLevelOut],
+    responses=problem_responses(400, 401, 403, 422),
 )
 async def list_service_levels(
-    principal: Reader, uow: UoW, active: ActiveFilter = None
-) -> list[ServiceLevelOut]:
-    rows = await service.list_service_levels(uow, active)
-    return [ServiceLevelOut.model_validate(r) for r in rows]
+    principal: Reader, uow: UoW, page: Paging, active: ActiveFilter = None
+) -> Page[ServiceLevelOut]:
+    rows = await service.list_service_levels(uow, page, active)
+    return Page[ServiceLevelOut](
+        items=[ServiceLevelOut.model_validate(r) for r in rows.items],
+        next_cursor=rows.next_cursor,
+    )
 
 
 @router.get(

@@ -22,6 +22,7 @@ from app.core.clock import get_clock
 from app.core.db import UnitOfWork
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.etag import check_if_match
+from app.core.pagination import CodePageParams, Page, make_page
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -59,12 +60,17 @@ def _apply(row: Any, changes: dict[str, Any]) -> None:
     row.updated_at = get_clock().now()
 
 
-async def _list(uow: UnitOfWork, model: type[M], active: bool | None, *conds: Any) -> list[M]:
+async def _list(
+    uow: UnitOfWork, model: type[M], page: CodePageParams, active: bool | None, *conds: Any
+) -> Page[M]:
+    code = model.code  # type: ignore[attr-defined]
     stmt = select(model).where(*conds)
     if active is not None:
         stmt = stmt.where(model.active == active)  # type: ignore[attr-defined]
-    stmt = stmt.order_by(model.code)  # type: ignore[attr-defined]
-    return list((await uow.session.execute(stmt)).scalars())
+    if page.after is not None:
+        stmt = stmt.where(code > page.after)
+    stmt = stmt.order_by(code).limit(page.limit + 1)
+    return make_page(list((await uow.session.execute(stmt)).scalars()), page.limit, key="code")
 
 
 # -- categories ---------------------------------------------------------------------
@@ -98,10 +104,13 @@ async def create_category(uow: UnitOfWork, data: CategoryCreate) -> Category:
 
 
 async def list_categories(
-    uow: UnitOfWork, active: bool | None = None, parent_code: str | None = None
-) -> list[Category]:
+    uow: UnitOfWork,
+    page: CodePageParams,
+    active: bool | None = None,
+    parent_code: str | None = None,
+) -> Page[Category]:
     conds = [Category.parent_code == parent_code] if parent_code is not None else []
-    return await _list(uow, Category, active, *conds)
+    return await _list(uow, Category, page, active, *conds)
 
 
 async def get_category(uow: UnitOfWork, code: str) -> Category:
@@ -130,8 +139,10 @@ async def create_product_family(uow: UnitOfWork, data: ProductFamilyCreate) -> P
     return row
 
 
-async def list_product_families(uow: UnitOfWork, active: bool | None = None) -> list[ProductFamily]:
-    return await _list(uow, ProductFamily, active)
+async def list_product_families(
+    uow: UnitOfWork, page: CodePageParams, active: bool | None = None
+) -> Page[ProductFamily]:
+    return await _list(uow, ProductFamily, page, active)
 
 
 async def get_product_family(uow: UnitOfWork, code: str) -> ProductFamily:
@@ -188,8 +199,10 @@ async def create_service_level(uow: UnitOfWork, data: ServiceLevelCreate) -> Ser
     return row
 
 
-async def list_service_levels(uow: UnitOfWork, active: bool | None = None) -> list[ServiceLevel]:
-    return await _list(uow, ServiceLevel, active)
+async def list_service_levels(
+    uow: UnitOfWork, page: CodePageParams, active: bool | None = None
+) -> Page[ServiceLevel]:
+    return await _list(uow, ServiceLevel, page, active)
 
 
 async def get_service_level(uow: UnitOfWork, code: str) -> ServiceLevel:

@@ -25,17 +25,35 @@ class Page(OutputModel, Generic[T]):
     )
 
 
-def encode_cursor(last_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([str(last_id)])).decode().rstrip("=")
+def encode_cursor(last: uuid.UUID | str) -> str:
+    """The ordering key of a page's last item, opaque to clients: an id, or the code of
+    a list ordered by code."""
+    return base64.urlsafe_b64encode(orjson.dumps([str(last)])).decode().rstrip("=")
+
+
+def _cursor_value(cursor: str) -> str:
+    padded = cursor + "=" * (-len(cursor) % 4)
+    data = orjson.loads(base64.urlsafe_b64decode(padded))
+    if not isinstance(data, list) or len(data) != 1 or not isinstance(data[0], str):
+        raise ValueError("not a cursor")
+    return data[0]
 
 
 def decode_cursor(cursor: str) -> uuid.UUID:
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = orjson.loads(base64.urlsafe_b64decode(padded))
-        return uuid.UUID(data[0])
+        return uuid.UUID(_cursor_value(cursor))
     except Exception as exc:
         raise BadRequest("The cursor is not valid.", param="cursor") from exc
+
+
+def decode_code_cursor(cursor: str) -> str:
+    try:
+        value = _cursor_value(cursor)
+    except Exception as exc:
+        raise BadRequest("The cursor is not valid.", param="cursor") from exc
+    if not value or len(value) > 64 or not value.isprintable():
+        raise BadRequest("The cursor is not valid.", param="cursor")
+    return value
 
 
 class PageParams(InputModel):
@@ -52,6 +70,25 @@ async def page_params(
     settings = get_settings()
     size = min(limit or settings.default_page_size, settings.max_page_size)
     return PageParams(limit=size, after=decode_cursor(cursor) if cursor else None)
+
+
+class CodePageParams(InputModel):
+    """Paging of a list ordered by a unique code (the catalogue, branches, policies):
+    `after` is the code of the previous page's last item."""
+
+    limit: int
+    after: str | None
+
+
+async def code_page_params(
+    limit: Annotated[
+        int | None, Query(ge=1, description="Page size (capped by MAX_PAGE_SIZE).")
+    ] = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+) -> CodePageParams:
+    settings = get_settings()
+    size = min(limit or settings.default_page_size, settings.max_page_size)
+    return CodePageParams(limit=size, after=decode_code_cursor(cursor) if cursor else None)
 
 
 class PageQuery(InputModel):

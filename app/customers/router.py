@@ -62,7 +62,15 @@ async def list_customers(
     branch_id: uuid.UUID | None = None,
     q: Annotated[
         str | None,
-        Query(min_length=1, max_length=100, description="Name, English name or code contains."),
+        Query(
+            min_length=1,
+            max_length=100,
+            description="Name, English name or code contains.",
+            openapi_examples={
+                "chinese": {"summary": "Part of a Chinese name", "value": "银行"},
+                "english": {"summary": "Part of an English name", "value": "bank"},
+            },
+        ),
     ] = None,
     active: ActiveFilter = None,
 ) -> Page[CustomerOut]:

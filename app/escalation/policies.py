@@ -8,17 +8,23 @@ from app.core.clock import get_clock
 from app.core.db import UnitOfWork
 from app.core.errors import Unprocessable
 from app.core.etag import check_if_match
+from app.core.pagination import CodePageParams, Page, make_page
 from app.escalation.models import EscalationPolicy
-from app.escalation.schemas import PolicyIn
+from app.escalation.schemas import EscalationPolicyIn
 
 
-async def list_policies(uow: UnitOfWork) -> list[EscalationPolicy]:
-    stmt = select(EscalationPolicy).order_by(col(EscalationPolicy.service_level))
-    return list((await uow.session.execute(stmt)).scalars())
+async def list_policies(uow: UnitOfWork, page: CodePageParams) -> Page[EscalationPolicy]:
+    """Ordered by service level, the policy's unique key ("*" is the default)."""
+    stmt = select(EscalationPolicy)
+    if page.after is not None:
+        stmt = stmt.where(col(EscalationPolicy.service_level) > page.after)
+    stmt = stmt.order_by(col(EscalationPolicy.service_level)).limit(page.limit + 1)
+    rows = list((await uow.session.execute(stmt)).scalars())
+    return make_page(rows, page.limit, key="service_level")
 
 
 async def put(
-    uow: UnitOfWork, service_level: str, data: PolicyIn, if_match: str | None
+    uow: UnitOfWork, service_level: str, data: EscalationPolicyIn, if_match: str | None
 ) -> tuple[EscalationPolicy, bool]:
     """Creates or replaces the policy of a service level; returns it and whether new."""
     if service_level != "*":

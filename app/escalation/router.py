@@ -12,6 +12,7 @@ from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import set_etag
+from app.core.pagination import CodePageParams, Page, code_page_params
 from app.core.security import Permission, Principal
 from app.escalation import policies, service
 from app.escalation.schemas import (
@@ -20,9 +21,9 @@ from app.escalation.schemas import (
     ClosureAnswer,
     EscalationCreate,
     EscalationOut,
+    EscalationPolicyIn,
+    EscalationPolicyOut,
     NoteBody,
-    PolicyIn,
-    PolicyOut,
 )
 from app.tickets.router import Channel, IfMatch
 
@@ -138,30 +139,36 @@ async def answer_closure(  # type: ignore[no-untyped-def]
     "/escalation-policies",
     operation_id="listEscalationPolicies",
     summary="Escalation policies per service level ('*' is the default)",
-    response_model=list[PolicyOut],
-    responses=problem_responses(401, 403),
+    response_model=Page[EscalationPolicyOut],
+    responses=problem_responses(400, 401, 403, 422),
 )
-async def list_policies(principal: Reader, uow: UoW) -> list[PolicyOut]:
-    return [PolicyOut.model_validate(p) for p in await policies.list_policies(uow)]
+async def list_policies(
+    principal: Reader, uow: UoW, page: Annotated[CodePageParams, Depends(code_page_params)]
+) -> Page[EscalationPolicyOut]:
+    rows = await policies.list_policies(uow, page)
+    return Page[EscalationPolicyOut](
+        items=[EscalationPolicyOut.model_validate(p) for p in rows.items],
+        next_cursor=rows.next_cursor,
+    )
 
 
 @router.put(
     "/escalation-policies/{service_level}",
     operation_id="putEscalationPolicy",
     summary="Create or replace the escalation policy of a service level ('*': the default)",
-    response_model=PolicyOut,
-    responses={201: {"model": PolicyOut, "description": "Created"},
+    response_model=EscalationPolicyOut,
+    responses={201: {"model": EscalationPolicyOut, "description": "Created"},
                **problem_responses(400, 401, 403, 412, 422)},
 )  # fmt: skip
 async def put_policy(
     service_level: Annotated[str, Path(max_length=64)],
-    body: PolicyIn,
+    body: EscalationPolicyIn,
     principal: Writer,
     uow: UoW,
     response: Response,
     if_match: IfMatch = None,
-) -> PolicyOut:
+) -> EscalationPolicyOut:
     policy, created = await policies.put(uow, service_level, body, if_match)
     response.status_code = 201 if created else 200
     set_etag(response, policy.version)
-    return PolicyOut.model_validate(policy)
+    return EscalationPolicyOut.model_validate(policy)

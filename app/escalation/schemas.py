@@ -166,7 +166,7 @@ class NotifyLevel(InputModel):
     )
 
 
-class PolicyIn(InputModel):
+class EscalationPolicyIn(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -188,16 +188,45 @@ class PolicyIn(InputModel):
     notify_levels: list[NotifyLevel] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
-    def _distinct_levels(self) -> PolicyIn:
+    def _distinct_levels(self) -> EscalationPolicyIn:
         keys = [(lv.after, lv.level) for lv in self.notify_levels]
         if len(keys) != len(set(keys)):
             raise ValueError("each (after, level) pair may appear once")
         return self
 
 
-class PolicyOut(PolicyIn):
+class NotifyLevelOut(OutputModel):
+    """A notification level as stored (the response twin of NotifyLevel)."""
+
     model_config = ConfigDict(from_attributes=True)
 
+    level: int
+    after: Literal["warning", "breach"]
+    delay_minutes: int
+    recipients: list[str]
+
+
+class EscalationPolicyOut(OutputModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "example": {
+                "service_level": "gold",
+                "failed_attempts": 3,
+                "functional_on": "breach",
+                "notify_levels": [
+                    {"level": 1, "after": "warning", "delay_minutes": 0,
+                     "recipients": ["team_manager"]},
+                ],
+                "version": 1,
+                "updated_at": "2026-03-02T01:30:00Z",
+            }
+        },
+    )  # fmt: skip
+
     service_level: str = Field(description='"*" is the default for levels without their own.')
+    failed_attempts: int = Field(description="0: failed attempts never escalate.")
+    functional_on: Literal["warning", "breach", "never"]
+    notify_levels: list[NotifyLevelOut]
     version: int
     updated_at: datetime

@@ -17,9 +17,9 @@ from app.incidents.models import MajorIncident
 from app.incidents.schemas import (
     IncidentCreate,
     IncidentOut,
+    IncidentResolveBody,
+    IncidentResolveOut,
     LinkBody,
-    ResolveBody,
-    ResolveOut,
     UpdateCreate,
     UpdateOut,
 )
@@ -97,12 +97,12 @@ async def list_updates(incident_id: uuid.UUID, principal: Reader, uow: UoW) -> l
 
 @router.post("/incidents/{incident_id}/resolve", operation_id="resolveIncident",
              summary="Resolve the incident, and optionally its linked tickets with one summary",
-             response_model=ResolveOut, responses=problem_responses(400, 401, 403, 404, 409, 422))  # fmt: skip
+             response_model=IncidentResolveOut, responses=problem_responses(400, 401, 403, 404, 409, 422))  # fmt: skip
 async def resolve_incident(  # type: ignore[no-untyped-def]
-    incident_id: uuid.UUID, body: ResolveBody, principal: Manager, uow: UoW, idem: Idem
+    incident_id: uuid.UUID, body: IncidentResolveBody, principal: Manager, uow: UoW, idem: Idem
 ):
     i, resolved, left = await service.resolve(uow, principal, incident_id, body.summary,
                                               body.resolve_tickets)  # fmt: skip
-    out = ResolveOut(incident=await _out(uow, i, principal), resolved_ticket_ids=resolved,
+    out = IncidentResolveOut(incident=await _out(uow, i, principal), resolved_ticket_ids=resolved,
                      left_ticket_ids=left)  # fmt: skip
     return await idem.respond(out, 200)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -36,28 +36,28 @@ class IncidentCreate(InputModel):
     ticket_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
 
 
+_INCIDENT_EXAMPLE: dict[str, Any] = {
+    "id": _ID,
+    "title": "华东区多家银行核心交换机批量宕机",
+    "description": "V8.2.1版本在主备倒换后出现BFD震荡",
+    "product_family": "switch",
+    "trigger": "manual",
+    "declared_by": "0192f3c4-0000-7000-8000-00000000a001",
+    "state": "open",
+    "update_interval_minutes": 30,
+    "next_update_due_at": "2026-03-02T10:30:00Z",
+    "last_update_at": "2026-03-02T10:00:00Z",
+    "resolution_summary": None,
+    "resolved_at": None,
+    "version": 2,
+    "created_at": "2026-03-02T09:40:00Z",
+    "ticket_ids": ["0192f3c4-0000-7000-8000-000000000001"],
+}
+
+
 class IncidentOut(OutputModel):
     model_config = ConfigDict(
-        from_attributes=True,
-        json_schema_extra={
-            "example": {
-                "id": _ID,
-                "title": "华东区多家银行核心交换机批量宕机",
-                "description": "V8.2.1版本在主备倒换后出现BFD震荡",
-                "product_family": "switch",
-                "trigger": "manual",
-                "declared_by": "0192f3c4-0000-7000-8000-00000000a001",
-                "state": "open",
-                "update_interval_minutes": 30,
-                "next_update_due_at": "2026-03-02T10:30:00Z",
-                "last_update_at": "2026-03-02T10:00:00Z",
-                "resolution_summary": None,
-                "resolved_at": None,
-                "version": 2,
-                "created_at": "2026-03-02T09:40:00Z",
-                "ticket_ids": ["0192f3c4-0000-7000-8000-000000000001"],
-            }
-        },
+        from_attributes=True, json_schema_extra={"example": _INCIDENT_EXAMPLE}
     )
 
     id: uuid.UUID
@@ -108,7 +108,7 @@ class UpdateOut(OutputModel):
     created_at: datetime
 
 
-class ResolveBody(InputModel):
+class IncidentResolveBody(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -123,10 +123,20 @@ class ResolveBody(InputModel):
     )
 
 
-class ResolveOut(OutputModel):
+class IncidentResolveOut(OutputModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "example": {"incident": {}, "resolved_ticket_ids": [], "left_ticket_ids": []}
+            "example": {
+                "incident": {
+                    **_INCIDENT_EXAMPLE,
+                    "state": "resolved",
+                    "resolution_summary": "升级到V8.2.3补丁版本后恢复",
+                    "resolved_at": "2026-03-02T12:00:00Z",
+                    "version": 3,
+                },
+                "resolved_ticket_ids": ["0192f3c4-0000-7000-8000-000000000001"],
+                "left_ticket_ids": [],
+            }
         }
     )
 

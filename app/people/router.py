@@ -390,7 +390,8 @@ async def update_oncall_rotation(
     '"kind:code") keeps those with any of the skills, with their best level. With '
     "`branch_id` the answer lists the same branch first, then near branches (same parent "
     "or region, or parent/child), then the rest; within each group the best skill level, "
-    "then the lightest load first.",
+    "then the lightest load first. Answered whole, not as a page: a ranking by live load "
+    "at one instant would skip or repeat engineers across pages.",
     response_model=list[OnDutyOut],
     responses=problem_responses(401, 403, 422),
 )

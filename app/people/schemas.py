@@ -13,7 +13,14 @@ import uuid
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
 
 from app.core.contact_details import check_email, check_phone
 from app.core.inputs import InputModel
@@ -76,7 +83,21 @@ _TS = "2026-03-02T08:00:00Z"
 def _no_tzinfo(value: time | None) -> time | None:
     if value is not None and value.tzinfo is not None:
         raise ValueError("a shift time is local wall-clock time: give it without an offset")
+    if value is not None and (value.second or value.microsecond):
+        raise ValueError('a shift time is "HH:MM": whole minutes only')
     return value
+
+
+# A shift time is a local wall-clock "HH:MM", not JSON Schema's `format: time` (RFC 3339
+# full-time, which needs seconds and an offset): both directions say so with a pattern,
+# and responses write it without seconds.
+_HHMM_SCHEMA = {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:00)?$"}
+LocalTimeIn = Annotated[time, WithJsonSchema(_HHMM_SCHEMA)]
+LocalTimeOut = Annotated[
+    time,
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"}),
+]
 
 
 # -- teams --------------------------------------------------------------------------
@@ -187,6 +208,19 @@ class Skill(InputModel):
         "(kind category) of the catalogue.",
     )
     level: int = Field(3, ge=1, le=5, description="1 = basic ... 5 = expert.")
+
+
+class SkillOut(OutputModel):
+    """A skill as stored (the response twin of Skill)."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={"example": {"kind": "product_family", "code": "switch", "level": 4}},
+    )
+
+    kind: SkillKind
+    code: str
+    level: int = Field(description="1 = basic ... 5 = expert.")
 
 
 Skills = Annotated[
@@ -315,7 +349,7 @@ class EngineerOut(OutputModel):
     phone: str | None
     max_load: int
     active: bool
-    skills: list[Skill]
+    skills: list[SkillOut]
     open_tickets: int = Field(description="Open tickets owned (read-only).")
     open_load: int = Field(description="Open tickets weighted by priority (read-only).")
     last_assigned_at: datetime | None = Field(description="Last assignment (read-only).")
@@ -346,8 +380,10 @@ class ShiftCreate(InputModel):
 
     weekday: int | None = Field(None, ge=0, le=6, description="0 = Monday ... 6 = Sunday.")
     on_date: date | None = Field(None, description="The date of a one-off shift.")
-    starts: time = Field(description='Local start, "HH:MM".')
-    ends: time = Field(description='Local end, "HH:MM"; at or before `starts`: the next day.')
+    starts: LocalTimeIn = Field(description='Local start, "HH:MM".')
+    ends: LocalTimeIn = Field(
+        description='Local end, "HH:MM"; at or before `starts`: the next day.'
+    )
     valid_from: date | None = Field(None, description="Weekly shifts only: first date.")
     valid_until: date | None = Field(None, description="Weekly shifts only: last date.")
 
@@ -363,8 +399,8 @@ class ShiftOut(OutputModel):
                 "engineer_id": _ENGINEER,
                 "weekday": 0,
                 "on_date": None,
-                "starts": "09:00:00",
-                "ends": "18:00:00",
+                "starts": "09:00",
+                "ends": "18:00",
                 "valid_from": "2026-03-02",
                 "valid_until": None,
                 "created_at": _TS,
@@ -376,8 +412,10 @@ class ShiftOut(OutputModel):
     engineer_id: uuid.UUID
     weekday: int | None
     on_date: date | None
-    starts: time
-    ends: time
+    starts: LocalTimeOut = Field(description='Local start, "HH:MM".')
+    ends: LocalTimeOut = Field(
+        description='Local end, "HH:MM"; at or before `starts`: the next day.'
+    )
     valid_from: date | None
     valid_until: date | None
     created_at: datetime

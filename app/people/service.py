@@ -62,6 +62,7 @@ from app.people.schemas import (
     OnDutyOut,
     ShiftCreate,
     Skill,
+    SkillOut,
     TeamCreate,
     TeamUpdate,
 )
@@ -437,7 +438,7 @@ async def update_engineer(
 async def engineers_out(uow: UnitOfWork, engineers: Sequence[Engineer]) -> list[EngineerOut]:
     """The representation of engineers, with their skills (one query for all)."""
     ids = [e.id for e in engineers]
-    skills: dict[uuid.UUID, list[Skill]] = {i: [] for i in ids}
+    skills: dict[uuid.UUID, list[SkillOut]] = {i: [] for i in ids}
     if ids:
         stmt = (
             select(EngineerSkill)
@@ -445,7 +446,7 @@ async def engineers_out(uow: UnitOfWork, engineers: Sequence[Engineer]) -> list[
             .order_by(col(EngineerSkill.kind).desc(), col(EngineerSkill.code))
         )
         for s in (await uow.session.execute(stmt)).scalars():
-            skills[s.engineer_id].append(Skill(kind=s.kind, code=s.code, level=s.level))  # type: ignore[arg-type]
+            skills[s.engineer_id].append(SkillOut.model_validate(s))
     return [EngineerOut(**e.model_dump(), skills=skills[e.id]) for e in engineers]
 
 

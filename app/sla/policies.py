@@ -11,8 +11,9 @@ from app.core.clock import get_clock
 from app.core.db import UnitOfWork
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.etag import check_if_match
+from app.core.pagination import CodePageParams, Page, make_page
 from app.sla.models import SlaPolicy, SlaTarget
-from app.sla.schemas import PolicyCreate, PolicyOut, PolicyUpdate, TargetIn, TargetOut
+from app.sla.schemas import SlaPolicyCreate, SlaPolicyOut, SlaPolicyUpdate, TargetIn, TargetOut
 
 
 async def _calendar_ids(uow: UnitOfWork, targets: list[TargetIn]) -> dict[str, Any]:
@@ -67,7 +68,7 @@ async def get(uow: UnitOfWork, service_level: str, lock: bool = False) -> SlaPol
     return policy
 
 
-async def out(uow: UnitOfWork, policies: list[SlaPolicy]) -> list[PolicyOut]:
+async def out(uow: UnitOfWork, policies: list[SlaPolicy]) -> list[SlaPolicyOut]:
     ids = [p.id for p in policies]
     rows = (
         await uow.session.execute(
@@ -88,7 +89,7 @@ async def out(uow: UnitOfWork, policies: list[SlaPolicy]) -> list[PolicyOut]:
             if r[0] == p.id
         ]  # fmt: skip
         result.append(
-            PolicyOut(
+            SlaPolicyOut(
                 id=p.id, service_level=p.service_level, name=p.name, name_en=p.name_en,
                 pause_on_vendor=p.pause_on_vendor, auto_assign=p.auto_assign,
                 active=p.active, version=p.version,
@@ -98,12 +99,17 @@ async def out(uow: UnitOfWork, policies: list[SlaPolicy]) -> list[PolicyOut]:
     return result
 
 
-async def list_all(uow: UnitOfWork) -> list[SlaPolicy]:
-    stmt = select(SlaPolicy).order_by(col(SlaPolicy.service_level))
-    return list((await uow.session.execute(stmt)).scalars())
+async def list_page(uow: UnitOfWork, page: CodePageParams) -> Page[SlaPolicyOut]:
+    """Ordered by service level, the policy's unique key."""
+    stmt = select(SlaPolicy)
+    if page.after is not None:
+        stmt = stmt.where(col(SlaPolicy.service_level) > page.after)
+    stmt = stmt.order_by(col(SlaPolicy.service_level)).limit(page.limit + 1)
+    rows = make_page(list((await uow.session.execute(stmt)).scalars()), page.limit, "service_level")
+    return Page[SlaPolicyOut](items=await out(uow, rows.items), next_cursor=rows.next_cursor)
 
 
-async def create(uow: UnitOfWork, data: PolicyCreate) -> SlaPolicy:
+async def create(uow: UnitOfWork, data: SlaPolicyCreate) -> SlaPolicy:
     level = await uow.session.execute(
         text("SELECT 1 FROM service_levels WHERE code = :c"), {"c": data.service_level}
     )
@@ -134,7 +140,7 @@ async def create(uow: UnitOfWork, data: PolicyCreate) -> SlaPolicy:
 
 
 async def update(
-    uow: UnitOfWork, service_level: str, data: PolicyUpdate, if_match: str | None
+    uow: UnitOfWork, service_level: str, data: SlaPolicyUpdate, if_match: str | None
 ) -> SlaPolicy:
     policy = await get(uow, service_level, lock=True)
     check_if_match(if_match, policy.version)

@@ -99,7 +99,7 @@ class TargetOut(OutputModel):
     warn_percent: int
 
 
-class PolicyCreate(InputModel):
+class SlaPolicyCreate(InputModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -118,7 +118,7 @@ class PolicyCreate(InputModel):
     targets: list[TargetIn] = Field(min_length=1)
 
 
-class PolicyUpdate(InputModel):
+class SlaPolicyUpdate(InputModel):
     """Changes apply to tickets created (or re-prioritised) afterwards; running clocks
     keep the targets they started with until their ticket's priority or level changes."""
 
@@ -135,7 +135,7 @@ class PolicyUpdate(InputModel):
     targets: list[TargetIn] | None = Field(None, min_length=1, description="Replaces all.")
 
 
-class PolicyOut(OutputModel):
+class SlaPolicyOut(OutputModel):
     id: uuid.UUID
     service_level: str
     name: str

@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
+from pydantic import WithJsonSchema
 
 from app.access.deps import Idem, require
 from app.core.config import get_settings
@@ -56,7 +57,10 @@ ACTION_CHANNELS = (*CHANNELS, "api")
 async def channel_header(
     x_channel: Annotated[
         str | None,
-        Header(description=f"Where the change came from: one of {', '.join(ACTION_CHANNELS)}."),
+        # Declared as the enumeration it is; checked here (400, as other headers) rather
+        # than by FastAPI's validation.
+        WithJsonSchema({"type": "string", "enum": list(ACTION_CHANNELS), "default": "api"}),
+        Header(description="Where the change came from (default `api`)."),
     ] = None,
 ) -> str:
     if x_channel is None:

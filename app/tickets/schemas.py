@@ -47,8 +47,24 @@ _CREATE_EXAMPLE: dict[str, Any] = {
 }
 
 
+# The rule the service enforces ("give a priority, or both impact and urgency"), said in
+# the schema so that a client's validator knows it too.
+_PRIORITY_OR_IMPACT_AND_URGENCY: list[Any] = [
+    {"required": ["priority"], "properties": {"priority": {"type": "string"}}},
+    {
+        "required": ["impact", "urgency"],
+        "properties": {"impact": {"type": "string"}, "urgency": {"type": "string"}},
+    },
+]
+
+
 class TicketCreate(InputModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": _CREATE_EXAMPLE})
+    """Give a `priority`, or both `impact` and `urgency` to derive it from the matrix."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": _CREATE_EXAMPLE, "anyOf": _PRIORITY_OR_IMPACT_AND_URGENCY},
+    )
 
     customer_id: uuid.UUID
     contact_id: uuid.UUID | None = None

@@ -19,17 +19,21 @@ IDS = ["categories", "product-families", "service-levels"]
 
 
 async def test_defaults_are_present(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    cats = (await client.get("/v1/categories", headers=admin)).json()
+    cats = (await client.get("/v1/categories", headers=admin)).json()["items"]
     codes = [c["code"] for c in cats]
     for top in ("hardware", "software", "network", "data", "consultation"):
         assert top in codes
     assert codes == sorted(codes)
     hw = await client.get("/v1/categories", params={"parent_code": "hardware"}, headers=admin)
     assert hw.status_code == 200
-    assert {c["parent_code"] for c in hw.json()} == {"hardware"} and len(hw.json()) >= 2
-    fams = {f["code"]: f for f in (await client.get("/v1/product-families", headers=admin)).json()}
+    assert {c["parent_code"] for c in hw.json()["items"]} == {"hardware"}
+    assert len(hw.json()["items"]) >= 2
+    fams = {
+        f["code"]: f
+        for f in (await client.get("/v1/product-families", headers=admin)).json()["items"]
+    }
     assert fams["switch"]["name"] == "交换机" and "router" in fams and "storage" in fams
-    levels = (await client.get("/v1/service-levels", headers=admin)).json()
+    levels = (await client.get("/v1/service-levels", headers=admin)).json()["items"]
     assert {lv["code"] for lv in levels} >= {"7x24", "5x8", "basic"}
     assert [lv["code"] for lv in levels if lv["is_default"]] == ["basic"]
 
@@ -42,7 +46,7 @@ async def test_ensure_defaults_is_idempotent_and_keeps_edits(
     async with open_uow() as uow:
         await defaults.ensure_defaults(uow)
         await defaults.ensure_defaults(uow)
-    cats = (await client.get("/v1/categories", headers=admin)).json()
+    cats = (await client.get("/v1/categories", headers=admin)).json()["items"]
     assert len(cats) == len(defaults.CATEGORIES)
     assert next(c for c in cats if c["code"] == "data")["name"] == "数据类"
     async with open_uow() as uow:
@@ -67,7 +71,8 @@ async def test_ensure_defaults_respects_an_operator_default(
         await uow.session.execute(text("DELETE FROM service_levels WHERE code = 'basic'"))
         await defaults.ensure_defaults(uow)
     levels = {
-        lv["code"]: lv for lv in (await client.get("/v1/service-levels", headers=admin)).json()
+        lv["code"]: lv
+        for lv in (await client.get("/v1/service-levels", headers=admin)).json()["items"]
     }
     assert levels["basic"]["is_default"] is False and levels["std"]["is_default"] is True
 
@@ -99,9 +104,9 @@ async def test_create_get_patch_deactivate(
     )
     assert stale.status_code == 412 and stale.json()["current_etag"] == 'W/"2"'
     inactive = await client.get(path, params={"active": "false"}, headers=admin)
-    assert [x["code"] for x in inactive.json()] == [body["code"]]
+    assert [x["code"] for x in inactive.json()["items"]] == [body["code"]]
     active = await client.get(path, params={"active": "true"}, headers=admin)
-    assert body["code"] not in [x["code"] for x in active.json()]
+    assert body["code"] not in [x["code"] for x in active.json()["items"]]
 
 
 @pytest.mark.parametrize(("path", "body"), KINDS, ids=IDS)
@@ -188,7 +193,7 @@ async def test_exactly_one_default_service_level(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     async def defaults_now() -> list[str]:
-        levels = (await client.get("/v1/service-levels", headers=admin)).json()
+        levels = (await client.get("/v1/service-levels", headers=admin)).json()["items"]
         return [lv["code"] for lv in levels if lv["is_default"]]
 
     r = await client.post(

@@ -314,7 +314,7 @@ async def test_policies_per_service_level_drive_the_triggers(
         "/v1/escalation-policies/7x24", json=body, headers={**admin, "If-Match": etag}
     )
     assert r.status_code == 200 and r.json()["version"] == 2
-    listed = (await client.get("/v1/escalation-policies", headers=agent)).json()
+    listed = (await client.get("/v1/escalation-policies", headers=agent)).json()["items"]
     assert [p["service_level"] for p in listed] == ["7x24"]
     # Failed attempts never escalate under it; the SLA warning does.
     start = clock.now()

@@ -41,7 +41,7 @@ async def test_admin_issues_key_shown_once_and_revokes(
     plain = created["key"]
     assert plain.startswith("sl_")
     listing = await client.get("/v1/api-keys", headers=admin)
-    assert all("key" not in k for k in listing.json())
+    assert all("key" not in k for k in listing.json()["items"])
     me = await client.get("/v1/me", headers={"X-API-Key": plain})
     assert me.status_code == 200 and me.json()["role"] == "integration"
     r = await client.post(f"/v1/api-keys/{created['id']}/revoke", headers=admin)
@@ -94,7 +94,7 @@ async def test_idempotency_replay_mismatch_and_scope(
     assert again.json() == first.json()
     assert again.headers["idempotent-replayed"] == "true"
     listing = await client.get("/v1/branches", headers=admin)
-    assert len(listing.json()) == 1
+    assert len(listing.json()["items"]) == 1
     other = await client.post("/v1/branches", json={"code": "BJ", "name": "北京"}, headers=h)
     assert other.status_code == 422
     assert other.json()["type"].endswith("/idempotency-key-reused")

@@ -357,7 +357,7 @@ async def test_policies_are_seeded_and_editable_by_managers(
 ) -> None:
     r = await client.get("/v1/sla-policies", headers=admin)
     assert r.status_code == 200
-    by_level = {p["service_level"]: p for p in r.json()}
+    by_level = {p["service_level"]: p for p in r.json()["items"]}
     assert set(by_level) == {"7x24", "5x8", "basic"}
     p1 = {(x["priority"], x["metric"]): x for x in by_level["7x24"]["targets"]}
     assert p1[("P1", "first_response")]["minutes"] == 30
