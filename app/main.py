@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from app.core.errors import Problem, install_error_handlers
 from app.core.health import router as health_router
 from app.core.idempotency import IdempotentReplay, replay_handler
 from app.core.logging import configure_logging
+from app.core.querymodel import spec_dependant
 from app.core.queue import close_pool
 from app.core.requests import RequestContextMiddleware
 from app.core.routing import include_flat
@@ -162,7 +164,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title,
         version=app.version,
         description=app.description,
-        routes=app.routes,
+        routes=[_spec_route(r) for r in app.routes],
         tags=app.openapi_tags,
     )
     _declare_security(app, schema)
@@ -190,6 +192,19 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     r["content"].pop("application/json", None)
     app.openapi_schema = schema
     return schema
+
+
+def _spec_route(route: Any) -> Any:
+    """The route as the spec describes it: query models read by `query_model` are
+    declared as FastAPI's own (app/core/querymodel.py)."""
+    if not isinstance(route, APIRoute):
+        return route
+    dependant = spec_dependant(route.dependant, route.path_format)
+    if dependant is route.dependant:
+        return route
+    twin = copy.copy(route)
+    twin.dependant = dependant
+    return twin
 
 
 def _authenticates(dependant: Any) -> bool:
