@@ -25,6 +25,7 @@ import os
 import time
 from typing import Any
 
+import asyncpg
 import orjson
 
 from bench import common
@@ -92,6 +93,8 @@ async def _drive(app: Any, a: argparse.Namespace, key: str, body: bytes) -> dict
 
     for _ in range(a.warmup):  # warm-up: pool, caches, prepared statements
         await _one(app, method, path, key, payload)
+    pg = await _backends(a) if a.what != "ceiling" else []
+    pg0 = _ticks(pg)
     prof = cProfile.Profile() if a.profile else None
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if prof:
@@ -101,13 +104,41 @@ async def _drive(app: Any, a: argparse.Namespace, key: str, body: bytes) -> dict
         prof.disable()
         prof.dump_stats(a.profile)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    pg_cpu = (_ticks(pg) - pg0) / os.sysconf("SC_CLK_TCK")
     return {
         "requests": a.requests,
         "cpu_ms_per_request": 1000 * cpu / a.requests,
+        "pg_cpu_ms_per_request": 1000 * pg_cpu / a.requests if pg else None,
         "wall_s": wall,
         "req_per_s": a.requests / wall,
         "non_2xx": bad,
     }
+
+
+async def _backends(a: argparse.Namespace) -> list[int]:
+    """The PostgreSQL backends of this process's pools (their CPU is the database's
+    share of these requests; other databases' work on the server is not counted)."""
+    conn = await asyncpg.connect(common.dsn(a.db or "sl_bench_inproc", a.server))
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'supportline' AND pid <> pg_backend_pid()"
+        )
+        return [r["pid"] for r in rows]
+    finally:
+        await conn.close()
+
+
+def _ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        except OSError:
+            pass  # a backend that ended: its last ticks are lost (noted in the README)
+    return total
 
 
 def main() -> int:
@@ -151,7 +182,12 @@ def _summary(a: argparse.Namespace, res: dict[str, Any]) -> str:
     return (
         f"{a.what}: {res['requests']} requests, c={a.concurrency}: "
         f"{res['cpu_ms_per_request']:.3f} ms CPU/request (API process, in-process ASGI), "
-        f"{res['req_per_s']:.0f} req/s, non-2xx {res['non_2xx']}"
+        + (
+            f"{res['pg_cpu_ms_per_request']:.3f} ms PostgreSQL CPU/request (its backends), "
+            if res.get("pg_cpu_ms_per_request") is not None
+            else ""
+        )
+        + f"{res['req_per_s']:.0f} req/s, non-2xx {res['non_2xx']}"
     )
 
 
