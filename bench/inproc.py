@@ -91,8 +91,13 @@ async def _drive(app: Any, a: argparse.Namespace, key: str, body: bytes) -> dict
             if status >= 300:
                 bad[status] = bad.get(status, 0) + 1
 
-    for _ in range(a.warmup):  # warm-up: pool, caches, prepared statements
-        await _one(app, method, path, key, payload)
+    # Warm-up at the same concurrency, so both pools have their connections (and each
+    # its prepared statements) before the measured part: a connection opened during it
+    # would cost the API its set-up and hide its backend from the PostgreSQL column.
+    remaining = a.warmup
+    await asyncio.gather(*(worker() for _ in range(a.concurrency)))
+    bad.clear()
+    remaining = a.requests
     pg = await _backends(a) if a.what != "ceiling" else []
     pg0 = _ticks(pg)
     prof = cProfile.Profile() if a.profile else None

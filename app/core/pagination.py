@@ -88,9 +88,3 @@ def page_json(rows: list[dict[str, Any]], limit: int, key: str = "id") -> bytes:
     return orjson.dumps(
         {"items": items, "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z, default=str
     )
-
-
-def page_json_of(items: list[str], next_cursor: str | None) -> bytes:
-    """A page as JSON bytes from its items' JSON texts (a list whose rows PostgreSQL
-    writes as JSON itself, `tickets.repository.list_query`)."""
-    return f'{{"items":[{",".join(items)}],"next_cursor":{orjson.dumps(next_cursor).decode()}}}'.encode()

@@ -28,7 +28,7 @@ from app.core.errors import (
 )
 from app.core.etag import check_if_match
 from app.core.ids import uuid7
-from app.core.pagination import encode_cursor, page_json_of
+from app.core.pagination import page_json
 from app.core.search import document
 from app.core.security import Principal, Role
 from app.outbox.service import publish
@@ -82,29 +82,15 @@ async def list_page(
     after: uuid.UUID | None,
     limit: int,
 ) -> bytes:
-    """A page of `TicketSummary` items, as JSON: each row's JSON is PostgreSQL's
-    (`repository.list_query`), completed with its allowed actions."""
+    """A page of `TicketSummary` items, as JSON (see `page_json`)."""
     now, window = get_clock().now(), _reopen_window()
     filters.now = now
     rows = await repository.list_tickets(uow, principal, filters, after, limit)
-    actions: dict[tuple[str, bool], str] = {}
-    items = []
-    for row in rows[:limit]:
-        status = row["status"]
-        reopenable = (
-            status == "closed"
-            and row["closed_at"] is not None
-            and lifecycle.can_reopen_closed(datetime.fromisoformat(row["closed_at"]), now, window)
+    for row in rows:
+        row["allowed_actions"] = lifecycle.allowed_actions(
+            row["status"], row["closed_at"], now, window
         )
-        done = actions.get((status, reopenable))
-        if done is None:
-            closed_at = now if reopenable else None
-            done = actions[(status, reopenable)] = orjson.dumps(
-                lifecycle.allowed_actions(status, closed_at, now, window)
-            ).decode()
-        items.append(f'{row["json"][:-1]},"allowed_actions":{done}}}')
-    next_cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
-    return page_json_of(items, next_cursor)
+    return page_json(rows, limit)
 
 
 async def full_out(uow: UnitOfWork, ticket: Any) -> TicketOut:

@@ -1,8 +1,9 @@
-"""The ticket list's rows are written as JSON by PostgreSQL (`repository.list_query`):
-the page must be byte for byte what orjson writes from the same rows read as Python
-values (`core.pagination.page_json`, how the list was built before), for texts that
-need escaping, timestamps with and without a fraction, nulls, and every kind of
-allowed actions (a closed ticket inside and outside the reopen window)."""
+"""The ticket list's page must be byte for byte what orjson writes from the rows read
+as Python values (`core.pagination.page_json` over a plain SELECT, with allowed actions
+computed per row): the list reads ids as text and computes the allowed actions once per
+status, and this checks both, for texts that need escaping, timestamps with and without
+a fraction, nulls, and every kind of allowed actions (a closed ticket inside and outside
+the reopen window, a cancelled one, open ones)."""
 
 from __future__ import annotations
 
