@@ -10,7 +10,10 @@ closing figures still come from bench/ticket_create and bench/ticket_list.
 
     .venv/bin/python -m bench.inproc create [--requests 4000] [--concurrency 16]
     .venv/bin/python -m bench.inproc list --db sl_bench_1m [--path '/v1/tickets?limit=50']
+    .venv/bin/python -m bench.inproc ceiling    # bench/ceiling_app.py, the framework alone
     ... --profile out.prof    # cProfile of the measured part
+
+bench/instructions runs this under callgrind twice to count instructions per request.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import time
 from typing import Any
 
+import asyncpg
 import orjson
 
 from bench import common
@@ -73,8 +77,8 @@ async def _one(app: Any, method: str, path: str, key: str, body: bytes) -> int:
 
 
 async def _drive(app: Any, a: argparse.Namespace, key: str, body: bytes) -> dict[str, Any]:
-    method = "POST" if a.what == "create" else "GET"
-    path = a.path or ("/v1/tickets" if a.what == "create" else "/v1/tickets?limit=50")
+    method = "GET" if a.what == "list" else "POST"
+    path = a.path or ("/v1/tickets?limit=50" if a.what == "list" else "/v1/tickets")
     payload = body if method == "POST" else b""
     bad: dict[int, int] = {}
     remaining = a.requests
@@ -87,8 +91,15 @@ async def _drive(app: Any, a: argparse.Namespace, key: str, body: bytes) -> dict
             if status >= 300:
                 bad[status] = bad.get(status, 0) + 1
 
-    for _ in range(200):  # warm-up: pool, caches, prepared statements
-        await _one(app, method, path, key, payload)
+    # Warm-up at the same concurrency, so both pools have their connections (and each
+    # its prepared statements) before the measured part: a connection opened during it
+    # would cost the API its set-up and hide its backend from the PostgreSQL column.
+    remaining = a.warmup
+    await asyncio.gather(*(worker() for _ in range(a.concurrency)))
+    bad.clear()
+    remaining = a.requests
+    pg = await _backends(a) if a.what != "ceiling" else []
+    pg0 = _ticks(pg)
     prof = cProfile.Profile() if a.profile else None
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if prof:
@@ -98,25 +109,60 @@ async def _drive(app: Any, a: argparse.Namespace, key: str, body: bytes) -> dict
         prof.disable()
         prof.dump_stats(a.profile)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    pg_cpu = (_ticks(pg) - pg0) / os.sysconf("SC_CLK_TCK")
     return {
         "requests": a.requests,
         "cpu_ms_per_request": 1000 * cpu / a.requests,
+        "pg_cpu_ms_per_request": 1000 * pg_cpu / a.requests if pg else None,
         "wall_s": wall,
         "req_per_s": a.requests / wall,
         "non_2xx": bad,
     }
 
 
+async def _backends(a: argparse.Namespace) -> list[int]:
+    """The PostgreSQL backends of this process's pools (their CPU is the database's
+    share of these requests; other databases' work on the server is not counted)."""
+    conn = await asyncpg.connect(common.dsn(a.db or "sl_bench_inproc", a.server))
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'supportline' AND pid <> pg_backend_pid()"
+        )
+        return [r["pid"] for r in rows]
+    finally:
+        await conn.close()
+
+
+def _ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        except OSError:
+            pass  # a backend that ended: its last ticks are lost (noted in the README)
+    return total
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("what", choices=("create", "list"))
+    p.add_argument("what", choices=("create", "list", "ceiling"))
     p.add_argument("--server", default=common.DEFAULT_SERVER)
     p.add_argument("--db", default=None, help="default: sl_bench_inproc (recreated) for create")
     p.add_argument("--path", default=None)
     p.add_argument("--requests", type=int, default=4000)
     p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--warmup", type=int, default=200, help="requests before the measured part")
     p.add_argument("--profile", default=None, help="write a cProfile of the measured part")
     a = p.parse_args()
+    if a.what == "ceiling":
+        from bench.ceiling_app import app as ceiling
+
+        res = asyncio.run(_drive(ceiling, a, "", orjson.dumps(common.CREATE_BODY)))
+        print(_summary(a, res))
+        return 0
     db = a.db or "sl_bench_inproc"
     if a.what == "create" and a.db is None:
         key = common.run(common.fresh_database(db, a.server))
@@ -133,12 +179,21 @@ def main() -> int:
             return await _drive(app, a, key, orjson.dumps(common.CREATE_BODY))
 
     res = asyncio.run(go())
-    print(
+    print(_summary(a, res))
+    return 0
+
+
+def _summary(a: argparse.Namespace, res: dict[str, Any]) -> str:
+    return (
         f"{a.what}: {res['requests']} requests, c={a.concurrency}: "
         f"{res['cpu_ms_per_request']:.3f} ms CPU/request (API process, in-process ASGI), "
-        f"{res['req_per_s']:.0f} req/s, non-2xx {res['non_2xx']}"
+        + (
+            f"{res['pg_cpu_ms_per_request']:.3f} ms PostgreSQL CPU/request (its backends), "
+            if res.get("pg_cpu_ms_per_request") is not None
+            else ""
+        )
+        + f"{res['req_per_s']:.0f} req/s, non-2xx {res['non_2xx']}"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ clean component names), made once and cached on the app."""
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -17,6 +18,7 @@ from app.access.deps import SECURITY_REQUIREMENT, SECURITY_SCHEMES
 from app.core.errors import Problem
 from app.core.inputs import InputModel
 from app.core.outputs import OutputModel
+from app.core.querymodel import spec_dependant
 
 CONTACT = {"name": "Supportline maintainers"}
 LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
@@ -36,7 +38,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title,
         version=app.version,
         description=app.description,
-        routes=app.routes,
+        routes=[_spec_route(r) for r in app.routes],
         tags=app.openapi_tags,
         servers=SERVERS,
         contact=CONTACT,
@@ -48,6 +50,19 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     _rename_pages(schema)
     app.openapi_schema = schema
     return schema
+
+
+def _spec_route(route: Any) -> Any:
+    """The route as the spec describes it: query models read by `query_model` are
+    declared as FastAPI's own (app/core/querymodel.py)."""
+    if not isinstance(route, APIRoute):
+        return route
+    dependant = spec_dependant(route.dependant, route.path_format)
+    if dependant is route.dependant:
+        return route
+    twin = copy.copy(route)
+    twin.dependant = dependant
+    return twin
 
 
 def _problem_errors(schema: dict[str, Any]) -> None:

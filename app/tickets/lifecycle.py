@@ -35,10 +35,16 @@ def can_reopen_closed(closed_at: datetime | None, now: datetime, window: timedel
 def allowed_actions(
     status: str, closed_at: datetime | None, now: datetime, reopen_window: timedelta
 ) -> list[str]:
-    actions = [name for name, t in TRANSITIONS.items() if status in t.sources]
+    actions = _BY_STATUS.get(status)
+    if actions is None:
+        actions = _BY_STATUS[status] = [n for n, t in TRANSITIONS.items() if status in t.sources]
     if status == "closed" and not can_reopen_closed(closed_at, now, reopen_window):
-        actions.remove("reopen")
-    return actions
+        return [a for a in actions if a != "reopen"]
+    return list(actions)  # a copy: callers may change theirs
+
+
+# The actions of each status, computed once: a list page asks for fifty at a time.
+_BY_STATUS: dict[str, list[str]] = {}
 
 
 def target_status(action: str, status: str, wait_on: str | None = None) -> str:

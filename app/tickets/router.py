@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Request, Response, UploadFile
 from pydantic import WithJsonSchema
 
 from app.access.deps import Idem, require
@@ -13,6 +13,7 @@ from app.core.errors import BadRequest, NotFound, PayloadTooLarge, problem_respo
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
 from app.core.logging import ticket_var
 from app.core.pagination import Page, PageParams, make_page, page_params
+from app.core.querymodel import query_model
 from app.core.search import query as search_query
 from app.core.security import Permission, Principal
 from app.sla.schemas import ClockOut
@@ -119,7 +120,9 @@ async def create_ticket(body: TicketCreate, principal: Creator, uow: UoW, idem: 
     responses=problem_responses(400, 401, 403, 422),
 )
 async def list_tickets(
-    principal: Reader, uow: UoW, query: Annotated[TicketListQuery, Query()]
+    principal: Reader,
+    uow: UoW,
+    query: Annotated[TicketListQuery, Depends(query_model(TicketListQuery))],
 ) -> Response:
     paging = query.page()
     tsquery = None
