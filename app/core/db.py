@@ -222,7 +222,6 @@ class RawSQL:
             return f"${names.index(name) + 1}"
 
         self.sql = self._PARAM.sub(number, sql)
-        self.sql_named = sql  # to embed in a larger statement
         self.names = tuple(names)
 
     def args(self, values: dict[str, Any]) -> list[Any]:

@@ -75,17 +75,6 @@ async def calendar_specs_for(
     return out
 
 
-def cached_calendar_specs(stamps: dict[uuid.UUID, str]) -> dict[uuid.UUID, CalendarSpec] | None:
-    """The specs of these calendars if every one is cached at its stamp, else None."""
-    out: dict[uuid.UUID, CalendarSpec] = {}
-    for cid, stamp in stamps.items():
-        hit = _specs.get(cid)
-        if hit is None or hit[0] != stamp:
-            return None
-        out[cid] = hit[1]
-    return out
-
-
 async def calendar_specs(
     uow: UnitOfWork, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, CalendarSpec]:

@@ -194,130 +194,6 @@ _CREATE = RawSQL(
 )
 
 
-# The same creation in one round trip, when the caller already knows which service level
-# and SLA targets the context will yield (it saw them for the same customer, device,
-# day and priority): the statement reads the context as `_CREATE_CONTEXT` does, and
-# inserts only if every check of `service._check_context` holds *and* the level, the
-# targets (with their calendars' stamps) and the absence of auto-assignment are still
-# what the caller planned with. Otherwise it inserts nothing and returns the context, and
-# the caller goes on as after `_CREATE_CONTEXT` (so a stale plan costs the round trip
-# that planning saved, never a wrong clock). `number` is NULL when nothing was inserted.
-_TARGETS_KEY = """
-           (SELECT COALESCE(string_agg(
-                       st.metric || '|' || st.minutes || '|' || st.calendar_id || '|'
-                       || cal.version || '@' || cal.updated_at || '|' || st.warn_percent,
-                       ',' ORDER BY (st.metric || '|' || st.minutes || '|' || st.calendar_id
-                                     || '|' || cal.version || '@' || cal.updated_at || '|'
-                                     || st.warn_percent) COLLATE "C"), '')
-            FROM sla_policies p
-            JOIN sla_targets st ON st.policy_id = p.id
-            JOIN calendars cal ON cal.id = st.calendar_id
-            WHERE p.active AND st.priority = :priority::text
-              AND p.service_level = COALESCE(ctx.contract_level, ctx.default_level))"""
-
-
-def targets_key(targets: list[dict[str, Any]]) -> str:
-    """What `_TARGETS_KEY` computes, from targets as `_CREATE_CONTEXT` returns them."""
-    return ",".join(
-        sorted(
-            f"{t['metric']}|{t['minutes']}|{t['calendar_id']}|{t['calendar_stamp']}"
-            f"|{t['warn_percent']}"
-            for t in targets
-        )
-    )
-
-
-_CREATE_PLANNED = RawSQL(
-    f"""
-    WITH ctx AS ({_CREATE_CONTEXT.sql_named}), ok AS (
-        SELECT COALESCE(:branch_id::uuid, ctx.customer_branch_id) AS branch_id,
-               ctx.contract_id,
-               CASE WHEN ctx.contract_id IS NULL THEN ctx.default_level
-                    ELSE ctx.contract_level END AS service_level
-        FROM ctx
-        WHERE ctx.customer_branch_id IS NOT NULL
-          AND (:principal_branch::uuid IS NULL
-               OR ctx.customer_branch_id = :principal_branch::uuid)
-          AND ctx.customer_active
-          AND (:contact_id::uuid IS NULL OR ctx.contact_customer_id = :customer_id::uuid)
-          AND (:device_id::uuid IS NULL OR ctx.device_customer_id = :customer_id::uuid)
-          AND ctx.category_active
-          AND :branch_visible::bool
-          AND ctx.branch_exists
-          AND NOT COALESCE(ctx.auto_assign, false)
-          AND CASE WHEN ctx.contract_id IS NULL THEN ctx.default_level
-                   ELSE ctx.contract_level END = :plan_level::text
-          AND {_TARGETS_KEY.strip()} = :plan_key::text
-    ), t AS (
-        INSERT INTO tickets (
-            id, number, branch_id, customer_id, contact_id, device_id, contract_id,
-            uncontracted, service_level, channel, category, service_type, impact, urgency,
-            priority, priority_source, status, subject, description, product_version,
-            affected_system, fault_started_at, external_ref, owner_id, created_by,
-            reopen_count, version, created_at, updated_at, search_vector)
-        SELECT
-            :id::uuid, :prefix::text || lpad(s.n::text, greatest(6, length(s.n::text)), '0'),
-            ok.branch_id, :customer_id::uuid, :contact_id::uuid, :device_id::uuid,
-            ok.contract_id, ok.contract_id IS NULL, ok.service_level,
-            :channel::text, :category::text, :service_type::text, :impact::text,
-            :urgency::text, :priority::text, :priority_source::text, 'new', :subject::text,
-            :description::text, :product_version::text, :affected_system::text,
-            :fault_started_at::timestamptz, :external_ref::text, NULL, :created_by::uuid,
-            0, 1, :now::timestamptz, :now::timestamptz, to_tsvector('simple', :doc::text)
-        -- LATERAL on ok: no number is drawn when nothing is inserted.
-        FROM ok, LATERAL (SELECT nextval(:seq::regclass) AS n, ok.branch_id) AS s
-        RETURNING id, number, branch_id, contract_id, service_level
-    ), facts AS (
-        SELECT t.id, t.number, t.branch_id,
-               :after::jsonb || jsonb_build_object(
-                   'number', t.number, 'branch_id', t.branch_id,
-                   'contract_id', t.contract_id, 'uncontracted', t.contract_id IS NULL,
-                   'service_level', t.service_level) AS after
-        FROM t
-    ), e AS (
-        INSERT INTO ticket_events (id, ticket_id, type, actor_id, actor_name, actor_role,
-                                   channel, at, after)
-        SELECT :event_id::uuid, f.id, 'ticket.created', :created_by::uuid, :actor_name::text,
-               :actor_role::text, :channel::text, :now::timestamptz, f.after
-        FROM facts f
-    ), o AS (
-        INSERT INTO outbox (id, event_type, aggregate_type, aggregate_id, event_id, payload,
-                            status, attempts, created_at, available_at)
-        SELECT :outbox_id::uuid, 'ticket.created', 'ticket', f.id, :event_id::uuid,
-               jsonb_build_object('ticket_id', f.id, 'number', f.number,
-                                  'branch_id', f.branch_id, 'status', 'new',
-                                  'priority', :priority::text, 'before', NULL,
-                                  'after', f.after, 'data', NULL),
-               'pending', 0, :now::timestamptz, :now::timestamptz
-        FROM facts f
-    ), c AS (
-        INSERT INTO ticket_clocks (id, ticket_id, metric, target_seconds, calendar_id,
-                                   warn_percent, state, started_at, used_seconds,
-                                   running_since, warn_at, due_at, updated_at)
-        SELECT x.id, t.id, x.metric, x.secs, x.cal, x.warn, 'running', :now::timestamptz, 0,
-               :now::timestamptz, x.warn_at, x.due_at, :now::timestamptz
-        FROM t, unnest(:clock_ids::uuid[], :clock_metrics::text[], :clock_seconds::int[],
-                       :clock_calendars::uuid[], :clock_warn::int[],
-                       :clock_warn_at::timestamptz[], :clock_due_at::timestamptz[])
-                AS x(id, metric, secs, cal, warn, warn_at, due_at)
-    ), sg AS (
-        INSERT INTO ticket_clock_segments (id, clock_id, kind, reason, started_at)
-        SELECT x.id, x.clock_id, 'running', 'created', :now::timestamptz
-        FROM t, unnest(:segment_ids::uuid[], :clock_ids::uuid[]) AS x(id, clock_id)
-    ), tm AS (
-        INSERT INTO timers (id, kind, subject_id, due_at, fire_at, version, state,
-                            enqueued_version, attempts, created_at, updated_at)
-        SELECT x.id, x.kind, x.subject_id, x.due_at, x.due_at, 1, 'pending',
-               CASE WHEN x.soon THEN 1 END, 0, :now::timestamptz, :now::timestamptz
-        FROM t, unnest(:timer_ids::uuid[], :timer_kinds::text[], :timer_subjects::uuid[],
-                       :timer_due_at::timestamptz[], :timer_soon::bool[])
-                AS x(id, kind, subject_id, due_at, soon)
-    )
-    SELECT ctx.*, (SELECT number FROM t) AS number FROM ctx
-    """
-)
-
-
 @dataclass
 class NewTicketContext(CreateContext):
     branch_exists: bool
@@ -329,10 +205,6 @@ async def new_ticket_context(uow: UnitOfWork, values: dict[str, Any]) -> NewTick
     conn = await uow.connection()
     row = await conn.fetchrow(_CREATE_CONTEXT.sql, *_CREATE_CONTEXT.args(values))
     assert row is not None
-    return _context(row)
-
-
-def _context(row: Any) -> NewTicketContext:
     return NewTicketContext(
         customer_branch_id=row["customer_branch_id"],
         customer_active=bool(row["customer_active"]),
@@ -346,16 +218,6 @@ def _context(row: Any) -> NewTicketContext:
         targets=row["targets"] or [],
         auto_assign=bool(row["auto_assign"]),
     )
-
-
-async def create_planned(
-    uow: UnitOfWork, values: dict[str, Any]
-) -> tuple[str | None, NewTicketContext]:
-    """`_CREATE_PLANNED`: (the new ticket's number or None, the context it read)."""
-    conn = await uow.connection()
-    row = await conn.fetchrow(_CREATE_PLANNED.sql, *_CREATE_PLANNED.args(values))
-    assert row is not None
-    return row["number"], _context(row)
 
 
 async def insert_ticket(uow: UnitOfWork, values: dict[str, Any]) -> str:

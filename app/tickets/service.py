@@ -188,132 +188,7 @@ def holding(ticket: Ticket) -> load.Holding:
     return load.Holding(ticket.owner_id, ticket.status, ticket.priority)
 
 
-def _create_values(
-    principal: Principal,
-    data: TicketCreate,
-    ticket_id: uuid.UUID,
-    priority: str,
-    source: str,
-    year: int,
-    now: datetime,
-) -> dict[str, Any]:
-    """The insert's values that do not depend on the context."""
-    return {
-        "id": ticket_id,
-        "prefix": f"T{year}-",
-        "seq": f"ticket_number_{year}",
-        "branch_id": data.branch_id,
-        "customer_id": data.customer_id,
-        "contact_id": data.contact_id,
-        "device_id": data.device_id,
-        "category": data.category,
-        "priority": priority,
-        "channel": data.channel,
-        "service_type": data.service_type,
-        "impact": data.impact,
-        "urgency": data.urgency,
-        "priority_source": source,
-        "subject": data.subject,
-        "description": data.description,
-        "product_version": data.product_version,
-        "affected_system": data.affected_system,
-        "fault_started_at": data.fault_started_at,
-        "external_ref": data.external_ref,
-        "created_by": principal.id,
-        "now": now,
-        "doc": document(data.subject, data.description),
-        "event_id": uuid7(),
-        "actor_name": principal.name,
-        "actor_role": principal.role.value,
-        "outbox_id": uuid7(),
-    }
-
-
-def _after(data: TicketCreate, priority: str, source: str) -> dict[str, Any]:
-    """The `created` event's facts that do not depend on the context."""
-    return {
-        "status": "new",
-        "priority": priority,
-        "priority_source": source,
-        "channel": data.channel,
-        "category": data.category,
-        "service_type": data.service_type,
-        "customer_id": str(data.customer_id),
-        "device_id": str(data.device_id) if data.device_id else None,
-        "subject": data.subject,
-    }
-
-
-def _timer_rows(
-    clocks: list[sla.NewClock],
-    ticket_id: uuid.UUID,
-    priority: str,
-    data: TicketCreate,
-    now: datetime,
-) -> list[tuple[uuid.UUID, str, uuid.UUID, datetime]]:
-    rows = [(uuid7(), sla.CLOCK_TIMER, c.id, c.warn_at) for c in clocks]
-    if priority == "P1" and data.device_id is not None and get_settings().incident_auto_threshold:
-        # Durable with the ticket: a worker links it to its product family's major
-        # incident, or declares one (app/incidents), right after the commit.
-        rows.append((uuid7(), INCIDENT_CHECK_TIMER, ticket_id, now))
-    return rows
-
-
-def _soon(
-    timer_rows: list[tuple[uuid.UUID, str, uuid.UUID, datetime]], now: datetime
-) -> list[datetime]:
-    soon = now + timedelta(seconds=get_settings().timer_poll_seconds)
-    return [t[3] for t in timer_rows if t[3] <= soon]
-
-
-def _clock_values(
-    clocks: list[sla.NewClock],
-    timer_rows: list[tuple[uuid.UUID, str, uuid.UUID, datetime]],
-    now: datetime,
-) -> dict[str, Any]:
-    soon = now + timedelta(seconds=get_settings().timer_poll_seconds)
-    return {
-        "clock_ids": [c.id for c in clocks],
-        "clock_metrics": [c.metric for c in clocks],
-        "clock_seconds": [c.target_seconds for c in clocks],
-        "clock_calendars": [c.calendar_id for c in clocks],
-        "clock_warn": [c.warn_percent for c in clocks],
-        "clock_warn_at": [c.warn_at for c in clocks],
-        "clock_due_at": [c.due_at for c in clocks],
-        "segment_ids": [uuid7() for _ in clocks],
-        "timer_ids": [t[0] for t in timer_rows],
-        "timer_kinds": [t[1] for t in timer_rows],
-        "timer_subjects": [t[2] for t in timer_rows],
-        "timer_due_at": [t[3] for t in timer_rows],
-        "timer_soon": [t[3] <= soon for t in timer_rows],
-    }
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """The service level and SLA targets a creation's context yielded, for the next
-    creation with the same customer, device, day and priority (see `create`)."""
-
-    level: str | None
-    targets: list[dict[str, Any]]
-    key: str
-    stamps: dict[uuid.UUID, str]
-
-
-_plans: dict[tuple[Any, ...], _Plan] = {}
-_MAX_PLANS = 4096
-
-
-def _plan_of(ctx: repository.NewTicketContext, level: str | None) -> _Plan:
-    stamps = {uuid.UUID(str(t["calendar_id"])): t["calendar_stamp"] for t in ctx.targets}
-    return _Plan(level, ctx.targets, repository.targets_key(ctx.targets), stamps)
-
-
 async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> TicketOut:
-    """One round trip when a creation with the same customer, device, day and priority
-    was seen (`_plans`): the clocks are computed from the targets it yielded and
-    `create_planned` inserts only if the context still yields them. Otherwise, or when
-    it did not insert, two: the context, then the insert computed from it."""
     now = get_clock().now()
     derived = lifecycle.derive_priority(data.priority, data.impact, data.urgency)
     if derived is None:
@@ -322,91 +197,113 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
             errors=[{"loc": ["body", "priority"], "msg": "required", "type": "missing"}],
         )
     priority, source = derived
-    local = now.astimezone(BUSINESS_ZONE)
-    year, today = local.year, local.date()
+    year = now.astimezone(BUSINESS_ZONE).year
     await repository.ensure_number_sequence(uow, year)
-    ticket_id = uuid7()
-    common = _create_values(principal, data, ticket_id, priority, source, year, now)
-    plan_key = (data.customer_id, data.device_id, today, priority)
-    plan = _plans.get(plan_key)
-    specs = sla.cached_calendar_specs(plan.stamps) if plan is not None else None
-    number: str | None = None
-    if plan is not None and specs is not None:
-        clocks = sla.new_clocks(plan.targets, specs, data.service_type, now)
-        timer_rows = _timer_rows(clocks, ticket_id, priority, data, now)
-        number, ctx = await repository.create_planned(
-            uow,
-            {
-                **common,
-                **_clock_values(clocks, timer_rows, now),
-                "today": today,
-                "after": orjson.dumps(_after(data, priority, source)).decode(),
-                "principal_branch": principal.branch_id,
-                "branch_visible": data.branch_id is None or principal.sees_branch(data.branch_id),
-                "plan_level": plan.level,
-                "plan_key": plan.key,
-            },
-        )
-    else:
-        ctx = await repository.new_ticket_context(
-            uow,
-            {
-                "customer_id": data.customer_id,
-                "contact_id": data.contact_id,
-                "device_id": data.device_id,
-                "category": data.category,
-                "today": today,
-                "branch_id": data.branch_id,
-                "priority": priority,
-            },
-        )
+    ctx = await repository.new_ticket_context(
+        uow,
+        {
+            "customer_id": data.customer_id,
+            "contact_id": data.contact_id,
+            "device_id": data.device_id,
+            "category": data.category,
+            "today": now.astimezone(BUSINESS_ZONE).date(),
+            "branch_id": data.branch_id,
+            "priority": priority,
+        },
+    )
     _check_context(principal, data, ctx)
     branch_id = data.branch_id or ctx.customer_branch_id
     assert branch_id is not None
     uncontracted = ctx.contract_id is None
     service_level = ctx.default_level if uncontracted else ctx.contract_level
-    if number is None:
-        specs = await sla.calendar_specs_for(
-            uow, {uuid.UUID(str(t["calendar_id"])): t["calendar_stamp"] for t in ctx.targets}
-        )
-        clocks = sla.new_clocks(ctx.targets, specs, data.service_type, now)
-        timer_rows = _timer_rows(clocks, ticket_id, priority, data, now)
-        after = {
-            **_after(data, priority, source),
-            "contract_id": str(ctx.contract_id) if ctx.contract_id else None,
-            "uncontracted": uncontracted,
+    specs = await sla.calendar_specs_for(
+        uow, {uuid.UUID(str(t["calendar_id"])): t["calendar_stamp"] for t in ctx.targets}
+    )
+    clocks = sla.new_clocks(ctx.targets, specs, data.service_type, now)
+    timer_rows = [(uuid7(), sla.CLOCK_TIMER, c.id, c.warn_at) for c in clocks]
+    ticket_id, event_id = uuid7(), uuid7()
+    if priority == "P1" and data.device_id is not None and get_settings().incident_auto_threshold:
+        # Durable with the ticket: a worker links it to its product family's major
+        # incident, or declares one (app/incidents), right after the commit.
+        timer_rows.append((uuid7(), INCIDENT_CHECK_TIMER, ticket_id, now))
+    soon = now + timedelta(seconds=get_settings().timer_poll_seconds)
+    after = {
+        "status": "new",
+        "priority": priority,
+        "priority_source": source,
+        "channel": data.channel,
+        "category": data.category,
+        "service_type": data.service_type,
+        "customer_id": str(data.customer_id),
+        "device_id": str(data.device_id) if data.device_id else None,
+        "contract_id": str(ctx.contract_id) if ctx.contract_id else None,
+        "uncontracted": uncontracted,
+        "service_level": service_level,
+        "branch_id": str(branch_id),
+        "subject": data.subject,
+    }
+    if ctx.auto_assign:
+        # One transaction with the assignment below: the context was only read.
+        await uow.release_raw()
+        await uow.session.connection()
+    number = await repository.insert_ticket(
+        uow,
+        {
+            "id": ticket_id,
+            "prefix": f"T{year}-",
+            "seq": f"ticket_number_{year}",
+            "branch_id": branch_id,
+            "customer_id": data.customer_id,
+            "contact_id": data.contact_id,
+            "device_id": data.device_id,
+            "contract_id": ctx.contract_id,
             "service_level": service_level,
-            "branch_id": str(branch_id),
-        }
-        if ctx.auto_assign:
-            # One transaction with the assignment below: the context was only read.
-            await uow.release_raw()
-            await uow.session.connection()
-        number = await repository.insert_ticket(
-            uow,
-            {
-                **common,
-                **_clock_values(clocks, timer_rows, now),
-                "branch_id": branch_id,
-                "contract_id": ctx.contract_id,
-                "service_level": service_level,
-                "after": orjson.dumps(after).decode(),
-            },
-        )
-        if ctx.auto_assign:
-            # The policy assigns at once, in this transaction (the session was opened
-            # before the insert, so the raw statement joined it). A local import:
-            # assignment builds on this module.
-            from app.assignment.service import assign_new
+            "channel": data.channel,
+            "category": data.category,
+            "service_type": data.service_type,
+            "impact": data.impact,
+            "urgency": data.urgency,
+            "priority": priority,
+            "priority_source": source,
+            "subject": data.subject,
+            "description": data.description,
+            "product_version": data.product_version,
+            "affected_system": data.affected_system,
+            "fault_started_at": data.fault_started_at,
+            "external_ref": data.external_ref,
+            "created_by": principal.id,
+            "now": now,
+            "doc": document(data.subject, data.description),
+            "event_id": event_id,
+            "actor_name": principal.name,
+            "actor_role": principal.role.value,
+            "after": orjson.dumps(after).decode(),
+            "outbox_id": uuid7(),
+            "clock_ids": [c.id for c in clocks],
+            "clock_metrics": [c.metric for c in clocks],
+            "clock_seconds": [c.target_seconds for c in clocks],
+            "clock_calendars": [c.calendar_id for c in clocks],
+            "clock_warn": [c.warn_percent for c in clocks],
+            "clock_warn_at": [c.warn_at for c in clocks],
+            "clock_due_at": [c.due_at for c in clocks],
+            "segment_ids": [uuid7() for _ in clocks],
+            "timer_ids": [t[0] for t in timer_rows],
+            "timer_kinds": [t[1] for t in timer_rows],
+            "timer_subjects": [t[2] for t in timer_rows],
+            "timer_due_at": [t[3] for t in timer_rows],
+            "timer_soon": [t[3] <= soon for t in timer_rows],
+        },
+    )
+    timers.wake_after_commit(uow, [t[3] for t in timer_rows if t[3] <= soon])
+    if ctx.auto_assign:
+        # The policy assigns at once, in this transaction (the session was opened before
+        # the insert, so the raw statement joined it). A local import: assignment builds
+        # on this module.
+        from app.assignment.service import assign_new
 
-            timers.wake_after_commit(uow, _soon(timer_rows, now))
-            await assign_new(uow, principal, ticket_id)
-            ticket = await repository.get(uow, principal, ticket_id)
-            return await full_out(uow, ticket)
-        if len(_plans) >= _MAX_PLANS:
-            _plans.clear()
-        _plans[plan_key] = _plan_of(ctx, service_level)
-    timers.wake_after_commit(uow, _soon(timer_rows, now))
+        await assign_new(uow, principal, ticket_id)
+        ticket = await repository.get(uow, principal, ticket_id)
+        return await full_out(uow, ticket)
     return TicketOut.model_construct(
         id=ticket_id,
         number=number,
