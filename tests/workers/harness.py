@@ -32,10 +32,11 @@ def redis_db_url(base: str, db: int) -> str:
 
 @asynccontextmanager
 async def held_redis_db(base_url: str, db: int, lock_key: str) -> AsyncIterator[str]:
-    """Database `db`, flushed before and after, held under `lock_key` in the base database:
-    cron job ids and jobs are global to a database, so two test sessions take turns
-    instead of taking (and flushing) each other's jobs. Yields its URL."""
-    base = aioredis.from_url(base_url)
+    """Database `db`, flushed before and after, held under `lock_key` in database 0 of the
+    same server: cron job ids and jobs are global to a database, so two test sessions
+    take turns instead of taking (and flushing) each other's jobs, whichever database
+    their own REDIS_URL names. Yields its URL."""
+    base = aioredis.from_url(redis_db_url(base_url, 0))
     token = uuid7().hex
     deadline = time.monotonic() + 180
     while not await base.set(lock_key, token, nx=True, ex=180):
