@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from app import models  # noqa: F401  (complete metadata before the first query)
+from app.access.deps import SECURITY_REQUIREMENT, SECURITY_SCHEMES
 from app.access.router import router as access_router
 from app.assignment.router import router as assignment_router
 from app.branches.router import router as branches_router
@@ -154,7 +155,7 @@ def create_app() -> FastAPI:
     app.add_middleware(ConditionalReadMiddleware)
     include_flat(app, ROUTERS)
     install_docs(app)
-    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app, SECURITY_SCHEMES, SECURITY_REQUIREMENT)  # type: ignore[method-assign]
     return app
 
 

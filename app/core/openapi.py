@@ -14,7 +14,6 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from app.access.deps import SECURITY_REQUIREMENT, SECURITY_SCHEMES
 from app.core.errors import Problem
 from app.core.inputs import InputModel
 from app.core.outputs import OutputModel
@@ -31,7 +30,11 @@ SERVERS = [{"url": "/", "description": "The server this document is served from.
 _GENERIC_PAGE = re.compile(r"^Page_(\w+?)(?:Out)?_$")
 
 
-def build_openapi(app: FastAPI) -> dict[str, Any]:
+def build_openapi(
+    app: FastAPI, schemes: dict[str, Any], requirement: list[dict[str, list[str]]]
+) -> dict[str, Any]:
+    """The spec, with `schemes` declared and `requirement` on every operation whose
+    dependencies authenticate (the app passes them: core knows no domain)."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
@@ -44,7 +47,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         contact=CONTACT,
         license_info=LICENSE,
     )
-    _declare_security(app, schema)
+    _declare_security(app, schema, schemes, requirement)
     _problem_errors(schema)
     _restore_examples(schema)
     _rename_pages(schema)
@@ -158,10 +161,15 @@ def _authenticates(dependant: Any) -> bool:
     return any(_authenticates(d) for d in dependant.dependencies)
 
 
-def _declare_security(app: FastAPI, schema: dict[str, Any]) -> None:
+def _declare_security(
+    app: FastAPI,
+    schema: dict[str, Any],
+    schemes: dict[str, Any],
+    requirement: list[dict[str, list[str]]],
+) -> None:
     """The key schemes on every operation whose dependencies authenticate (they read the
     headers themselves, so FastAPI does not see them: app/access/deps.py says why)."""
-    schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    schema.setdefault("components", {})["securitySchemes"] = schemes
     paths = schema.get("paths", {})
     for route in app.routes:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
@@ -171,7 +179,7 @@ def _declare_security(app: FastAPI, schema: dict[str, Any]) -> None:
             op = paths.get(route.path_format, {}).get(method.lower())
             if op is None:
                 continue
-            security = SECURITY_REQUIREMENT if needs_key else []
+            security = requirement if needs_key else []
             items = [(k, v) for k, v in op.items() if k != "security"]
             at = next(i for i, (k, _) in enumerate(items) if k == "operationId") + 1
             items.insert(at, ("security", security))
