@@ -54,7 +54,7 @@ on the spec instance and in a module cache of the last 256 calendar values, so s
 rebuilt from the same data (say per request) share it. Integers keep everything exact
 to the microsecond, which `timedelta` cannot go below anyway.
 
-Functions: `add`, `between`, `next_working_instant`, `is_working_time`.
+Functions: `add` (and `add_each`, several durations from one start), `between`, `next_working_instant`, `is_working_time`.
 
 Time zones and daylight saving time
 -----------------------------------
@@ -114,6 +114,7 @@ __all__ = [
     "HolidayProvider",
     "Interval",
     "add",
+    "add_each",
     "between",
     "hours",
     "is_working_time",
@@ -513,22 +514,44 @@ def add(cal: CalendarSpec, start: datetime, duration: timedelta) -> datetime:
 
     Raises ValueError for a naive `start`, a negative duration, or a calendar without
     working time in `MAX_EMPTY_YEARS` consecutive years."""
+    return add_each(cal, start, (duration,))[0]
+
+
+def add_each(cal: CalendarSpec, start: datetime, durations: Sequence[timedelta]) -> list[datetime]:
+    """`[add(cal, start, d) for d in durations]`, reading `start` and the working time
+    before it once (an SLA clock asks for its warning and its due time together)."""
     t = _instant(start, "start")
-    if not isinstance(duration, timedelta):
-        raise TypeError(f"duration must be a timedelta, got {type(duration).__name__}")
-    if duration < _ZERO:
-        raise ValueError(f"duration must not be negative, got {duration}")
-    if duration == _ZERO:
-        return _from_us(t)
-    wanted = duration // _US
-    # Working time never runs faster than the clock: refuse at once rather than index
-    # every year up to 9999 first.
-    if t + wanted > _MAX_US:
-        raise ValueError(f"{start.isoformat()} + {duration} of working time is after year 9999")
-    eng = _engine(cal)
-    year = eng.year_of(t)
+    wanted: list[int] = []
+    for duration in durations:
+        if not isinstance(duration, timedelta):
+            raise TypeError(f"duration must be a timedelta, got {type(duration).__name__}")
+        w = duration // _US
+        if w < 0:
+            raise ValueError(f"duration must not be negative, got {duration}")
+        # Working time never runs faster than the clock: refuse at once rather than
+        # index every year up to 9999 first.
+        if t + w > _MAX_US:
+            raise ValueError(f"{start.isoformat()} + {duration} of working time is after year 9999")
+        wanted.append(w)
+    out: list[datetime] = []
+    base: tuple[_Engine, int, int] | None = None
+    for w in wanted:
+        if w == 0:
+            out.append(_from_us(t))
+            continue
+        if base is None:
+            eng = _engine(cal)
+            year = eng.year_of(t)
+            base = (eng, year, eng.year(year).before(t))
+        out.append(_from_us(_after(cal, t, *base, w)))
+    return out
+
+
+def _after(cal: CalendarSpec, t: int, eng: _Engine, year: int, before: int, wanted: int) -> int:
+    """The instant `wanted` working µs after t, which lies in `year` with `before` working
+    µs of that year before it."""
     ix = eng.year(year)
-    need = ix.before(t) + wanted
+    need = before + wanted
     empty = 0
     while need > ix.total:
         need -= ix.total
@@ -541,7 +564,7 @@ def add(cal: CalendarSpec, start: datetime, duration: timedelta) -> datetime:
             if empty >= MAX_EMPTY_YEARS:
                 raise _no_time(cal, t)
     i = bisect_left(ix.cumend, need)
-    return _from_us(ix.starts[i] + need - ix.cum[i])
+    return ix.starts[i] + need - ix.cum[i]
 
 
 def between(cal: CalendarSpec, start: datetime, end: datetime) -> timedelta:

@@ -17,35 +17,39 @@ from __future__ import annotations
 
 import re
 
-_TOKEN = re.compile(
-    r"[0-9A-Za-z\u00C0-\u024F]+(?:[._-][0-9A-Za-z\u00C0-\u024F]+)*"
-    r"|[\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\u3040-\u30FF\uAC00-\uD7AF]+"
-)
-_CJK = re.compile(r"[\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\u3040-\u30FF\uAC00-\uD7AF]")
+_LATIN = r"[0-9A-Za-z\u00C0-\u024F]+(?:[._-][0-9A-Za-z\u00C0-\u024F]+)*"
+_CJK_CLASS = r"[\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\u3040-\u30FF\uAC00-\uD7AF]"
+# A Latin/digit word or a CJK run, as (word, run) pairs from findall: one pass in C,
+# no match objects (a creation tokenises its subject and description).
+_TOKEN = re.compile(f"({_LATIN})|({_CJK_CLASS}+)")
+_CJK = re.compile(_CJK_CLASS)
 MAX_DOC_TOKENS = 4000
 
 
 def tokens(text: str, for_document: bool = False) -> list[str]:
     out: list[str] = []
-    for match in _TOKEN.finditer(text or ""):
-        run = match.group(0)
-        if _CJK.match(run):
-            if len(run) == 1:
-                out.append(run)
-            else:
-                out.extend(run[i : i + 2] for i in range(len(run) - 1))
-                if for_document:
-                    out.append(run[-1])
+    for word, run in _TOKEN.findall(text or ""):
+        if word:
+            out.append(word.lower())
+        elif len(run) == 1:
+            out.append(run)
         else:
-            out.append(run.lower())
+            out.extend([run[i : i + 2] for i in range(len(run) - 1)])
+            if for_document:
+                out.append(run[-1])
     return out
 
 
 def document(*parts: str | None) -> str:
-    """Space-joined tokens for `to_tsvector('simple', :doc)`."""
+    """Space-joined tokens for `to_tsvector('simple', :doc)`, each once, in order of
+    appearance; a part stops adding tokens once MAX_DOC_TOKENS distinct ones are in."""
+    found = [tokens(part or "", for_document=True) for part in parts]
+    if sum(map(len, found)) < MAX_DOC_TOKENS:
+        # Fewer tokens than the cap in all: it cannot bite, so no count per token.
+        return " ".join(dict.fromkeys(tok for toks in found for tok in toks))
     seen: dict[str, None] = {}
-    for part in parts:
-        for tok in tokens(part or "", for_document=True):
+    for toks in found:
+        for tok in toks:
             seen.setdefault(tok, None)
             if len(seen) >= MAX_DOC_TOKENS:
                 break

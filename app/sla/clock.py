@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from app.calendars.businesstime import CalendarSpec, add, between
+from app.calendars.businesstime import CalendarSpec, add_each, between
 
 
 def used_seconds(
@@ -32,7 +32,13 @@ def plan(
     """(warn at, due at) of a clock running since `running_since` with `closed_used`
     business seconds already behind it. A point already passed is `running_since`
     itself: due now (the caller decides whether it was announced already)."""
-    due = add(spec, running_since, timedelta(seconds=max(target_seconds - closed_used, 0)))
     warn_point = target_seconds * warn_percent // 100
-    warn = add(spec, running_since, timedelta(seconds=max(warn_point - closed_used, 0)))
+    warn, due = add_each(
+        spec,
+        running_since,
+        (
+            timedelta(seconds=max(warn_point - closed_used, 0)),
+            timedelta(seconds=max(target_seconds - closed_used, 0)),
+        ),
+    )
     return warn, due

@@ -181,13 +181,25 @@ _CREATE = RawSQL(
         SELECT x.id, x.clock_id, 'running', 'created', :now::timestamptz
         FROM t, unnest(:segment_ids::uuid[], :clock_ids::uuid[]) AS x(id, clock_id)
     ), tm AS (
+        -- Each clock's warning timer (due at its warn_at), and the incident check when
+        -- there is one: derived here from the clocks' arrays rather than sent as arrays
+        -- of their own (each array parameter costs the API its encoding). A timer due
+        -- before the scheduler's next pass is handed over at once (enqueued_version).
         INSERT INTO timers (id, kind, subject_id, due_at, fire_at, version, state,
                             enqueued_version, attempts, created_at, updated_at)
         SELECT x.id, x.kind, x.subject_id, x.due_at, x.due_at, 1, 'pending',
-               CASE WHEN x.soon THEN 1 END, 0, :now::timestamptz, :now::timestamptz
-        FROM t, unnest(:timer_ids::uuid[], :timer_kinds::text[], :timer_subjects::uuid[],
-                       :timer_due_at::timestamptz[], :timer_soon::bool[])
-                AS x(id, kind, subject_id, due_at, soon)
+               CASE WHEN x.due_at <= :soon::timestamptz THEN 1 END, 0, :now::timestamptz,
+               :now::timestamptz
+        FROM t, (
+            SELECT y.id, :clock_timer_kind::text AS kind, y.clock_id AS subject_id,
+                   y.warn_at AS due_at
+            FROM unnest(:clock_timer_ids::uuid[], :clock_ids::uuid[],
+                        :clock_warn_at::timestamptz[]) AS y(id, clock_id, warn_at)
+            UNION ALL
+            SELECT :check_timer_id::uuid, :check_timer_kind::text, :id::uuid,
+                   :now::timestamptz
+            WHERE :check_timer_id::uuid IS NOT NULL
+        ) AS x
     )
     SELECT number FROM t
     """

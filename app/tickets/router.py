@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Header, Request, Response, UploadFile
 from pydantic import WithJsonSchema
 
-from app.access.deps import Idem, require
+from app.access.deps import Idem, IdempotentWrite, idempotent_write, require
 from app.core.config import get_settings
 from app.core.db import UoW
 from app.core.errors import BadRequest, NotFound, PayloadTooLarge, problem_responses
@@ -45,7 +45,7 @@ from app.tickets.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["tickets"])
 Reader = Annotated[Principal, Depends(require(Permission.tickets_read))]
-Creator = Annotated[Principal, Depends(require(Permission.tickets_create))]
+Creating = Annotated[IdempotentWrite, Depends(idempotent_write(Permission.tickets_create))]
 Editor = Annotated[Principal, Depends(require(Permission.tickets_update))]
 Worker = Annotated[Principal, Depends(require(Permission.tickets_work))]
 Commenter = Annotated[Principal, Depends(require(Permission.tickets_comment))]
@@ -104,10 +104,10 @@ def _csv(values: list[str] | None, allowed: tuple[str, ...], name: str) -> list[
     response_model=TicketOut,
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
-async def create_ticket(body: TicketCreate, principal: Creator, uow: UoW, idem: Idem):  # type: ignore[no-untyped-def]
-    out = await service.create(uow, principal, body)
+async def create_ticket(body: TicketCreate, write: Creating):  # type: ignore[no-untyped-def]
+    out = await service.create(write.uow, write.principal, body)
     ticket_var.set(str(out.id))
-    return await idem.respond(
+    return await write.idem.respond(
         out, 201, {"ETag": etag_for(out.version), "Location": f"/v1/tickets/{out.id}"}
     )
 

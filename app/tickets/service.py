@@ -220,12 +220,15 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
         uow, {uuid.UUID(str(t["calendar_id"])): t["calendar_stamp"] for t in ctx.targets}
     )
     clocks = sla.new_clocks(ctx.targets, specs, data.service_type, now)
-    timer_rows = [(uuid7(), sla.CLOCK_TIMER, c.id, c.warn_at) for c in clocks]
     ticket_id, event_id = uuid7(), uuid7()
+    # Each clock has its warning timer, due at its warn_at.
+    timer_dues = [c.warn_at for c in clocks]
+    check_timer_id = None
     if priority == "P1" and data.device_id is not None and get_settings().incident_auto_threshold:
         # Durable with the ticket: a worker links it to its product family's major
         # incident, or declares one (app/incidents), right after the commit.
-        timer_rows.append((uuid7(), INCIDENT_CHECK_TIMER, ticket_id, now))
+        check_timer_id = uuid7()
+        timer_dues.append(now)
     soon = now + timedelta(seconds=get_settings().timer_poll_seconds)
     after = {
         "status": "new",
@@ -287,14 +290,14 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
             "clock_warn_at": [c.warn_at for c in clocks],
             "clock_due_at": [c.due_at for c in clocks],
             "segment_ids": [uuid7() for _ in clocks],
-            "timer_ids": [t[0] for t in timer_rows],
-            "timer_kinds": [t[1] for t in timer_rows],
-            "timer_subjects": [t[2] for t in timer_rows],
-            "timer_due_at": [t[3] for t in timer_rows],
-            "timer_soon": [t[3] <= soon for t in timer_rows],
+            "clock_timer_ids": [uuid7() for _ in clocks],
+            "clock_timer_kind": sla.CLOCK_TIMER,
+            "check_timer_id": check_timer_id,
+            "check_timer_kind": INCIDENT_CHECK_TIMER,
+            "soon": soon,
         },
     )
-    timers.wake_after_commit(uow, [t[3] for t in timer_rows if t[3] <= soon])
+    timers.wake_after_commit(uow, [due for due in timer_dues if due <= soon])
     if ctx.auto_assign:
         # The policy assigns at once, in this transaction (the session was opened before
         # the insert, so the raw statement joined it). A local import: assignment builds
@@ -341,8 +344,10 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
         created_at=now,
         updated_at=now,
         allowed_actions=lifecycle.allowed_actions("new", None, now, _reopen_window()),  # type: ignore[arg-type]
+        # Built from values this function made (like the ticket itself above): no
+        # validation to run.
         sla=[
-            ClockBrief(
+            ClockBrief.model_construct(
                 metric=c.metric,  # type: ignore[arg-type]
                 status="running",
                 target_seconds=c.target_seconds,

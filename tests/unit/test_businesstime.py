@@ -19,6 +19,7 @@ from app.calendars.businesstime import (
     CalendarSpec,
     DayHours,
     add,
+    add_each,
     between,
     hours,
     is_working_time,
@@ -594,3 +595,22 @@ def test_next_working_instant_and_is_working_time(cal: CalendarSpec, t: datetime
     assert between(cal, t, nxt) == timedelta(0)
     assert is_working_time(cal, nxt)
     assert is_working_time(cal, t) == (nxt == t)
+
+
+def test_add_each_is_add_for_every_duration() -> None:
+    """add_each reads the start once; its answers are add's, including a zero duration
+    (the start itself) and durations that run into the next year."""
+    cal = CalendarSpec.create("Asia/Shanghai", [hours("09:00-12:00", "13:30-18:00")] * 5 + [(), ()])
+    durations = [
+        timedelta(0),
+        timedelta(minutes=1),
+        timedelta(hours=4),
+        timedelta(hours=7, minutes=30),
+        timedelta(days=200),
+    ]
+    for start in (
+        datetime(2026, 3, 2, 1, 40, tzinfo=UTC),
+        datetime(2026, 12, 31, 9, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2026, 6, 6, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai")),
+    ):
+        assert add_each(cal, start, durations) == [add(cal, start, d) for d in durations]
