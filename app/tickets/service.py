@@ -86,10 +86,9 @@ async def list_page(
     now, window = get_clock().now(), _reopen_window()
     filters.now = now
     rows = await repository.list_tickets(uow, principal, filters, after, limit)
+    actions = lifecycle.PageActions(now, window).of
     for row in rows:
-        row["allowed_actions"] = lifecycle.allowed_actions(
-            row["status"], row["closed_at"], now, window
-        )
+        row["allowed_actions"] = actions(row["status"], row["closed_at"])
     return page_json(rows, limit)
 
 
