@@ -76,13 +76,14 @@ async def clocks(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID) ->
 
 
 async def list_page(
-    uow: UnitOfWork,
+    uow: UnitOfWork | None,
     principal: Principal,
     filters: repository.TicketFilters,
     after: uuid.UUID | None,
     limit: int,
 ) -> bytes:
-    """A page of `TicketSummary` items, as JSON (see `page_json`)."""
+    """A page of `TicketSummary` items, as JSON (see `page_json`). `uow` None: the one
+    statement runs on the raw pool, outside any unit of work."""
     now, window = get_clock().now(), _reopen_window()
     filters.now = now
     rows = await repository.list_tickets(uow, principal, filters, after, limit)
