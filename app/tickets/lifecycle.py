@@ -35,16 +35,42 @@ def can_reopen_closed(closed_at: datetime | None, now: datetime, window: timedel
 def allowed_actions(
     status: str, closed_at: datetime | None, now: datetime, reopen_window: timedelta
 ) -> list[str]:
-    actions = _BY_STATUS.get(status)
-    if actions is None:
-        actions = _BY_STATUS[status] = [n for n, t in TRANSITIONS.items() if status in t.sources]
+    actions = _status_actions(status)
     if status == "closed" and not can_reopen_closed(closed_at, now, reopen_window):
         return [a for a in actions if a != "reopen"]
     return list(actions)  # a copy: callers may change theirs
 
 
+def _status_actions(status: str) -> list[str]:
+    actions = _BY_STATUS.get(status)
+    if actions is None:
+        actions = _BY_STATUS[status] = [n for n, t in TRANSITIONS.items() if status in t.sources]
+    return actions
+
+
 # The actions of each status, computed once: a list page asks for fifty at a time.
 _BY_STATUS: dict[str, list[str]] = {}
+
+
+class PageActions:
+    """`allowed_actions` for the rows of one page, all at the same `now`: a dict lookup
+    per row, the lists shared between rows (callers must not change them). A closed
+    ticket may be reopened while `closed_at >= now - window`, which is
+    `can_reopen_closed` exactly (datetime arithmetic is exact)."""
+
+    __slots__ = ("_closed_final", "_closed_open", "_reopen_from")
+
+    def __init__(self, now: datetime, reopen_window: timedelta) -> None:
+        self._reopen_from = now - reopen_window
+        self._closed_open = _status_actions("closed")
+        self._closed_final = [a for a in self._closed_open if a != "reopen"]
+
+    def of(self, status: str, closed_at: datetime | None) -> list[str]:
+        if status == "closed":
+            if closed_at is not None and closed_at >= self._reopen_from:
+                return self._closed_open
+            return self._closed_final
+        return _BY_STATUS.get(status) or _status_actions(status)
 
 
 def target_status(action: str, status: str, wait_on: str | None = None) -> str:

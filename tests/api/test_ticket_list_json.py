@@ -61,14 +61,21 @@ async def test_page_bytes_are_what_orjson_writes(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
     ids = []
-    for i, subject in enumerate(SUBJECTS):
-        body = ticket_body(world, subject=subject, external_ref=f"ref-{i}")
+    for i in range(len(SUBJECTS)):
+        body = ticket_body(world, subject=f"subject {i}", external_ref=f"ref-{i}")
         if i == 1:
             body.update(device_id=None, contact_id=None, fault_started_at=None)
         r = await client.post("/v1/tickets", json=body, headers=admin)
         assert r.status_code == 201, r.text
         ids.append(uuid.UUID(r.json()["id"]))
     async with open_uow() as uow:
+        # Subjects that need escaping, written in the table: the API refuses control
+        # characters in a new subject, but rows stored before that rule still hold them.
+        for ticket_id, subject in zip(ids, SUBJECTS, strict=True):
+            await uow.session.execute(
+                text("UPDATE tickets SET subject = :s WHERE id = :id"),
+                {"s": subject, "id": ticket_id},
+            )
         # One closed inside the reopen window, one outside it (with a whole-second
         # closing time), one cancelled.
         await uow.session.execute(
