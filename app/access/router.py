@@ -10,7 +10,7 @@ from app.access.deps import CurrentPrincipal, Idem, require
 from app.access.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, WhoAmI
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.pagination import Page, PageParams, page_params
+from app.core.pagination import Page, PageParams, page_of, page_params
 from app.core.security import ROLE_PERMISSIONS, Permission, Principal
 
 router = APIRouter(prefix="/v1", tags=["access"])
@@ -61,9 +61,7 @@ async def list_api_keys(
     principal: Admin, uow: UoW, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[ApiKeyOut]:
     keys = await service.list_keys(uow, page)
-    return Page[ApiKeyOut](
-        items=[ApiKeyOut.model_validate(k) for k in keys.items], next_cursor=keys.next_cursor
-    )
+    return page_of(ApiKeyOut, keys)
 
 
 @router.post(

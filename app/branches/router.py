@@ -11,7 +11,7 @@ from app.branches.schemas import BranchCreate, BranchOut, BranchUpdate
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, set_etag
-from app.core.pagination import CodePageParams, Page, code_page_params
+from app.core.pagination import CodePageParams, Page, code_page_params, page_of
 from app.core.security import Permission, Principal
 
 router = APIRouter(prefix="/v1/branches", tags=["branches"])
@@ -45,9 +45,7 @@ async def list_branches(
     principal: Reader, uow: UoW, page: Annotated[CodePageParams, Depends(code_page_params)]
 ) -> Page[BranchOut]:
     rows = await service.list_all(uow, principal, page)
-    return Page[BranchOut](
-        items=[BranchOut.model_validate(b) for b in rows.items], next_cursor=rows.next_cursor
-    )
+    return page_of(BranchOut, rows)
 
 
 @router.get(

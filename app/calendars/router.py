@@ -20,7 +20,7 @@ from app.calendars.schemas import (
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
-from app.core.pagination import Page, PageParams, page_params
+from app.core.pagination import Page, PageParams, page_of, page_params
 from app.core.security import Permission, Principal
 
 router = APIRouter(prefix="/v1/calendars", tags=["calendars"])
@@ -57,10 +57,7 @@ async def list_calendars(
     principal: Reader, uow: UoW, page: Paging, active: ActiveFilter = None
 ) -> Page[CalendarOut]:
     result = await service.list_calendars(uow, page, active)
-    return Page[CalendarOut](
-        items=[CalendarOut.model_validate(c) for c in result.items],
-        next_cursor=result.next_cursor,
-    )
+    return page_of(CalendarOut, result)
 
 
 @router.get(

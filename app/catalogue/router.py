@@ -27,7 +27,7 @@ from app.catalogue.schemas import (
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
-from app.core.pagination import CodePageParams, Page, code_page_params
+from app.core.pagination import CodePageParams, Page, code_page_params, page_of
 from app.core.security import Permission, Principal
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
@@ -73,9 +73,7 @@ async def list_categories(
     ] = None,
 ) -> Page[CategoryOut]:
     rows = await service.list_categories(uow, page, active, parent_code)
-    return Page[CategoryOut](
-        items=[CategoryOut.model_validate(r) for r in rows.items], next_cursor=rows.next_cursor
-    )
+    return page_of(CategoryOut, rows)
 
 
 @router.get(
@@ -144,10 +142,7 @@ async def list_product_families(
     principal: Reader, uow: UoW, page: Paging, active: ActiveFilter = None
 ) -> Page[ProductFamilyOut]:
     rows = await service.list_product_families(uow, page, active)
-    return Page[ProductFamilyOut](
-        items=[ProductFamilyOut.model_validate(r) for r in rows.items],
-        next_cursor=rows.next_cursor,
-    )
+    return page_of(ProductFamilyOut, rows)
 
 
 @router.get(
@@ -216,10 +211,7 @@ async def list_service_levels(
     principal: Reader, uow: UoW, page: Paging, active: ActiveFilter = None
 ) -> Page[ServiceLevelOut]:
     rows = await service.list_service_levels(uow, page, active)
-    return Page[ServiceLevelOut](
-        items=[ServiceLevelOut.model_validate(r) for r in rows.items],
-        next_cursor=rows.next_cursor,
-    )
+    return page_of(ServiceLevelOut, rows)
 
 
 @router.get(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Query
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from app.core.config import get_settings
 from app.core.errors import BadRequest
@@ -103,6 +103,16 @@ class PageQuery(InputModel):
         settings = get_settings()
         size = min(self.limit or settings.default_page_size, settings.max_page_size)
         return PageParams(limit=size, after=decode_cursor(self.cursor) if self.cursor else None)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def page_of(model: type[M], rows: Page[Any]) -> Page[M]:
+    """A page of records (ORM rows or mappings) as a page of `model`s, validated one by
+    one from their attributes; the cursor is kept."""
+    items = [model.model_validate(r) for r in rows.items]
+    return Page[model](items=items, next_cursor=rows.next_cursor)  # type: ignore[valid-type]
 
 
 def make_page(rows: list[T], limit: int, key: str = "id") -> Page[T]:

@@ -11,7 +11,7 @@ from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
-from app.core.pagination import Page, PageParams, page_params
+from app.core.pagination import Page, PageParams, page_of, page_params
 from app.core.security import Permission, Principal
 from app.customers import service
 from app.customers.schemas import (
@@ -75,10 +75,7 @@ async def list_customers(
     active: ActiveFilter = None,
 ) -> Page[CustomerOut]:
     result = await service.list_customers(uow, principal, page, branch_id, q, active)
-    return Page[CustomerOut](
-        items=[CustomerOut.model_validate(c) for c in result.items],
-        next_cursor=result.next_cursor,
-    )
+    return page_of(CustomerOut, result)
 
 
 @router.get(
@@ -148,10 +145,7 @@ async def list_contacts(
     active: ActiveFilter = None,
 ) -> Page[ContactOut]:
     result = await service.list_contacts(uow, principal, customer_id, page, active)
-    return Page[ContactOut](
-        items=[ContactOut.model_validate(c) for c in result.items],
-        next_cursor=result.next_cursor,
-    )
+    return page_of(ContactOut, result)
 
 
 @router.get(

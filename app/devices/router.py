@@ -12,7 +12,7 @@ from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
-from app.core.pagination import Page, PageParams, page_params
+from app.core.pagination import Page, PageParams, page_of, page_params
 from app.core.security import Permission, Principal
 from app.devices import service
 from app.devices.schemas import DeviceCreate, DeviceOut, DeviceUpdate
@@ -75,10 +75,7 @@ async def list_devices(
         q=q,
         active=active,
     )
-    return Page[DeviceOut](
-        items=[DeviceOut.model_validate(d) for d in result.items],
-        next_cursor=result.next_cursor,
-    )
+    return page_of(DeviceOut, result)
 
 
 @router.get(

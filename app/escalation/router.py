@@ -12,7 +12,7 @@ from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import set_etag
-from app.core.pagination import CodePageParams, Page, code_page_params
+from app.core.pagination import CodePageParams, Page, code_page_params, page_of
 from app.core.security import Permission, Principal
 from app.escalation import policies, service
 from app.escalation.schemas import (
@@ -146,10 +146,7 @@ async def list_policies(
     principal: Reader, uow: UoW, page: Annotated[CodePageParams, Depends(code_page_params)]
 ) -> Page[EscalationPolicyOut]:
     rows = await policies.list_policies(uow, page)
-    return Page[EscalationPolicyOut](
-        items=[EscalationPolicyOut.model_validate(p) for p in rows.items],
-        next_cursor=rows.next_cursor,
-    )
+    return page_of(EscalationPolicyOut, rows)
 
 
 @router.put(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.pagination import Page, PageParams, make_page, page_params
+from app.core.pagination import Page, PageParams, make_page, page_of, page_params
 from app.core.security import Permission, Principal
 from app.outbox import service
 from app.outbox.schemas import (
@@ -46,10 +46,7 @@ async def list_outbox_messages(
 ) -> Page[OutboxMessageOut]:
     rows = await service.list_messages(uow, status, event_type, paging.after, paging.limit)
     page = make_page(rows, paging.limit)
-    return Page[OutboxMessageOut](
-        items=[OutboxMessageOut.model_validate(r) for r in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return page_of(OutboxMessageOut, page)
 
 
 @router.get(

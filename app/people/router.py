@@ -12,7 +12,7 @@ from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
-from app.core.pagination import Page, PageParams, page_params
+from app.core.pagination import Page, PageParams, page_of, page_params
 from app.core.security import Permission, Principal
 from app.people import service
 from app.people.schemas import (
@@ -76,9 +76,7 @@ async def list_teams(
     active: ActiveFilter = None,
 ) -> Page[TeamOut]:
     result = await service.list_teams(uow, principal, page, line, branch_id, active)
-    return Page[TeamOut](
-        items=[TeamOut.model_validate(t) for t in result.items], next_cursor=result.next_cursor
-    )
+    return page_of(TeamOut, result)
 
 
 @router.get(
@@ -231,9 +229,7 @@ async def list_shifts(
     engineer_id: uuid.UUID, principal: Reader, uow: UoW, page: Paging
 ) -> Page[ShiftOut]:
     result = await service.list_shifts(uow, principal, engineer_id, page)
-    return Page[ShiftOut](
-        items=[ShiftOut.model_validate(s) for s in result.items], next_cursor=result.next_cursor
-    )
+    return page_of(ShiftOut, result)
 
 
 @router.delete(
@@ -286,10 +282,7 @@ async def list_absences(
     ] = False,
 ) -> Page[AbsenceOut]:
     result = await service.list_absences(uow, principal, engineer_id, page, current_or_future)
-    return Page[AbsenceOut](
-        items=[AbsenceOut.model_validate(a) for a in result.items],
-        next_cursor=result.next_cursor,
-    )
+    return page_of(AbsenceOut, result)
 
 
 @router.delete(

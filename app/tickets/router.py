@@ -12,7 +12,7 @@ from app.core.db import UoW
 from app.core.errors import BadRequest, NotFound, PayloadTooLarge, problem_responses
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
 from app.core.logging import ticket_var
-from app.core.pagination import Page, PageParams, make_page, page_params
+from app.core.pagination import Page, PageParams, make_page, page_of, page_params
 from app.core.querymodel import query_model
 from app.core.search import query as search_query
 from app.core.security import Permission, Principal
@@ -321,9 +321,7 @@ async def list_ticket_events(
 ) -> Page[EventOut]:
     rows = await service.list_events(uow, principal, ticket_id, paging.after, paging.limit)
     page = make_page(rows, paging.limit)
-    return Page[EventOut](
-        items=[EventOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor
-    )
+    return page_of(EventOut, page)
 
 
 @router.post(
@@ -362,9 +360,7 @@ async def list_comments(
         uow, principal, ticket_id, paging.after, paging.limit, include_internal
     )
     page = make_page(rows, paging.limit)
-    return Page[CommentOut](
-        items=[CommentOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor
-    )
+    return page_of(CommentOut, page)
 
 
 @router.post(

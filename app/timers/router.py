@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.pagination import Page, PageParams, make_page, page_params
+from app.core.pagination import Page, PageParams, make_page, page_of, page_params
 from app.core.security import Permission, Principal
 from app.timers import admin
 from app.timers.schemas import TimerOut, TimerState, TimerStats
@@ -40,9 +40,7 @@ async def list_timers(
 ) -> Page[TimerOut]:
     rows = await admin.list_timers(uow, state, kind, subject_id, paging.after, paging.limit)
     page = make_page(rows, paging.limit)
-    return Page[TimerOut](
-        items=[TimerOut.model_validate(r) for r in page.items], next_cursor=page.next_cursor
-    )
+    return page_of(TimerOut, page)
 
 
 @router.get(
