@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 WAITING = ("waiting_customer", "waiting_parts", "waiting_vendor")
 ACTIVE = ("new", "assigned", "in_progress", *WAITING)
@@ -56,21 +56,29 @@ class PageActions:
     """`allowed_actions` for the rows of one page, all at the same `now`: a dict lookup
     per row, the lists shared between rows (callers must not change them). A closed
     ticket may be reopened while `closed_at >= now - window`, which is
-    `can_reopen_closed` exactly (datetime arithmetic is exact)."""
+    `can_reopen_closed` exactly.
+
+    `closed_at` is the API's text of a UTC instant, as the list reads it
+    (`core.db.api_time`): `...:SS.ffffffZ`, or `...:SSZ` when the fraction is zero. With
+    the fraction written out both are fixed-width, so text order is time order."""
 
     __slots__ = ("_closed_final", "_closed_open", "_reopen_from")
 
     def __init__(self, now: datetime, reopen_window: timedelta) -> None:
-        self._reopen_from = now - reopen_window
+        self._reopen_from = f"{(now - reopen_window).astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}Z"
         self._closed_open = _status_actions("closed")
         self._closed_final = [a for a in self._closed_open if a != "reopen"]
 
-    def of(self, status: str, closed_at: datetime | None) -> list[str]:
+    def of(self, status: str, closed_at: str | None) -> list[str]:
         if status == "closed":
-            if closed_at is not None and closed_at >= self._reopen_from:
+            if closed_at is not None and _with_fraction(closed_at) >= self._reopen_from:
                 return self._closed_open
             return self._closed_final
         return _BY_STATUS.get(status) or _status_actions(status)
+
+
+def _with_fraction(api_time: str) -> str:
+    return api_time if api_time[-8] == "." else f"{api_time[:-1]}.000000Z"
 
 
 def target_status(action: str, status: str, wait_on: str | None = None) -> str:

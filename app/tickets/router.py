@@ -139,7 +139,7 @@ async def list_tickets(
         priority=_csv(query.priority, PRIORITIES, "priority"),
         tsquery=tsquery,
     )
-    body = await service.list_page(None, principal, filters, paging.after, paging.limit)
+    body = await service.list_page(principal, filters, paging.after, paging.limit)
     return Response(body, media_type="application/json")
 
 
@@ -157,7 +157,7 @@ async def list_device_tickets(
     if branch is None or not principal.sees_branch(branch):
         raise NotFound("Device not found.")
     filters = repository.TicketFilters(device_id=device_id)
-    body = await service.list_page(uow, principal, filters, paging.after, paging.limit)
+    body = await service.list_page(principal, filters, paging.after, paging.limit)
     return Response(body, media_type="application/json")
 
 

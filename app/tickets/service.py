@@ -76,17 +76,16 @@ async def clocks(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID) ->
 
 
 async def list_page(
-    uow: UnitOfWork | None,
     principal: Principal,
     filters: repository.TicketFilters,
     after: uuid.UUID | None,
     limit: int,
 ) -> bytes:
-    """A page of `TicketSummary` items, as JSON (see `page_json`). `uow` None: the one
-    statement runs on the raw pool, outside any unit of work."""
+    """A page of `TicketSummary` items, as JSON (see `page_json`): one statement on the
+    raw pool, outside any unit of work."""
     now, window = get_clock().now(), _reopen_window()
     filters.now = now
-    rows = await repository.list_tickets(uow, principal, filters, after, limit)
+    rows = await repository.list_tickets(principal, filters, after, limit)
     actions = lifecycle.PageActions(now, window).of
     for row in rows:
         row["allowed_actions"] = actions(row["status"], row["closed_at"])
