@@ -149,6 +149,11 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # FastAPI's native OpenTelemetry asks the global providers on every request
+        # whether it is configured (about 1% of a request); off unless asked for.
+        telemetry=None
+        if settings.otel_enabled
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_handler)

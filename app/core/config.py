@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     data_dir: str = ".data"
     log_level: str = "INFO"
     log_json: bool = True
+    otel_enabled: bool = False
 
     db_pool_size: int = 20
     db_max_overflow: int = 10

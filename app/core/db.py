@@ -74,12 +74,18 @@ def api_time(text: str) -> str:
     """PostgreSQL's ISO text of a `timestamp` (UTC) as the API writes a timestamp:
     `2026-12-02 19:25:34.1392` -> `2026-12-02T19:25:34.139200Z`, the form pydantic and
     orjson (`OPT_UTC_Z`) give a UTC datetime: six digits of fraction, none when zero."""
-    if len(text) == 26 or len(text) == 19:  # the common cases, one C call
-        return text.replace(" ", "T") + "Z"
+    n = len(text)
+    if n == 19 or 20 < n < 27 and text[19] == ".":  # a four-digit year: two C calls
+        return text.replace(" ", "T") + _FRACTION_END[n]
     head, dot, fraction = text.partition(".")
     if not dot:
         return head.replace(" ", "T") + "Z"
     return f"{head.replace(' ', 'T')}.{fraction:0<6}Z"
+
+
+# What completes `YYYY-MM-DD HH:MM:SS[.f...]` of each length: the fraction's missing
+# zeros (PostgreSQL drops trailing ones) and the zone.
+_FRACTION_END = {19: "Z", **{n: "0" * (26 - n) + "Z" for n in range(21, 27)}}
 
 
 async def _raw_codecs(conn: asyncpg.Connection) -> None:
