@@ -75,7 +75,7 @@ def api_time(text: str) -> str:
     `2026-12-02 19:25:34.1392` -> `2026-12-02T19:25:34.139200Z`, the form pydantic and
     orjson (`OPT_UTC_Z`) give a UTC datetime: six digits of fraction, none when zero."""
     n = len(text)
-    if n == 19 or 20 < n < 27 and text[19] == ".":  # a four-digit year: two C calls
+    if n == 19 or (20 < n < 27 and text[19] == "."):  # a four-digit year: two C calls
         return text.replace(" ", "T") + _FRACTION_END[n]
     head, dot, fraction = text.partition(".")
     if not dot:
