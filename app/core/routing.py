@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
 
 from app.core.inputs import accept_missing_bodies, refuse_control_in_target
+from app.core.leanroutes import make_lean
 
 
 def _key(path: str) -> tuple[int, str, str] | None:
@@ -112,6 +113,7 @@ def include_flat(app: FastAPI, routers: Iterable[APIRouter]) -> None:
     for router in routers:
         app.router.routes.extend(router.routes)
     accept_missing_bodies(app.router.routes)  # an all-optional body may be left out (inputs.py)
+    make_lean(app.router.routes)  # routes that need only the request skip the solver
     mark = getattr(app.router, "_mark_routes_changed", None)
     if mark is not None:
         mark()
