@@ -9,10 +9,12 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from app.core.errors import Unauthorized, install_error_handlers
 from app.core.leanroutes import lean_calls, make_lean
+from app.main import create_app
 
 
 async def who(request: Request) -> str:
@@ -56,10 +58,6 @@ def test_only_request_only_routes_returning_a_response_are_lean() -> None:
 
 
 def test_the_real_app_makes_the_ticket_list_lean() -> None:
-    from fastapi.routing import APIRoute
-
-    from app.main import create_app
-
     app = create_app()
     lean = {r.path for r in app.router.routes if isinstance(r, APIRoute) and lean_calls(r)}
     assert "/v1/tickets" in lean

@@ -12,7 +12,7 @@ from sqlalchemy import DateTime
 from sqlmodel import SQLModel
 
 import app.main  # noqa: F401  (imports every model)
-from app.core.db import api_time
+from app.core.db import api_time, raw_pool
 
 INSTANTS = [
     datetime(2026, 12, 2, 19, 25, 34, 139239, tzinfo=UTC),
@@ -50,8 +50,6 @@ def test_no_column_is_a_naive_timestamp() -> None:
 
 
 async def test_the_raw_pool_reads_postgres_text_as_api_time(app: object) -> None:
-    from app.core.db import raw_pool
-
     pool = await raw_pool()
     got = await pool.fetchval(
         "SELECT ('2026-12-02 19:25:34.17+08'::timestamptz AT TIME ZONE 'UTC')"
