@@ -45,7 +45,9 @@ from app.tickets.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["tickets"])
 Reader = Annotated[Principal, Depends(require(Permission.tickets_read))]
-Creating = Annotated[IdempotentWrite, Depends(idempotent_write(Permission.tickets_create))]
+Creating = Annotated[
+    IdempotentWrite, Depends(idempotent_write(Permission.tickets_create), scope="function")
+]
 Editor = Annotated[Principal, Depends(require(Permission.tickets_update))]
 Worker = Annotated[Principal, Depends(require(Permission.tickets_work))]
 Commenter = Annotated[Principal, Depends(require(Permission.tickets_comment))]
@@ -104,7 +106,7 @@ def _csv(values: list[str] | None, allowed: tuple[str, ...], name: str) -> list[
     response_model=TicketOut,
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
-async def create_ticket(body: TicketCreate, write: Creating):  # type: ignore[no-untyped-def]
+async def create_ticket(body: TicketCreate, write: Creating) -> Response:
     out = await service.create(write.uow, write.principal, body)
     ticket_var.set(str(out.id))
     return await write.idem.respond(
