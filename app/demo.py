@@ -108,7 +108,7 @@ async def _issue_key(
 
 async def _step_catalogue(uow: UnitOfWork, ctx: DemoContext) -> None:
     """Categories, product families and service levels (7x24, 5x8, basic)."""
-    from app.catalogue.defaults import ensure_defaults
+    from app.defaults import ensure_defaults
 
     await ensure_defaults(uow)
 

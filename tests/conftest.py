@@ -88,8 +88,8 @@ async def clean_db(services: dict[str, str], _tables: list[str]) -> AsyncIterato
         await conn.execute("SET LOCAL session_replication_role = replica")
         await conn.execute(";".join(f'DELETE FROM "{t}"' for t in _tables))
     await conn.close()
-    from app.catalogue.defaults import ensure_defaults
     from app.core.db import open_uow
+    from app.defaults import ensure_defaults
 
     async with open_uow() as uow:
         await ensure_defaults(uow)

@@ -3,7 +3,7 @@
 The same rows, ids included, are frozen into `alembic/versions/0003_calendars.py` (a
 migration must not import application code that may change later); `ensure_calendars`
 is for places that start from an empty database without migrating (tests after a
-TRUNCATE, demo loaders), called by `app.catalogue.defaults.ensure_defaults`. Both insert
+TRUNCATE, demo loaders), called by `app.defaults.ensure_defaults`. Both insert
 with ON CONFLICT DO NOTHING, so an operator's edits to these rows are never overwritten.
 The ids are fixed so every installation names the defaults alike.
 """

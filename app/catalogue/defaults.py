@@ -1,8 +1,8 @@
 """The catalogue a new installation starts with.
 
 The same rows are frozen into the data migration `alembic/versions/0002_catalogue_defaults.py`
-(a migration must not import application code that may change later); `ensure_defaults`
-is for places that start from an empty database without migrating (tests after a
+(a migration must not import application code that may change later); `ensure_catalogue`
+(through `app.defaults.ensure_defaults`) is for places that start from an empty database without migrating (tests after a
 TRUNCATE, demo loaders). Both insert with ON CONFLICT DO NOTHING, so an operator's
 edits to these rows are never overwritten.
 """
@@ -14,11 +14,9 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 
-from app.calendars.defaults import ensure_calendars
 from app.catalogue.models import Category, ProductFamily, ServiceLevel
 from app.core.clock import get_clock
 from app.core.db import UnitOfWork
-from app.sla.defaults import ensure_sla_defaults
 
 # Parents come before their children (the foreign key is checked per row).
 CATEGORIES: list[dict[str, Any]] = [
@@ -59,10 +57,9 @@ SERVICE_LEVELS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
-async def ensure_defaults(uow: UnitOfWork) -> None:
-    """Insert the default catalogue rows (and system calendars) that are missing;
-    idempotent, never overwrites."""
-    await ensure_calendars(uow)
+async def ensure_catalogue(uow: UnitOfWork) -> None:
+    """Insert the default catalogue rows that are missing (after the system calendars,
+    `app.defaults`); idempotent, never overwrites."""
     now = get_clock().now()
     common = {"active": True, "version": 1, "created_at": now, "updated_at": now}
     session = uow.session
@@ -82,6 +79,3 @@ async def ensure_defaults(uow: UnitOfWork) -> None:
         {**r, **common, "is_default": r["is_default"] and not has_default} for r in SERVICE_LEVELS
     ]
     await session.execute(insert(ServiceLevel).values(levels).on_conflict_do_nothing())
-    # Calendars, then the SLA policies that name them and the service levels above.
-    await ensure_calendars(uow)
-    await ensure_sla_defaults(uow)

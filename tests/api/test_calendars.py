@@ -16,8 +16,8 @@ from sqlalchemy import text
 
 from app.calendars import businesstime as bt
 from app.calendars import defaults, service
-from app.catalogue.defaults import ensure_defaults
 from app.core.db import open_uow
+from app.defaults import ensure_defaults
 from tests.conftest import ROOT, issue_key
 
 OFFICE = [["09:00", "18:00"]]

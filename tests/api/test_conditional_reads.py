@@ -137,8 +137,8 @@ async def _empty(url: str, tables: list[str]) -> None:
     await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
     await conn.close()
     from app.access import service as access_service
-    from app.catalogue.defaults import ensure_defaults
     from app.core.db import open_uow
+    from app.defaults import ensure_defaults
 
     async with open_uow() as uow:
         await ensure_defaults(uow)
