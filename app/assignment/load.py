@@ -22,30 +22,22 @@ to the identity meanwhile; only the rare no-profile path pays the extra statemen
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from app.core.db import RawSQL, UnitOfWork
 from app.core.errors import AtMaximumLoad
-from app.tickets.models import OPEN_STATUSES
+from app.tickets.events import Holding
+from app.tickets.interface import OPEN_STATUSES
 
 # An engineer with one P1 carries more than one with a P4 (DOMAIN section 2's levels).
 WEIGHTS = {"P1": 4, "P2": 3, "P3": 2, "P4": 1}
 
 
-@dataclass(frozen=True, slots=True)
-class Holding:
-    """What a ticket contributes to its owner's load: who, in which state, how heavy."""
-
-    owner_id: uuid.UUID | None
-    status: str
-    priority: str
-
-    @property
-    def counted(self) -> bool:
-        return self.owner_id is not None and self.status in OPEN_STATUSES
+def counted(h: Holding) -> bool:
+    """Whether the ticket weighs on an owner: it has one and is open."""
+    return h.owner_id is not None and h.status in OPEN_STATUSES
 
 
 _GAIN = RawSQL(
@@ -87,12 +79,12 @@ async def adjust(
     new owner gains it by an assignment (hand or automatic), so the maximum applies and
     `last_assigned_at` moves; a ticket coming back to its owner (reopen) is not refused."""
     deltas: dict[uuid.UUID, list[int]] = {}
-    if before.counted:
+    if counted(before):
         assert before.owner_id is not None
         d = deltas.setdefault(before.owner_id, [0, 0])
         d[0] -= 1
         d[1] -= WEIGHTS[before.priority]
-    if after.counted:
+    if counted(after):
         assert after.owner_id is not None
         d = deltas.setdefault(after.owner_id, [0, 0])
         d[0] += 1

@@ -22,9 +22,9 @@ from app.core.errors import problem_responses
 from app.core.etag import etag_for
 from app.core.logging import ticket_var
 from app.core.security import Permission, Principal
-from app.tickets import service as tickets
+from app.tickets import interface as tickets
+from app.tickets.interface import TicketOut
 from app.tickets.router import Channel, IfMatch
-from app.tickets.schemas import TicketOut
 
 router = APIRouter(prefix="/v1", tags=["assignment"])
 Dispatcher = Annotated[Principal, Depends(require(Permission.tickets_assign))]

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from app.assignment import load
+from app.assignment import handoffs, load
 from app.assignment.handoffs import HANDOFF_TIMER
 from app.assignment.models import Handoff
 from app.assignment.select import Place, explain, rank, rule
@@ -34,10 +34,9 @@ from app.core.etag import check_if_match
 from app.core.security import Permission, Principal
 from app.people.roster import top_candidates
 from app.sla.models import TicketClock
-from app.tickets import lifecycle
-from app.tickets import repository as tickets_repo
-from app.tickets import service as tickets
-from app.tickets.models import OPEN_STATUSES, Ticket
+from app.tickets import interface as tickets
+from app.tickets.events import Holding, holding
+from app.tickets.interface import OPEN_STATUSES, Ticket
 from app.timers import service as timers
 
 # Candidates tried in turn when a race took the first one's last free slot.
@@ -93,14 +92,14 @@ async def choose(
         secondary_id=ticket.secondary_owner_id,
     )  # fmt: skip
     ranked = rank(top, place)
-    before = tickets.holding(ticket)
-    status = lifecycle.target_status("assign", ticket.status)
+    before = holding(ticket)
+    status = tickets.target_status("assign", ticket.status)
     for i, c in enumerate(ranked[:MAX_TRIES]):
         try:
             async with uow.session.begin_nested():
                 await uow.session.connection()
                 await load.adjust(
-                    uow, before, load.Holding(c.id, status, ticket.priority), now, assigned=True
+                    uow, before, Holding(c.id, status, ticket.priority), now, assigned=True
                 )
         except AtMaximumLoad:
             continue  # another assignment took the last slot since we read the roster
@@ -129,7 +128,7 @@ async def _set_owner(
     previous = ticket.owner_id
     tickets.set_owner(uow, ticket, principal, channel, owner_id, data)
     if previous is not None and previous != owner_id:  # (a handoff needs an owner)
-        await tickets.end_handoffs(uow, ticket, principal, channel)
+        await end_handoffs(uow, ticket, principal, channel)
 
 
 def _change_secondary(
@@ -154,16 +153,16 @@ async def _book(
 ) -> bool:
     """Moves the ticket's load to `owner` (an assignment: his maximum applies). Strict:
     refusals propagate (422, 409 at-maximum-load); else they answer False, nothing moved."""
-    after = load.Holding(owner, lifecycle.target_status("assign", ticket.status), ticket.priority)
+    after = Holding(owner, tickets.target_status("assign", ticket.status), ticket.priority)
     if strict:
         await _check_identity(uow, ticket, owner, "owner_id")
-        await load.adjust(uow, tickets.holding(ticket), after, now, assigned=True)
+        await load.adjust(uow, holding(ticket), after, now, assigned=True)
         return True
     try:
         await _check_identity(uow, ticket, owner, "owner_id")
         async with uow.session.begin_nested():
             await uow.session.connection()
-            await load.adjust(uow, tickets.holding(ticket), after, now, assigned=True)
+            await load.adjust(uow, holding(ticket), after, now, assigned=True)
     except (Unprocessable, AtMaximumLoad):
         return False
     return True
@@ -202,8 +201,8 @@ async def hand_over(
             decision.update({k: v for k, v in found.items() if k != "mode"})
     if owner is None:
         decision["rule"] = "no_engineer_available"
-        await load.adjust(uow, tickets.holding(ticket),
-                          load.Holding(None, ticket.status, ticket.priority), now,
+        await load.adjust(uow, holding(ticket),
+                          Holding(None, ticket.status, ticket.priority), now,
                           assigned=False)  # fmt: skip
     if owner == previous:
         if owner is None:  # nobody had it, nobody can take it: in the line's queue
@@ -231,7 +230,7 @@ async def auto_assign(
     channel: str | None,
 ) -> Ticket:
     """Assigns the ticket to the engineer on duty the rules choose (POST .../auto-assign)."""
-    ticket = await tickets_repo.get_for_update(uow, principal, ticket_id)
+    ticket = await tickets.get_for_update(uow, principal, ticket_id)
     check_if_match(if_match, ticket.version)
     now = get_clock().now()
     if "assign" not in tickets.allowed_actions(ticket, now):
@@ -274,8 +273,16 @@ async def assign_new(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
 # --- secondary owner and handoffs ---------------------------------------------------------
 
 
+async def end_handoffs(uow: UnitOfWork, ticket: Ticket, actor: Any, channel: str | None) -> None:
+    """The ticket changed hands: its open handoffs end, each with its event."""
+    for h in await handoffs.cancel_open(uow, ticket.id, get_clock().now()):
+        tickets.record_event(uow, ticket, actor, channel, "ticket.handoff_cancelled",
+                             data={"handoff_id": str(h.id), "to_id": str(h.to_id),
+                                   "reason": "owner_changed"})  # fmt: skip
+
+
 async def _check_identity(uow: UnitOfWork, ticket: Ticket, key_id: uuid.UUID, field: str) -> None:
-    found = await tickets_repo.owner_branch(uow, key_id)
+    found = await tickets.owner_branch(uow, key_id)
     if found is None or not found[0]:
         raise Unprocessable(f"{field} does not name an active API identity.", field=field)
     if found[1] is not None and found[1] != ticket.branch_id:
@@ -290,7 +297,7 @@ async def set_secondary(
     if_match: str | None,
     channel: str | None,
 ) -> Ticket:
-    ticket = await tickets_repo.get_for_update(uow, principal, ticket_id)
+    ticket = await tickets.get_for_update(uow, principal, ticket_id)
     check_if_match(if_match, ticket.version)
     _require_open(ticket)
     if secondary_id is not None:
@@ -303,7 +310,7 @@ async def set_secondary(
     if secondary_id is None and await _open_handoff(uow, ticket.id) is not None:
         raise Conflict("A handoff to the secondary owner is still open; have it reported first.")
     _change_secondary(uow, ticket, principal, channel, secondary_id)
-    tickets._touch(ticket)
+    tickets.touch(ticket)
     await uow.session.flush()
     return ticket
 
@@ -342,7 +349,7 @@ async def start_handoff(
     to_id: uuid.UUID | None,
     channel: str | None,
 ) -> Handoff:
-    ticket = await tickets_repo.get_for_update(uow, principal, ticket_id)
+    ticket = await tickets.get_for_update(uow, principal, ticket_id)
     _require_open(ticket)
     _may_lead(principal, ticket)
     now = get_clock().now()
@@ -364,7 +371,7 @@ async def start_handoff(
     handoff = Handoff(ticket_id=ticket.id, from_id=ticket.owner_id, to_id=target, what=what,
                       until=until, created_at=now, updated_at=now)  # fmt: skip
     uow.session.add(handoff)
-    tickets._touch(ticket)
+    tickets.touch(ticket)
     tickets.record_event(
         uow, ticket, principal, channel, "ticket.handoff_started",
         data={"handoff_id": str(handoff.id), "to_id": str(target), "what": what,
@@ -384,7 +391,7 @@ async def report_handoff(
     channel: str | None,
 ) -> Handoff:
     """The secondary reports back: the lead returns to the primary owner."""
-    ticket = await tickets_repo.get_for_update(uow, principal, ticket_id)
+    ticket = await tickets.get_for_update(uow, principal, ticket_id)
     handoff = await uow.session.get(Handoff, handoff_id, with_for_update=True)
     if handoff is None or handoff.ticket_id != ticket.id:
         raise NotFound("Handoff not found.")
@@ -397,7 +404,7 @@ async def report_handoff(
     handoff.state, handoff.report, handoff.reported_at = "reported", report, now
     handoff.updated_at = now
     await timers.cancel(uow, HANDOFF_TIMER, [handoff.id])
-    tickets._touch(ticket)
+    tickets.touch(ticket)
     tickets.record_event(
         uow, ticket, principal, channel, "ticket.handoff_reported",
         data={"handoff_id": str(handoff.id), "report": report,
@@ -410,7 +417,7 @@ async def report_handoff(
 async def list_handoffs(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
 ) -> list[Handoff]:
-    await tickets_repo.get(uow, principal, ticket_id)
+    await tickets.get(uow, principal, ticket_id)
     stmt = select(Handoff).where(col(Handoff.ticket_id) == ticket_id).order_by(col(Handoff.id))
     return list((await uow.session.execute(stmt)).scalars())
 
@@ -452,7 +459,7 @@ async def defer(
     """The primary owner cannot take it now, until `until`. If a running SLA clock falls
     due before then, the ticket cannot wait: it goes to the secondary owner (if he has
     room), else to the owner's team manager; otherwise the owner keeps it."""
-    ticket = await tickets_repo.get_for_update(uow, principal, ticket_id)
+    ticket = await tickets.get_for_update(uow, principal, ticket_id)
     _require_open(ticket)
     _may_lead(principal, ticket)
     now = get_clock().now()
@@ -469,11 +476,11 @@ async def defer(
     data: dict[str, Any] = {"until": until.isoformat(), "reason": reason}
     tickets.record_event(uow, ticket, principal, channel, "ticket.deferred", data=data)
     if not pressing:
-        tickets._touch(ticket)
+        tickets.touch(ticket)
         await uow.session.flush()
         return ticket
     previous = ticket.owner_id
-    before = tickets.holding(ticket)
+    before = holding(ticket)
     decision: dict[str, Any] = {
         "mode": "deferral",
         "rule": "sla_cannot_wait",
@@ -492,7 +499,7 @@ async def defer(
         try:
             async with uow.session.begin_nested():
                 await uow.session.connection()
-                await load.adjust(uow, before, load.Holding(candidate, ticket.status,
+                await load.adjust(uow, before, Holding(candidate, ticket.status,
                                                             ticket.priority), now, assigned=True)  # fmt: skip
         except AtMaximumLoad:
             continue

@@ -18,7 +18,7 @@ import orjson
 
 from app.core.db import RawSQL, UnitOfWork
 from app.core.ids import uuid7
-from app.tickets.models import OPEN_STATUSES
+from app.tickets.interface import OPEN_STATUSES
 
 EVENT = "ticket.escalation_notice"
 

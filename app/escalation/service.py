@@ -31,9 +31,8 @@ from app.core.db import UnitOfWork
 from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
 from app.core.security import Principal, Role
 from app.escalation.models import Escalation, EscalationPolicy
-from app.tickets import repository as tickets_repo
-from app.tickets import service as tickets
-from app.tickets.models import OPEN_STATUSES, Ticket
+from app.tickets import interface as tickets
+from app.tickets.interface import OPEN_STATUSES, Ticket
 
 LINES = ("l1", "l2", "l3", "vendor")
 # The policy used when none is stored for a service level, nor a default ("*") one.
@@ -159,7 +158,7 @@ async def escalate(
     before = {"support_line": ticket.support_line}
     if target != "l3":
         ticket.support_line = target
-    tickets._touch(ticket)
+    tickets.touch(ticket)
     kind = "ticket.escalation_requested" if target == "l3" else "ticket.escalated"
     tickets.record_event(uow, ticket, actor, channel, kind, before,
                          {"support_line": ticket.support_line}, _out(e))  # fmt: skip
@@ -186,7 +185,7 @@ async def escalate_by_hand(
     vendor_case_ref: str | None,
     channel: str | None,
 ) -> Escalation:
-    ticket = await tickets_repo.get_for_update(uow, principal, ticket_id)
+    ticket = await tickets.get_for_update(uow, principal, ticket_id)
     e = await escalate(uow, ticket, principal, "manual", reason, channel, to_line, work_order,
                        vendor, vendor_case_ref)  # fmt: skip
     assert e is not None
@@ -210,7 +209,7 @@ async def on_failed_attempt(
 async def _escalation_for(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID, escalation_id: uuid.UUID
 ) -> tuple[Ticket, Escalation]:
-    ticket = await tickets_repo.get_for_update(uow, principal, ticket_id)
+    ticket = await tickets.get_for_update(uow, principal, ticket_id)
     e = await uow.session.get(Escalation, escalation_id, with_for_update=True)
     if e is None or e.ticket_id != ticket.id:
         raise NotFound("Escalation not found.")
@@ -280,7 +279,7 @@ async def approve(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
     _state(e, "requested")
     now = get_clock().now()
     e.state, e.approved_by, e.approved_at, e.updated_at = "approved", principal.id, now, now
-    tickets._touch(ticket)
+    tickets.touch(ticket)
     tickets.record_event(uow, ticket, principal, channel, "ticket.escalation_approved",
                          data=_out(e))  # fmt: skip
     await uow.session.flush()
@@ -306,7 +305,7 @@ async def accept(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
     e.updated_at = now
     before = {"support_line": ticket.support_line}
     ticket.support_line = "l3"
-    tickets._touch(ticket)
+    tickets.touch(ticket)
     tickets.record_event(uow, ticket, principal, channel, "ticket.escalated", before,
                          {"support_line": "l3"}, {**_out(e), "rd_owner_id": str(rd_owner_id)})  # fmt: skip
     # The named R&D engineer owns it now (409 at his maximum load); the previous owner
@@ -325,7 +324,7 @@ async def reject(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
     now = get_clock().now()
     e.state, e.decided_by, e.decided_at, e.advice = "rejected", principal.id, now, advice
     e.closed_at = e.updated_at = now
-    tickets._touch(ticket)
+    tickets.touch(ticket)
     tickets.record_event(uow, ticket, principal, channel, "ticket.escalation_rejected",
                          data={**_out(e), "advice": advice})  # fmt: skip
     await uow.session.flush()
@@ -340,7 +339,7 @@ async def propose_closure(uow: UnitOfWork, principal: Principal, ticket_id: uuid
         await _require_receiving_manager(uow, principal, e)
     _state(e, "accepted")
     e.state, e.updated_at = "closure_proposed", get_clock().now()
-    tickets._touch(ticket)
+    tickets.touch(ticket)
     tickets.record_event(uow, ticket, principal, channel, "ticket.escalation_closure_proposed",
                          data={**_out(e), "note": note})  # fmt: skip
     await uow.session.flush()
@@ -376,7 +375,7 @@ async def answer_closure(uow: UnitOfWork, principal: Principal, ticket_id: uuid.
     else:
         e.state = "accepted"
         kind = "ticket.escalation_closure_refused"
-    tickets._touch(ticket)
+    tickets.touch(ticket)
     tickets.record_event(uow, ticket, principal, channel, kind, before,
                          {"support_line": ticket.support_line}, {**_out(e), "note": note})  # fmt: skip
     if confirm:
@@ -389,7 +388,7 @@ async def answer_closure(uow: UnitOfWork, principal: Principal, ticket_id: uuid.
 
 
 async def list_for(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID) -> list[Escalation]:
-    await tickets_repo.get(uow, principal, ticket_id)
+    await tickets.get(uow, principal, ticket_id)
     stmt = select(Escalation).where(col(Escalation.ticket_id) == ticket_id)
     return list((await uow.session.execute(stmt.order_by(col(Escalation.id)))).scalars())
 

@@ -32,9 +32,8 @@ from app.core.errors import (
 from app.core.security import Principal
 from app.incidents.models import IncidentUpdate, MajorIncident
 from app.outbox.service import publish
-from app.tickets import repository as tickets_repo
-from app.tickets import service as tickets
-from app.tickets.models import OPEN_STATUSES, Ticket
+from app.tickets import interface as tickets
+from app.tickets.interface import OPEN_STATUSES, Ticket
 from app.timers import service as timers
 
 UPDATE_TIMER = "incident.update_due"
@@ -142,7 +141,7 @@ async def _tickets(uow: UnitOfWork, principal: Principal, ids: list[uuid.UUID]) 
     out = []
     for tid in sorted(set(ids)):  # in id order, as every multi-ticket change locks them
         try:
-            out.append(await tickets_repo.get_for_update(uow, principal, tid))
+            out.append(await tickets.get_for_update(uow, principal, tid))
         except NotFound as exc:
             raise Unprocessable(f"Ticket {tid} not found.", field="ticket_ids") from exc
     return out
@@ -236,7 +235,7 @@ async def resolve(
         )
         for tid in ids:
             try:
-                ticket = await tickets_repo.get_for_update(uow, principal, tid)
+                ticket = await tickets.get_for_update(uow, principal, tid)
             except NotFound:
                 left.append(tid)
                 continue

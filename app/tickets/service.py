@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from app.assignment import handoffs, load
+from app.core import events
 from app.core.clock import get_clock
 from app.core.config import get_settings
 from app.core.db import UnitOfWork
@@ -35,6 +35,7 @@ from app.outbox.service import publish
 from app.sla import service as sla
 from app.sla.schemas import ClockBrief, ClockOut
 from app.tickets import lifecycle, repository
+from app.tickets.events import AttemptRecorded, TicketChanged, TicketCreated, holding
 from app.tickets.models import (
     Attachment,
     AttachmentBlob,
@@ -183,10 +184,6 @@ SYSTEM: Any = SystemActor()
 INCIDENT_CHECK_TIMER = "incident.check"
 
 
-def holding(ticket: Ticket) -> load.Holding:
-    return load.Holding(ticket.owner_id, ticket.status, ticket.priority)
-
-
 async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> TicketOut:
     now = get_clock().now()
     derived = lifecycle.derive_priority(data.priority, data.impact, data.urgency)
@@ -297,13 +294,10 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
         },
     )
     timers.wake_after_commit(uow, [due for due in timer_dues if due <= soon])
+    await events.publish(uow, TicketCreated(ticket_id, principal, ctx.auto_assign))
     if ctx.auto_assign:
-        # The policy assigns at once, in this transaction (the session was opened before
-        # the insert, so the raw statement joined it). A local import: assignment builds
-        # on this module.
-        from app.assignment.service import assign_new
-
-        await assign_new(uow, principal, ticket_id)
+        # Assigned by a handler (assignment), in this transaction: the session was
+        # opened before the insert, so the raw statement joined it. Read it back.
         ticket = await repository.get(uow, principal, ticket_id)
         return await full_out(uow, ticket)
     return TicketOut.model_construct(
@@ -380,7 +374,8 @@ def _check_context(
         raise Unprocessable("branch_id does not name a branch.", field="branch_id")
 
 
-def _touch(ticket: Ticket) -> None:
+def touch(ticket: Ticket) -> None:
+    """A change of the ticket: its version (the ETag) and `updated_at` move."""
     ticket.version += 1
     ticket.updated_at = get_clock().now()
 
@@ -461,13 +456,18 @@ async def update(
     held = holding(ticket)
     for f in fields:
         setattr(ticket, f, changes[f])
-    if "priority" in fields:
-        await load.adjust(uow, held, holding(ticket), get_clock().now(), assigned=False)
     if "subject" in fields or "description" in fields:
         ticket.search_vector = text_vector(ticket.subject, ticket.description)
     after = _snapshot(ticket, fields)
-    _touch(ticket)
+    touch(ticket)
     _event(uow, ticket, principal, channel, "ticket.updated", before, after)
+    if "priority" in fields:  # the owner's load is weighted by priority
+        await events.publish(
+            uow,
+            TicketChanged(
+                ticket, held, holding(ticket), get_clock().now(), False, principal, channel
+            ),
+        )
     if "priority" in fields:
         _event(
             uow,
@@ -518,19 +518,10 @@ def set_owner(
     ticket.owner_id = owner_id
     if owner_id is not None:
         ticket.status = lifecycle.target_status("assign", ticket.status)
-    _touch(ticket)
+    touch(ticket)
     after = {"owner_id": _jsonable(owner_id), "status": ticket.status}
     type_ = "ticket.assigned" if owner_id is not None else "ticket.unassigned"
     _event(uow, ticket, principal, channel, type_, before, after, data)
-
-
-async def end_handoffs(
-    uow: UnitOfWork, ticket: Ticket, principal: Principal, channel: str | None
-) -> None:
-    """The ticket changed hands: its open handoffs end, each with its event."""
-    for h in await handoffs.cancel_open(uow, ticket.id, get_clock().now()):
-        _event(uow, ticket, principal, channel, "ticket.handoff_cancelled",
-               data={"handoff_id": str(h.id), "to_id": str(h.to_id), "reason": "owner_changed"})  # fmt: skip
 
 
 async def act(
@@ -606,11 +597,8 @@ async def act(
         ticket.cancelled_at = now
 
     ticket.status = new_status
-    # The load moves with the ticket; an engineer gaining it by an assignment (or by
-    # taking it) must have room, a ticket coming back to its owner (reopen) is his.
-    await load.adjust(uow, held, holding(ticket), now, assigned=ticket.owner_id != held.owner_id)
     after = _snapshot(ticket, fields)
-    _touch(ticket)
+    touch(ticket)
     type_ = {
         "acknowledge": "ticket.acknowledged",
         "assign": "ticket.assigned",
@@ -623,8 +611,13 @@ async def act(
         "cancel": "ticket.cancelled",
     }[action]
     _event(uow, ticket, principal, channel, type_, before, after, data or None)
-    if before["owner_id"] is not None and before["owner_id"] != after["owner_id"]:
-        await end_handoffs(uow, ticket, principal, channel)  # (a handoff needs an owner)
+    # The load moves with the ticket (an engineer gaining it by an assignment, or by
+    # taking it, must have room; a ticket coming back to its owner on reopen is his) and
+    # open handoffs end when it changes hands: assignment's handlers.
+    moved = ticket.owner_id != held.owner_id
+    await events.publish(
+        uow, TicketChanged(ticket, held, holding(ticket), now, moved, principal, channel)
+    )
     await uow.session.flush()
     await sla.on_action(uow, ticket, action, body.get("on"), now)
     if action in ("acknowledge", "start") and before["owner_id"] != after["owner_id"]:
@@ -743,12 +736,10 @@ async def add_attempt(
             "failed_attempts": failed,
         },
     )
-    if data.outcome == "failed":
-        # The Nth failed attempt escalates (policy; 三次均无法解决). A local import:
-        # escalation builds on this module.
-        from app.escalation.service import on_failed_attempt
-
-        await on_failed_attempt(uow, ticket, principal, int(failed), channel)
+    # The Nth failed attempt escalates (policy; 三次均无法解决): escalation's handler.
+    await events.publish(
+        uow, AttemptRecorded(ticket, principal, data.outcome, int(failed), channel)
+    )
     await uow.session.flush()
     return attempt
 

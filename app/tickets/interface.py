@@ -1,0 +1,42 @@
+"""The tickets package as other domains see it: the only module of `app.tickets` (with
+`app.tickets.events`, the events it publishes) that another domain imports. Through it
+a domain reads a ticket, locks it, changes its owner or status through the state
+machine (`act`, `set_owner`, `target_status`), marks it changed (`touch`) and records
+its timeline events (`record_event`, as `SYSTEM` for what nobody did by hand). Its
+tables are written here and nowhere else; an import-linter contract in pyproject.toml
+holds every other domain to this module."""
+
+from __future__ import annotations
+
+from app.tickets.lifecycle import target_status
+from app.tickets.models import OPEN_STATUSES, Ticket
+from app.tickets.repository import get, get_for_update, owner_branch
+from app.tickets.schemas import TicketOut
+from app.tickets.service import (
+    INCIDENT_CHECK_TIMER,
+    SYSTEM,
+    act,
+    allowed_actions,
+    full_out,
+    record_event,
+    set_owner,
+    touch,
+)
+
+__all__ = [
+    "INCIDENT_CHECK_TIMER",
+    "OPEN_STATUSES",
+    "SYSTEM",
+    "Ticket",
+    "TicketOut",
+    "act",
+    "allowed_actions",
+    "full_out",
+    "get",
+    "get_for_update",
+    "owner_branch",
+    "record_event",
+    "set_owner",
+    "target_status",
+    "touch",
+]
