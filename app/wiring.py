@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 
 SUBSCRIBER_MODULES = (
+    "app.tickets.subscribers",
     "app.assignment.subscribers",
     "app.escalation.subscribers",
 )

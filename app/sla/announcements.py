@@ -16,12 +16,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import orjson
-
+from app.core import events
 from app.core.db import RawSQL, UnitOfWork
-from app.core.ids import uuid7
-from app.escalation import sla as escalation_sla
-from app.timers import service as timers
+from app.sla.events import Announced, SlaAnnounced
 
 WARN = "sla.warning"
 BREACH = "sla.breached"
@@ -82,30 +79,14 @@ _CLOCKS = RawSQL(
 )
 _WRITE = RawSQL(
     """
-    WITH c AS (
-        UPDATE ticket_clocks c SET
-            warned_at = COALESCE(x.warned_at, c.warned_at),
-            outcome = COALESCE(x.outcome, c.outcome),
-            breached_at = COALESCE(x.breached_at, c.breached_at),
-            updated_at = :now::timestamptz
-        FROM unnest(:clock_ids::uuid[], :warned_at::timestamptz[], :outcome::text[],
-                    :breached_at::timestamptz[]) AS x(id, warned_at, outcome, breached_at)
-        WHERE c.id = x.id
-    ), e AS (
-        INSERT INTO ticket_events (id, ticket_id, type, actor_id, actor_name, actor_role,
-                                   channel, at, data)
-        SELECT x.id, x.ticket_id, x.type, NULL, :actor_name::text, :actor_role::text, NULL,
-               x.at, x.data::jsonb
-        FROM unnest(:event_ids::uuid[], :tickets::uuid[], :types::text[], :data::text[],
-                    :ats::timestamptz[])
-             AS x(id, ticket_id, type, data, at)
-    )
-    INSERT INTO outbox (id, event_type, aggregate_type, aggregate_id, event_id, payload,
-                        status, attempts, created_at, available_at)
-    SELECT x.id, x.type, 'ticket', x.ticket_id, x.event_id, x.payload::jsonb, 'pending', 0,
-           :now::timestamptz, :now::timestamptz
-    FROM unnest(:outbox_ids::uuid[], :types::text[], :tickets::uuid[], :event_ids::uuid[],
-                :payloads::text[]) AS x(id, type, ticket_id, event_id, payload)
+    UPDATE ticket_clocks c SET
+        warned_at = COALESCE(x.warned_at, c.warned_at),
+        outcome = COALESCE(x.outcome, c.outcome),
+        breached_at = COALESCE(x.breached_at, c.breached_at),
+        updated_at = :now::timestamptz
+    FROM unnest(:clock_ids::uuid[], :warned_at::timestamptz[], :outcome::text[],
+                :breached_at::timestamptz[]) AS x(id, warned_at, outcome, breached_at)
+    WHERE c.id = x.id
     """
 )
 
@@ -119,10 +100,8 @@ async def on_timers(
     conn = await uow.connection()
     rows = await conn.fetch(_CLOCKS.sql, *_CLOCKS.args({"ids": clock_ids}))
     again: dict[uuid.UUID, datetime] = {}
-    escalating: list[tuple[uuid.UUID, uuid.UUID, str | None, str, datetime]] = []
     clocks: dict[str, list[Any]] = {"ids": [], "warned": [], "outcome": [], "breached": []}
-    events: dict[str, list[Any]] = {"ids": [], "tickets": [], "types": [], "data": [],
-                                    "ats": [], "outbox": [], "payloads": []}  # fmt: skip
+    items: list[Announced] = []
     for r in rows:
         # Stopped or paused since the timer was set (the ticket change moved or cancelled
         # the timer too, so this is rare), or never armed: nothing to announce.
@@ -148,20 +127,7 @@ async def on_timers(
         clocks["outcome"].append("breached" if breach else None)
         clocks["breached"].append(fell_due[BREACH] if breach else None)
         data = event_data(r["id"], r["metric"], r["due_at"], r["warn_at"], r["target_seconds"])
-        payload = orjson.dumps(
-            outbox_payload(r["ticket_id"], r["number"], r["branch_id"], r["status"],
-                           r["priority"], r["owner_id"], data)
-        ).decode()  # fmt: skip
-        for kind in kinds:
-            escalating.append((r["id"], r["ticket_id"], r["service_level"],
-                               "warning" if kind == WARN else "breach", fell_due[kind]))  # fmt: skip
-            events["ids"].append(uuid7())
-            events["tickets"].append(r["ticket_id"])
-            events["types"].append(kind)
-            events["ats"].append(fell_due[kind])
-            events["data"].append(orjson.dumps(data).decode())
-            events["outbox"].append(uuid7())
-            events["payloads"].append(payload)
+        items += [announced(r, kind, fell_due[kind], data) for kind in kinds]
     if clocks["ids"]:
         await conn.execute(
             _WRITE.sql,
@@ -172,19 +138,18 @@ async def on_timers(
                     "warned_at": clocks["warned"],
                     "outcome": clocks["outcome"],
                     "breached_at": clocks["breached"],
-                    "actor_name": SYSTEM_NAME,
-                    "actor_role": SYSTEM_ROLE,
-                    "event_ids": events["ids"],
-                    "tickets": events["tickets"],
-                    "types": events["types"],
-                    "data": events["data"],
-                    "ats": events["ats"],
-                    "outbox_ids": events["outbox"],
-                    "payloads": events["payloads"],
                 }
             ),
         )
-        # Escalation's part: timers for the functional escalation and the notices.
-        woken = await escalation_sla.on_announcements(conn, escalating, now, timers.is_soon)
-        timers.wake_after_commit(uow, woken)
+        # The timeline, the outbox and escalation's part: their domains' handlers.
+        await events.publish(uow, SlaAnnounced(items, now, SYSTEM_NAME, SYSTEM_ROLE))
     return again
+
+
+def announced(r: Any, event_type: str, at: datetime, data: dict[str, Any]) -> Announced:
+    """An announcement from a row with the clock's id and its ticket's facts."""
+    return Announced(
+        clock_id=r["id"], ticket_id=r["ticket_id"], event_type=event_type, at=at, data=data,
+        number=r["number"], branch_id=r["branch_id"], status=r["status"],
+        priority=r["priority"], owner_id=r["owner_id"], service_level=r["service_level"],
+    )  # fmt: skip

@@ -13,22 +13,22 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlmodel import col, select
 
 from app.calendars import service as calendar_service
 from app.calendars.businesstime import CalendarSpec, between
-from app.core.db import UnitOfWork
+from app.core import events
+from app.core.clock import get_clock
+from app.core.db import RawSQL, UnitOfWork
 from app.core.ids import uuid7
-from app.escalation import sla as escalation_sla
-from app.outbox.service import publish
 from app.sla import announcements
 from app.sla import clock as clockmath
+from app.sla.events import SlaAnnounced
 from app.sla.models import ClockSegment, SlaPolicy, TicketClock
 from app.sla.schemas import ClockBrief, ClockOut, SegmentOut
-from app.tickets.models import OPEN_STATUSES, Ticket, TicketEvent
 from app.timers import service as timers
 
 # One timer per clock, due at the clock's next announcement: its warning point, then (set
@@ -37,6 +37,19 @@ CLOCK_TIMER = "sla.clock"
 WARN = announcements.WARN
 BREACH = announcements.BREACH
 SYSTEM_NAME, SYSTEM_ROLE = announcements.SYSTEM_NAME, announcements.SYSTEM_ROLE
+
+
+class TicketFacts(Protocol):
+    """What the clocks read of the ticket the tickets domain hands in (its own model;
+    this package does not import it: the tickets domain builds on this one)."""
+
+    id: uuid.UUID
+    status: str
+    priority: str
+    service_level: str | None
+    service_type: str
+    created_at: datetime
+
 
 # Which metrics start with a ticket: on-site only for on-site service; a spare part's
 # clock starts with its part request (the spare-parts domain).
@@ -269,7 +282,7 @@ async def _policy(uow: UnitOfWork, service_level: str | None) -> SlaPolicy | Non
 
 
 async def _with_specs(
-    uow: UnitOfWork, ticket: Ticket
+    uow: UnitOfWork, ticket: TicketFacts
 ) -> tuple[list[TicketClock], dict[uuid.UUID, CalendarSpec]]:
     # Lock order: the clocks' timers before the clocks, the order a firing timer takes
     # them (`timers.fire` locks its timer, then the handler its clock); the other way
@@ -286,7 +299,7 @@ async def _with_specs(
 
 
 async def on_action(
-    uow: UnitOfWork, ticket: Ticket, action: str, waiting_on: str | None, at: datetime
+    uow: UnitOfWork, ticket: TicketFacts, action: str, waiting_on: str | None, at: datetime
 ) -> None:
     """Called by the ticket service after a lifecycle action changed the status."""
     if action == "assign":
@@ -325,7 +338,7 @@ async def on_action(
             await stop(uow, c, specs[c.calendar_id], "cancelled", at)
 
 
-async def on_first_response(uow: UnitOfWork, ticket: Ticket, at: datetime) -> None:
+async def on_first_response(uow: UnitOfWork, ticket: TicketFacts, at: datetime) -> None:
     """A public reply from staff meets the first-response target."""
     clocks, specs = await _with_specs(uow, ticket)
     for c in clocks:
@@ -333,7 +346,7 @@ async def on_first_response(uow: UnitOfWork, ticket: Ticket, at: datetime) -> No
             await stop(uow, c, specs[c.calendar_id], "met", at)
 
 
-async def on_visit_arrival(uow: UnitOfWork, ticket: Ticket, arrived_at: datetime) -> None:
+async def on_visit_arrival(uow: UnitOfWork, ticket: TicketFacts, arrived_at: datetime) -> None:
     clocks, specs = await _with_specs(uow, ticket)
     for c in clocks:
         if c.metric == "onsite" and c.state != "stopped":
@@ -352,7 +365,7 @@ def _business(spec: CalendarSpec, segments: list[ClockSegment], until: datetime)
     return total
 
 
-async def recompute(uow: UnitOfWork, ticket: Ticket, at: datetime) -> dict[str, Any]:
+async def recompute(uow: UnitOfWork, ticket: TicketFacts, at: datetime) -> dict[str, Any]:
     """The priority, the service level (contract) or the service type changed. Each
     clock takes its new target and counts, from the ticket's start, the business time of
     its running segments on its new calendar: the paused intervals stay excluded, and a
@@ -429,7 +442,7 @@ async def recompute(uow: UnitOfWork, ticket: Ticket, at: datetime) -> dict[str, 
 
 async def _start_late(
     uow: UnitOfWork,
-    ticket: Ticket,
+    ticket: TicketFacts,
     metric: str,
     target: dict[str, Any],
     history: list[ClockSegment],
@@ -487,51 +500,27 @@ async def targets_for(
 # change finds a clock already late.
 
 
+_TICKET_FACTS = RawSQL(
+    """
+    SELECT id AS ticket_id, number, branch_id, status, priority, owner_id, service_level
+    FROM tickets WHERE id = :id::uuid
+    """
+)
+
+
 async def _publish(uow: UnitOfWork, clock: TicketClock, event_type: str, at: datetime) -> None:
-    """The timeline event and outbox row of a warning or breach, whoever noticed it (the
-    clock's timer, or a ticket change that stopped it late)."""
-    ticket = await uow.session.get(Ticket, clock.ticket_id)
-    assert ticket is not None
+    """A breach a ticket change found (the clock stopped late, or a recompute): announced
+    as its timer would have (announcements.py), with the ticket's facts as they are."""
+    await uow.session.flush()
+    conn = await uow.connection()
+    facts = await conn.fetchrow(_TICKET_FACTS.sql, *_TICKET_FACTS.args({"id": clock.ticket_id}))
+    assert facts is not None
     data = announcements.event_data(
         clock.id, clock.metric, clock.due_at, clock.warn_at, clock.target_seconds
     )
-    event = TicketEvent(
-        ticket_id=ticket.id,
-        type=event_type,
-        actor_id=None,
-        actor_name=SYSTEM_NAME,
-        actor_role=SYSTEM_ROLE,
-        channel=None,
-        at=at,
-        data=data,
-    )
-    uow.session.add(event)
-    publish(
-        uow,
-        event_type,
-        "ticket",
-        ticket.id,
-        announcements.outbox_payload(
-            ticket.id,
-            ticket.number,
-            ticket.branch_id,
-            ticket.status,
-            ticket.priority,
-            ticket.owner_id,
-            data,
-        ),
-        event_id=event.id,
-    )
-    if event_type == BREACH and ticket.status in OPEN_STATUSES:
-        # Found by a ticket change (a recompute after a priority rise): escalation and the
-        # notice chain follow as for a breach its timer announced. (A clock stopped late
-        # by resolving needs neither: the ticket is no longer open.)
-        await uow.session.flush()
-        conn = await uow.connection()
-        woken = await escalation_sla.on_announcements(
-            conn, [(clock.id, ticket.id, ticket.service_level, "breach", at)], at, timers.is_soon
-        )
-        timers.wake_after_commit(uow, woken)
+    item = announcements.announced({**facts, "id": clock.id}, event_type, at, data)
+    now = get_clock().now()  # when it was found; `at` is when it fell due
+    await events.publish(uow, SlaAnnounced([item], now, SYSTEM_NAME, SYSTEM_ROLE))
 
 
 def remaining(clock: TicketClock, spec: CalendarSpec, now: datetime) -> tuple[int, int]:

@@ -413,3 +413,34 @@ async def device_branch(uow: UnitOfWork, device_id: uuid.UUID) -> uuid.UUID | No
         )
     ).first()
     return row[0] if row else None
+
+
+_SYSTEM_EVENTS = RawSQL(
+    """
+    WITH e AS (
+        INSERT INTO ticket_events (id, ticket_id, type, actor_id, actor_name, actor_role,
+                                   channel, at, data)
+        SELECT x.id, x.ticket_id, x.type, NULL, :actor_name::text, :actor_role::text, NULL,
+               x.at, x.data::jsonb
+        FROM unnest(:ids::uuid[], :tickets::uuid[], :types::text[], :data::text[],
+                    :ats::timestamptz[])
+             AS x(id, ticket_id, type, data, at)
+    )
+    INSERT INTO outbox (id, event_type, aggregate_type, aggregate_id, event_id, payload,
+                        status, attempts, created_at, available_at)
+    SELECT x.id, x.type, 'ticket', x.ticket_id, x.event_id, x.payload::jsonb, 'pending', 0,
+           :now::timestamptz, :now::timestamptz
+    FROM unnest(:outbox::uuid[], :types::text[], :tickets::uuid[], :ids::uuid[],
+                :payloads::text[]) AS x(id, type, ticket_id, event_id, payload)
+    """
+)
+
+
+async def insert_system_events(
+    uow: UnitOfWork, now: datetime, actor_name: str, actor_role: str, rows: dict[str, Any]
+) -> None:
+    """Timeline events of nobody's action (the SLA engine's), many at once, each with
+    its outbox row (the event's id as the row's `event_id`)."""
+    conn = await uow.connection()
+    values = {"now": now, "actor_name": actor_name, "actor_role": actor_role, **rows}
+    await conn.execute(_SYSTEM_EVENTS.sql, *_SYSTEM_EVENTS.args(values))
