@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format typecheck openapi openapi-check openapi-lint migrate revision bench-create bench-seed bench-list clean smoke ci
+.PHONY: run test install lint format typecheck contracts openapi openapi-check openapi-lint migrate revision bench-create bench-seed bench-list clean smoke ci
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ format: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# The architecture contracts in pyproject.toml ([tool.importlinter]).
+contracts: $(STAMP)
+	$(BIN)/lint-imports
 
 openapi: $(STAMP)
 	$(BIN)/supportline openapi > openapi/openapi.json

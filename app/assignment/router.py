@@ -17,14 +17,14 @@ from app.assignment.schemas import (
     HandoffReport,
     SecondaryOwnerBody,
 )
+from app.core.channels import Channel
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.etag import etag_for
+from app.core.etag import IfMatch, etag_for
 from app.core.logging import ticket_var
 from app.core.security import Permission, Principal
 from app.tickets import interface as tickets
 from app.tickets.interface import TicketOut
-from app.tickets.router import Channel, IfMatch
 
 router = APIRouter(prefix="/v1", tags=["assignment"])
 Dispatcher = Annotated[Principal, Depends(require(Permission.tickets_assign))]

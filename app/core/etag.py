@@ -13,9 +13,9 @@ from).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Response
+from fastapi import Header, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import BadRequest, PreconditionFailed
@@ -135,3 +135,8 @@ class ConditionalReadMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_conditionally)
+
+
+IfMatch = Annotated[
+    str | None, Header(description="ETag from a previous read; 412 when the ticket changed.")
+]

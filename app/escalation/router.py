@@ -9,9 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response
 
 from app.access.deps import Idem, require
+from app.core.channels import Channel
 from app.core.db import UoW
 from app.core.errors import problem_responses
-from app.core.etag import set_etag
+from app.core.etag import IfMatch, set_etag
 from app.core.pagination import CodePageParams, Page, code_page_params, page_of
 from app.core.security import Permission, Principal
 from app.escalation import policies, service
@@ -25,7 +26,6 @@ from app.escalation.schemas import (
     EscalationPolicyOut,
     NoteBody,
 )
-from app.tickets.router import Channel, IfMatch
 
 router = APIRouter(prefix="/v1", tags=["escalation"])
 Worker = Annotated[Principal, Depends(require(Permission.tickets_work))]

@@ -11,9 +11,9 @@ from sqlalchemy import Column, Index, LargeBinary
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlmodel import Field, SQLModel
 
+from app.core.channels import CHANNELS
 from app.core.columns import enum_check, id_field, ts_field
 
-CHANNELS = ("phone", "email", "web", "chat", "fax", "webhook", "proactive")
 SERVICE_TYPES = ("remote", "onsite", "proactive", "training", "installation", "upgrade")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 LEVELS = ("high", "medium", "low")

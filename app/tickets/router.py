@@ -3,22 +3,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Header, Request, Response, UploadFile
-from pydantic import WithJsonSchema
+from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
 
 from app.access.deps import Idem, IdempotentWrite, idempotent_write, require
+from app.core.channels import Channel
 from app.core.config import get_settings
 from app.core.db import UoW
-from app.core.errors import BadRequest, NotFound, PayloadTooLarge, problem_responses
-from app.core.etag import NOT_MODIFIED, etag_for, set_etag
+from app.core.errors import PayloadTooLarge, problem_responses
+from app.core.etag import NOT_MODIFIED, IfMatch, etag_for, set_etag
 from app.core.logging import ticket_var
 from app.core.pagination import Page, PageParams, make_page, page_of, page_params
 from app.core.querymodel import query_model
-from app.core.search import query as search_query
 from app.core.security import Permission, Principal
 from app.sla.schemas import ClockOut
-from app.tickets import repository, service
-from app.tickets.models import CHANNELS, PRIORITIES, STATUSES
+from app.tickets import service
 from app.tickets.schemas import (
     AcknowledgeBody,
     ActionBody,
@@ -51,29 +49,6 @@ Creating = Annotated[
 Editor = Annotated[Principal, Depends(require(Permission.tickets_update))]
 Worker = Annotated[Principal, Depends(require(Permission.tickets_work))]
 Commenter = Annotated[Principal, Depends(require(Permission.tickets_comment))]
-IfMatch = Annotated[
-    str | None, Header(description="ETag from a previous read; 412 when the ticket changed.")
-]
-ACTION_CHANNELS = (*CHANNELS, "api")
-
-
-async def channel_header(
-    x_channel: Annotated[
-        str | None,
-        # Declared as the enumeration it is; checked here (400, as other headers) rather
-        # than by FastAPI's validation.
-        WithJsonSchema({"type": "string", "enum": list(ACTION_CHANNELS), "default": "api"}),
-        Header(description="Where the change came from (default `api`)."),
-    ] = None,
-) -> str:
-    if x_channel is None:
-        return "api"
-    if x_channel not in ACTION_CHANNELS:
-        raise BadRequest(f"X-Channel must be one of: {', '.join(ACTION_CHANNELS)}.")
-    return x_channel
-
-
-Channel = Annotated[str, Depends(channel_header)]
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
@@ -86,16 +61,6 @@ async def _ticket_response(uow: UoW, response: Response, ticket: Any) -> TicketO
     breached = sum(1 for clock in out.sla if clock.status == "breached")
     set_etag(response, ticket.version, f"b{breached}" if breached else "")
     return out
-
-
-def _csv(values: list[str] | None, allowed: tuple[str, ...], name: str) -> list[str] | None:
-    if not values:
-        return None
-    items = [v for raw in values for v in raw.split(",") if v]
-    bad = [v for v in items if v not in allowed]
-    if bad:
-        raise BadRequest(f"Unknown {name}: {', '.join(bad)}.", allowed=list(allowed))
-    return items
 
 
 @router.post(
@@ -127,21 +92,7 @@ async def list_tickets(
 ) -> Response:
     # No unit of work: the page is one read statement on the raw pool, and a generator
     # dependency (its exit stack and shielded exit) cost more than the checkout.
-    paging = query.page()
-    tsquery = None
-    if query.q is not None:
-        tsquery = search_query(query.q)
-        if tsquery is None:
-            raise BadRequest("q has no searchable word.", param="q")
-    if query.channel is not None and query.channel not in CHANNELS:
-        raise BadRequest(f"Unknown channel: {query.channel}.", allowed=list(CHANNELS))
-    filters = repository.TicketFilters(
-        **query.model_dump(exclude={"limit", "cursor", "q", "status", "priority"}),
-        status=_csv(query.status, STATUSES, "status"),
-        priority=_csv(query.priority, PRIORITIES, "priority"),
-        tsquery=tsquery,
-    )
-    body = await service.list_page(principal, filters, paging.after, paging.limit)
+    body = await service.list_for_query(principal, query)
     return Response(body, media_type="application/json")
 
 
@@ -155,11 +106,7 @@ async def list_tickets(
 async def list_device_tickets(
     device_id: uuid.UUID, principal: Reader, uow: UoW, paging: Paging
 ) -> Response:
-    branch = await repository.device_branch(uow, device_id)
-    if branch is None or not principal.sees_branch(branch):
-        raise NotFound("Device not found.")
-    filters = repository.TicketFilters(device_id=device_id)
-    body = await service.list_page(principal, filters, paging.after, paging.limit)
+    body = await service.device_history_page(uow, principal, device_id, paging.after, paging.limit)
     return Response(body, media_type="application/json")
 
 
@@ -174,7 +121,7 @@ async def get_ticket_by_number(
     number: str, principal: Reader, uow: UoW, response: Response
 ) -> TicketOut:
     return await _ticket_response(
-        uow, response, await repository.get_by_number(uow, principal, number)
+        uow, response, await service.get_by_number(uow, principal, number)
     )
 
 
@@ -188,7 +135,7 @@ async def get_ticket_by_number(
 async def get_ticket(
     ticket_id: uuid.UUID, principal: Reader, uow: UoW, response: Response
 ) -> TicketOut:
-    return await _ticket_response(uow, response, await repository.get(uow, principal, ticket_id))
+    return await _ticket_response(uow, response, await service.get(uow, principal, ticket_id))
 
 
 @router.patch(

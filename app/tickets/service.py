@@ -15,10 +15,12 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from app.core import events
+from app.core.channels import CHANNELS
 from app.core.clock import get_clock
 from app.core.config import get_settings
 from app.core.db import UnitOfWork
 from app.core.errors import (
+    BadRequest,
     Conflict,
     InvalidTransition,
     NotFound,
@@ -30,6 +32,7 @@ from app.core.etag import check_if_match
 from app.core.ids import uuid7
 from app.core.pagination import page_json
 from app.core.search import document
+from app.core.search import query as search_query
 from app.core.security import Principal, Role
 from app.outbox.service import publish
 from app.sla import service as sla
@@ -37,6 +40,8 @@ from app.sla.schemas import ClockBrief, ClockOut
 from app.tickets import lifecycle, repository
 from app.tickets.events import AttemptRecorded, TicketChanged, TicketCreated, holding
 from app.tickets.models import (
+    PRIORITIES,
+    STATUSES,
     Attachment,
     AttachmentBlob,
     Ticket,
@@ -49,6 +54,7 @@ from app.tickets.schemas import (
     AttemptCreate,
     CommentCreate,
     TicketCreate,
+    TicketListQuery,
     TicketOut,
     TicketUpdate,
     VisitCreate,
@@ -91,6 +97,56 @@ async def list_page(
     for row in rows:
         row["allowed_actions"] = actions(row["status"], row["closed_at"])
     return page_json(rows, limit)
+
+
+def _csv(values: list[str] | None, allowed: tuple[str, ...], name: str) -> list[str] | None:
+    if not values:
+        return None
+    items = [v for raw in values for v in raw.split(",") if v]
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise BadRequest(f"Unknown {name}: {', '.join(bad)}.", allowed=list(allowed))
+    return items
+
+
+async def list_for_query(principal: Principal, query: TicketListQuery) -> bytes:
+    """`GET /v1/tickets`: the query's filters checked (400 naming the bad value) and
+    its page read."""
+    paging = query.page()
+    tsquery = None
+    if query.q is not None:
+        tsquery = search_query(query.q)
+        if tsquery is None:
+            raise BadRequest("q has no searchable word.", param="q")
+    if query.channel is not None and query.channel not in CHANNELS:
+        raise BadRequest(f"Unknown channel: {query.channel}.", allowed=list(CHANNELS))
+    filters = repository.TicketFilters(
+        **query.model_dump(exclude={"limit", "cursor", "q", "status", "priority"}),
+        status=_csv(query.status, STATUSES, "status"),
+        priority=_csv(query.priority, PRIORITIES, "priority"),
+        tsquery=tsquery,
+    )
+    return await list_page(principal, filters, paging.after, paging.limit)
+
+
+async def get(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID) -> Ticket:
+    """A ticket the principal may see (404 otherwise, another branch's included)."""
+    return await repository.get(uow, principal, ticket_id)
+
+
+async def get_by_number(uow: UnitOfWork, principal: Principal, number: str) -> Ticket:
+    return await repository.get_by_number(uow, principal, number)
+
+
+async def device_history_page(
+    uow: UnitOfWork, principal: Principal, device_id: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> bytes:
+    """A device's service history (its tickets, newest first); 404 for a device the
+    principal cannot see."""
+    branch = await repository.device_branch(uow, device_id)
+    if branch is None or not principal.sees_branch(branch):
+        raise NotFound("Device not found.")
+    return await list_page(principal, repository.TicketFilters(device_id=device_id), after, limit)
 
 
 async def full_out(uow: UnitOfWork, ticket: Any) -> TicketOut:
