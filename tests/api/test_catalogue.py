@@ -5,6 +5,7 @@ import pytest
 
 from app.catalogue import defaults, service
 from app.core.db import open_uow
+from app.defaults import ensure_defaults
 from tests.conftest import issue_key
 
 KINDS = [
@@ -44,8 +45,8 @@ async def test_ensure_defaults_is_idempotent_and_keeps_edits(
     r = await client.patch("/v1/categories/data", json={"name": "数据类"}, headers=admin)
     assert r.status_code == 200
     async with open_uow() as uow:
-        await defaults.ensure_defaults(uow)
-        await defaults.ensure_defaults(uow)
+        await ensure_defaults(uow)
+        await ensure_defaults(uow)
     cats = (await client.get("/v1/categories", headers=admin)).json()["items"]
     assert len(cats) == len(defaults.CATEGORIES)
     assert next(c for c in cats if c["code"] == "data")["name"] == "数据类"
@@ -69,7 +70,7 @@ async def test_ensure_defaults_respects_an_operator_default(
 
         await uow.session.execute(text("DELETE FROM sla_policies WHERE service_level = 'basic'"))
         await uow.session.execute(text("DELETE FROM service_levels WHERE code = 'basic'"))
-        await defaults.ensure_defaults(uow)
+        await ensure_defaults(uow)
     levels = {
         lv["code"]: lv
         for lv in (await client.get("/v1/service-levels", headers=admin)).json()["items"]
