@@ -18,6 +18,7 @@ import orjson
 
 from app.core.db import RawSQL, UnitOfWork
 from app.core.ids import uuid7
+from app.tickets import interface as tickets
 from app.tickets.interface import OPEN_STATUSES
 
 EVENT = "ticket.escalation_notice"
@@ -36,26 +37,12 @@ _READ = RawSQL(
     FOR UPDATE OF n
     """
 )
-_WRITE = RawSQL(
+_STATES = RawSQL(
     """
-    WITH n AS (
-        UPDATE escalation_notices n SET state = x.state,
-               sent_at = CASE WHEN x.state = 'sent' THEN :now::timestamptz END
-        FROM unnest(:ids::uuid[], :states::text[]) AS x(id, state)
-        WHERE n.id = x.id
-    ), e AS (
-        INSERT INTO ticket_events (id, ticket_id, type, actor_id, actor_name, actor_role,
-                                   channel, at, data)
-        SELECT x.id, x.ticket_id, :type::text, NULL, 'Supportline', 'system', NULL,
-               :now::timestamptz, x.data::jsonb
-        FROM unnest(:event_ids::uuid[], :tickets::uuid[], :data::text[]) AS x(id, ticket_id, data)
-    )
-    INSERT INTO outbox (id, event_type, aggregate_type, aggregate_id, event_id, payload,
-                        status, attempts, created_at, available_at)
-    SELECT x.id, :type::text, 'ticket', x.ticket_id, x.event_id, x.payload::jsonb, 'pending', 0,
-           :now::timestamptz, :now::timestamptz
-    FROM unnest(:outbox_ids::uuid[], :tickets::uuid[], :event_ids::uuid[], :payloads::text[])
-         AS x(id, ticket_id, event_id, payload)
+    UPDATE escalation_notices n SET state = x.state,
+           sent_at = CASE WHEN x.state = 'sent' THEN :now::timestamptz END
+    FROM unnest(:ids::uuid[], :states::text[]) AS x(id, state)
+    WHERE n.id = x.id
     """
 )
 
@@ -74,8 +61,8 @@ async def send(uow: UnitOfWork, notice_ids: list[uuid.UUID], now: datetime) -> N
     if not rows:
         return
     ids, states = [], []
-    events: dict[str, list[Any]] = {"event_ids": [], "tickets": [], "data": [],
-                                    "outbox_ids": [], "payloads": []}  # fmt: skip
+    events: dict[str, list[Any]] = {"ids": [], "tickets": [], "types": [], "data": [],
+                                    "ats": [], "outbox": [], "payloads": []}  # fmt: skip
     for r in rows:
         ids.append(r["id"])
         if not _live(r):
@@ -96,12 +83,15 @@ async def send(uow: UnitOfWork, notice_ids: list[uuid.UUID], now: datetime) -> N
         payload = {"ticket_id": str(r["ticket_id"]), "number": r["number"],
                    "branch_id": str(r["branch_id"]), "status": r["status"],
                    "priority": r["priority"], "before": None, "after": None, "data": data}  # fmt: skip
-        events["event_ids"].append(uuid7())
+        events["ids"].append(uuid7())
         events["tickets"].append(r["ticket_id"])
+        events["types"].append(EVENT)
         events["data"].append(orjson.dumps(data).decode())
-        events["outbox_ids"].append(uuid7())
+        events["ats"].append(now)
+        events["outbox"].append(uuid7())
         events["payloads"].append(orjson.dumps(payload).decode())
-    await conn.execute(
-        _WRITE.sql,
-        *_WRITE.args({"now": now, "ids": ids, "states": states, "type": EVENT, **events}),
-    )
+    await conn.execute(_STATES.sql, *_STATES.args({"now": now, "ids": ids, "states": states}))
+    if events["ids"]:
+        await tickets.insert_system_events(
+            uow, now, tickets.SYSTEM.name, tickets.SYSTEM.role.value, events
+        )

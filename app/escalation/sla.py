@@ -16,6 +16,7 @@ import orjson
 
 from app.core.db import RawSQL
 from app.core.ids import uuid7
+from app.timers import rows as timer_rows
 
 ESCALATE_TIMER = "escalation.sla"
 NOTICE_TIMER = "escalation.notice"
@@ -28,15 +29,17 @@ BUILTIN_LEVELS: list[dict[str, Any]] = [
 
 _POLICIES = "SELECT service_level, functional_on, notify_levels FROM escalation_policies"
 _TIMERS = RawSQL(
-    """
-    INSERT INTO timers (id, kind, subject_id, due_at, fire_at, version, state,
-                        enqueued_version, attempts, created_at, updated_at)
-    SELECT x.id, x.kind, x.subject, x.due, x.due, 1, 'pending',
-           CASE WHEN x.soon THEN 1 END, 0, :now::timestamptz, :now::timestamptz
-    FROM unnest(:ids::uuid[], :kinds::text[], :subjects::uuid[], :dues::timestamptz[],
-                :soon::bool[]) AS x(id, kind, subject, due, soon)
-    ON CONFLICT (kind, subject_id) DO NOTHING
-    """
+    timer_rows.insert_select(
+        id="x.id",
+        kind="x.kind",
+        subject_id="x.subject",
+        due_at="x.due",
+        soon="x.soon",
+        now=":now::timestamptz",
+        source="""unnest(:ids::uuid[], :kinds::text[], :subjects::uuid[], :dues::timestamptz[],
+                         :soon::bool[]) AS x(id, kind, subject, due, soon)""",
+        on_conflict="ON CONFLICT (kind, subject_id) DO NOTHING",
+    )
 )
 _NOTICES = RawSQL(
     """

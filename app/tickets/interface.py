@@ -14,14 +14,13 @@ from app.tickets.repository import get, get_for_update, owner_branch
 from app.tickets.schemas import TicketOut
 from app.tickets.service import (
     INCIDENT_CHECK_TIMER,
-    SYSTEM,
     act,
     allowed_actions,
     full_out,
-    record_event,
     set_owner,
     touch,
 )
+from app.tickets.timeline import SYSTEM, insert_system_events, record_event
 
 __all__ = [
     "INCIDENT_CHECK_TIMER",
@@ -34,6 +33,7 @@ __all__ = [
     "full_out",
     "get",
     "get_for_update",
+    "insert_system_events",
     "owner_branch",
     "record_event",
     "set_owner",

@@ -15,8 +15,11 @@ from app.contracts.repository import COVERING_CONTRACT_SQL
 from app.core.db import RawSQL, UnitOfWork, raw_pool
 from app.core.errors import NotFound
 from app.core.security import Principal
+from app.outbox import rows as outbox_rows
+from app.tickets import timeline
 from app.tickets.models import Ticket
 from app.tickets.schemas import TicketSummary
+from app.timers import rows as timer_rows
 
 _sequences_ready: set[str] = set()
 
@@ -128,7 +131,7 @@ _CREATE_CONTEXT = RawSQL(
 
 # Numbers are padded to six digits and grow past them (PostgreSQL's lpad truncates).
 _CREATE = RawSQL(
-    """
+    f"""
     WITH t AS (
         INSERT INTO tickets (
             id, number, branch_id, customer_id, contact_id, device_id, contract_id,
@@ -151,21 +154,36 @@ _CREATE = RawSQL(
         SELECT t.id, t.number, :after::jsonb || jsonb_build_object('number', t.number) AS after
         FROM t
     ), e AS (
-        INSERT INTO ticket_events (id, ticket_id, type, actor_id, actor_name, actor_role,
-                                   channel, at, after)
-        SELECT :event_id::uuid, f.id, 'ticket.created', :created_by::uuid, :actor_name::text,
-               :actor_role::text, :channel::text, :now::timestamptz, f.after
-        FROM facts f
+        {
+        timeline.insert_select(
+            id=":event_id::uuid",
+            ticket_id="f.id",
+            type="'ticket.created'",
+            actor_id=":created_by::uuid",
+            actor_name=":actor_name::text",
+            actor_role=":actor_role::text",
+            channel=":channel::text",
+            at=":now::timestamptz",
+            after="f.after",
+            source="facts f",
+        )
+    }
     ), o AS (
-        INSERT INTO outbox (id, event_type, aggregate_type, aggregate_id, event_id, payload,
-                            status, attempts, created_at, available_at)
-        SELECT :outbox_id::uuid, 'ticket.created', 'ticket', f.id, :event_id::uuid,
-               jsonb_build_object('ticket_id', f.id, 'number', f.number,
+        {
+        outbox_rows.insert_select(
+            id=":outbox_id::uuid",
+            event_type="'ticket.created'",
+            aggregate_type="'ticket'",
+            aggregate_id="f.id",
+            event_id=":event_id::uuid",
+            payload='''jsonb_build_object('ticket_id', f.id, 'number', f.number,
                                   'branch_id', :branch_id::uuid, 'status', 'new',
                                   'priority', :priority::text, 'before', NULL,
-                                  'after', f.after, 'data', NULL),
-               'pending', 0, :now::timestamptz, :now::timestamptz
-        FROM facts f
+                                  'after', f.after, 'data', NULL)''',
+            now=":now::timestamptz",
+            source="facts f",
+        )
+    }
     ), c AS (
         INSERT INTO ticket_clocks (id, ticket_id, metric, target_seconds, calendar_id,
                                    warn_percent, state, started_at, used_seconds,
@@ -185,12 +203,15 @@ _CREATE = RawSQL(
         -- there is one: derived here from the clocks' arrays rather than sent as arrays
         -- of their own (each array parameter costs the API its encoding). A timer due
         -- before the scheduler's next pass is handed over at once (enqueued_version).
-        INSERT INTO timers (id, kind, subject_id, due_at, fire_at, version, state,
-                            enqueued_version, attempts, created_at, updated_at)
-        SELECT x.id, x.kind, x.subject_id, x.due_at, x.due_at, 1, 'pending',
-               CASE WHEN x.due_at <= :soon::timestamptz THEN 1 END, 0, :now::timestamptz,
-               :now::timestamptz
-        FROM t, (
+        {
+        timer_rows.insert_select(
+            id="x.id",
+            kind="x.kind",
+            subject_id="x.subject_id",
+            due_at="x.due_at",
+            soon="x.due_at <= :soon::timestamptz",
+            now=":now::timestamptz",
+            source='''t, (
             SELECT y.id, :clock_timer_kind::text AS kind, y.clock_id AS subject_id,
                    y.warn_at AS due_at
             FROM unnest(:clock_timer_ids::uuid[], :clock_ids::uuid[],
@@ -199,7 +220,9 @@ _CREATE = RawSQL(
             SELECT :check_timer_id::uuid, :check_timer_kind::text, :id::uuid,
                    :now::timestamptz
             WHERE :check_timer_id::uuid IS NOT NULL
-        ) AS x
+        ) AS x''',
+        )
+    }
     )
     SELECT number FROM t
     """
@@ -413,34 +436,3 @@ async def device_branch(uow: UnitOfWork, device_id: uuid.UUID) -> uuid.UUID | No
         )
     ).first()
     return row[0] if row else None
-
-
-_SYSTEM_EVENTS = RawSQL(
-    """
-    WITH e AS (
-        INSERT INTO ticket_events (id, ticket_id, type, actor_id, actor_name, actor_role,
-                                   channel, at, data)
-        SELECT x.id, x.ticket_id, x.type, NULL, :actor_name::text, :actor_role::text, NULL,
-               x.at, x.data::jsonb
-        FROM unnest(:ids::uuid[], :tickets::uuid[], :types::text[], :data::text[],
-                    :ats::timestamptz[])
-             AS x(id, ticket_id, type, data, at)
-    )
-    INSERT INTO outbox (id, event_type, aggregate_type, aggregate_id, event_id, payload,
-                        status, attempts, created_at, available_at)
-    SELECT x.id, x.type, 'ticket', x.ticket_id, x.event_id, x.payload::jsonb, 'pending', 0,
-           :now::timestamptz, :now::timestamptz
-    FROM unnest(:outbox::uuid[], :types::text[], :tickets::uuid[], :ids::uuid[],
-                :payloads::text[]) AS x(id, type, ticket_id, event_id, payload)
-    """
-)
-
-
-async def insert_system_events(
-    uow: UnitOfWork, now: datetime, actor_name: str, actor_role: str, rows: dict[str, Any]
-) -> None:
-    """Timeline events of nobody's action (the SLA engine's), many at once, each with
-    its outbox row (the event's id as the row's `event_id`)."""
-    conn = await uow.connection()
-    values = {"now": now, "actor_name": actor_name, "actor_role": actor_role, **rows}
-    await conn.execute(_SYSTEM_EVENTS.sql, *_SYSTEM_EVENTS.args(values))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,7 +33,6 @@ from app.core.pagination import page_json
 from app.core.search import document
 from app.core.search import query as search_query
 from app.core.security import Principal, Role
-from app.outbox.service import publish
 from app.sla import service as sla
 from app.sla.schemas import ClockBrief, ClockOut
 from app.tickets import lifecycle, repository
@@ -60,6 +58,7 @@ from app.tickets.schemas import (
     VisitCreate,
     VisitUpdate,
 )
+from app.tickets.timeline import record_event
 from app.timers import service as timers
 
 # Ticket numbers restart each year and contract validity dates are calendar dates, both
@@ -172,70 +171,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def record_event(
-    uow: UnitOfWork,
-    ticket: Ticket,
-    principal: Principal,
-    channel: str | None,
-    type_: str,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    data: dict[str, Any] | None = None,
-    announce: bool = True,
-) -> TicketEvent:
-    event = TicketEvent(
-        ticket_id=ticket.id,
-        type=type_,
-        actor_id=principal.id,
-        actor_name=principal.name,
-        actor_role=principal.role.value,
-        channel=channel,
-        at=get_clock().now(),
-        before=before,
-        after=after,
-        data=data,
-    )
-    uow.session.add(event)
-    if announce:
-        publish(
-            uow,
-            type_,
-            "ticket",
-            ticket.id,
-            {
-                "ticket_id": str(ticket.id),
-                "number": ticket.number,
-                "branch_id": str(ticket.branch_id),
-                "status": ticket.status,
-                "priority": ticket.priority,
-                "before": before,
-                "after": after,
-                "data": data,
-            },
-            event_id=event.id,
-        )
-    return event
-
-
 _event = record_event
 
 
-@dataclass(frozen=True)
-class _Role:
-    value: str
-
-
-@dataclass(frozen=True)
-class SystemActor:
-    """The actor of what the workers do on their own (a timer firing): it records events
-    like a principal, with no API key behind it."""
-
-    id: None = None
-    name: str = "Supportline"
-    role: _Role = _Role("system")
-
-
-SYSTEM: Any = SystemActor()
 # The incidents domain's timer kind (app/incidents/service.py builds on this module).
 INCIDENT_CHECK_TIMER = "incident.check"
 

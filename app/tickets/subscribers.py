@@ -10,7 +10,7 @@ from app.core.events import subscribe
 from app.core.ids import uuid7
 from app.sla.announcements import outbox_payload
 from app.sla.events import SlaAnnounced
-from app.tickets import repository
+from app.tickets import timeline
 
 
 @subscribe(SlaAnnounced, order=10)
@@ -28,4 +28,4 @@ async def timeline_of_announcements(uow: UnitOfWork, event: SlaAnnounced) -> Non
         rows["data"].append(orjson.dumps(a.data).decode())
         rows["outbox"].append(uuid7())
         rows["payloads"].append(orjson.dumps(payload).decode())
-    await repository.insert_system_events(uow, event.now, event.actor_name, event.actor_role, rows)
+    await timeline.insert_system_events(uow, event.now, event.actor_name, event.actor_role, rows)
