@@ -11,6 +11,7 @@ SUBSCRIBER_MODULES = (
     "app.tickets.subscribers",
     "app.assignment.subscribers",
     "app.escalation.subscribers",
+    "app.incidents.subscribers",
 )
 
 

@@ -37,7 +37,8 @@ from app.tickets.interface import OPEN_STATUSES, Ticket
 from app.timers import service as timers
 
 UPDATE_TIMER = "incident.update_due"
-CHECK_TIMER = tickets.INCIDENT_CHECK_TIMER
+# Set with a new P1 ticket on a device, in its creation statement (subscribers.py).
+CHECK_TIMER = "incident.check"
 # Who hears of a declaration at once (the mailer resolves these to addresses).
 DECLARED_TO = ["group:emergency", "role:manager", "role:admin"]
 SYSTEM = tickets.SYSTEM

@@ -6,7 +6,7 @@ through `app.tickets.interface`."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,20 @@ class Holding:
 
 def holding(ticket: Ticket) -> Holding:
     return Holding(ticket.owner_id, ticket.status, ticket.priority)
+
+
+@dataclass(slots=True)
+class TicketCreating:
+    """A ticket is about to be inserted: handlers may add timers to its creation's one
+    statement (`timers`: (kind, due) pairs, each keyed to the ticket), so that what
+    another domain starts with the ticket costs no round trip of its own. They must not
+    query: the statement has not run."""
+
+    ticket_id: uuid.UUID
+    priority: str
+    device_id: uuid.UUID | None
+    now: datetime
+    timers: list[tuple[str, datetime]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

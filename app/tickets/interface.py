@@ -13,7 +13,6 @@ from app.tickets.models import OPEN_STATUSES, Ticket
 from app.tickets.repository import get, get_for_update, owner_branch
 from app.tickets.schemas import TicketOut
 from app.tickets.service import (
-    INCIDENT_CHECK_TIMER,
     act,
     allowed_actions,
     full_out,
@@ -23,7 +22,6 @@ from app.tickets.service import (
 from app.tickets.timeline import SYSTEM, insert_system_events, record_event
 
 __all__ = [
-    "INCIDENT_CHECK_TIMER",
     "OPEN_STATUSES",
     "SYSTEM",
     "Ticket",

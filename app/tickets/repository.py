@@ -199,8 +199,8 @@ _CREATE = RawSQL(
         SELECT x.id, x.clock_id, 'running', 'created', :now::timestamptz
         FROM t, unnest(:segment_ids::uuid[], :clock_ids::uuid[]) AS x(id, clock_id)
     ), tm AS (
-        -- Each clock's warning timer (due at its warn_at), and the incident check when
-        -- there is one: derived here from the clocks' arrays rather than sent as arrays
+        -- Each clock's warning timer (due at its warn_at), and the timers other domains
+        -- start with the ticket (events.TicketCreating): derived here from the clocks' arrays rather than sent as arrays
         -- of their own (each array parameter costs the API its encoding). A timer due
         -- before the scheduler's next pass is handed over at once (enqueued_version).
         {
@@ -217,9 +217,9 @@ _CREATE = RawSQL(
             FROM unnest(:clock_timer_ids::uuid[], :clock_ids::uuid[],
                         :clock_warn_at::timestamptz[]) AS y(id, clock_id, warn_at)
             UNION ALL
-            SELECT :check_timer_id::uuid, :check_timer_kind::text, :id::uuid,
-                   :now::timestamptz
-            WHERE :check_timer_id::uuid IS NOT NULL
+            SELECT z.id, z.kind, :id::uuid, z.due_at
+            FROM unnest(:extra_timer_ids::uuid[], :extra_timer_kinds::text[],
+                        :extra_timer_dues::timestamptz[]) AS z(id, kind, due_at)
         ) AS x''',
         )
     }

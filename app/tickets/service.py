@@ -36,7 +36,13 @@ from app.core.security import Principal, Role
 from app.sla import service as sla
 from app.sla.schemas import ClockBrief, ClockOut
 from app.tickets import lifecycle, repository
-from app.tickets.events import AttemptRecorded, TicketChanged, TicketCreated, holding
+from app.tickets.events import (
+    AttemptRecorded,
+    TicketChanged,
+    TicketCreated,
+    TicketCreating,
+    holding,
+)
 from app.tickets.models import (
     PRIORITIES,
     STATUSES,
@@ -174,10 +180,6 @@ def _jsonable(value: Any) -> Any:
 _event = record_event
 
 
-# The incidents domain's timer kind (app/incidents/service.py builds on this module).
-INCIDENT_CHECK_TIMER = "incident.check"
-
-
 async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> TicketOut:
     now = get_clock().now()
     derived = lifecycle.derive_priority(data.priority, data.impact, data.urgency)
@@ -213,12 +215,11 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
     ticket_id, event_id = uuid7(), uuid7()
     # Each clock has its warning timer, due at its warn_at.
     timer_dues = [c.warn_at for c in clocks]
-    check_timer_id = None
-    if priority == "P1" and data.device_id is not None and get_settings().incident_auto_threshold:
-        # Durable with the ticket: a worker links it to its product family's major
-        # incident, or declares one (app/incidents), right after the commit.
-        check_timer_id = uuid7()
-        timer_dues.append(now)
+    # What other domains start with the ticket, in the same statement (the incident
+    # check of a P1 on a device, app/incidents): timers keyed to the ticket.
+    creating = TicketCreating(ticket_id, priority, data.device_id, now)
+    await events.publish(uow, creating)
+    timer_dues += [due for _, due in creating.timers]
     soon = now + timedelta(seconds=get_settings().timer_poll_seconds)
     after = {
         "status": "new",
@@ -282,8 +283,9 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
             "segment_ids": [uuid7() for _ in clocks],
             "clock_timer_ids": [uuid7() for _ in clocks],
             "clock_timer_kind": sla.CLOCK_TIMER,
-            "check_timer_id": check_timer_id,
-            "check_timer_kind": INCIDENT_CHECK_TIMER,
+            "extra_timer_ids": [uuid7() for _ in creating.timers],
+            "extra_timer_kinds": [kind for kind, _ in creating.timers],
+            "extra_timer_dues": [due for _, due in creating.timers],
             "soon": soon,
         },
     )
