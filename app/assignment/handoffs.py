@@ -1,7 +1,7 @@
 """Open handoffs end when the ticket changes hands: the new primary owner did not make
 them, and the secondary they went to may no longer be the secondary. Called on every
 owner change (by hand, automatic, by deferral, by escalation), in its transaction; the
-caller records the timeline events (tickets.service.end_handoffs)."""
+caller records the timeline events (assignment.service.end_handoffs)."""
 
 from __future__ import annotations
 
