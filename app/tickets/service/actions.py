@@ -5,6 +5,9 @@ stamps on the ticket, dispatched through a table."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from app.core import events
@@ -30,6 +33,105 @@ from app.tickets.service.changes import _event, _owner_check, _snapshot, touch
 from app.tickets.service.views import allowed_actions
 
 
+@dataclass
+class Step:
+    """One action's run: the ticket, the request's body, the timeline event's `data`
+    (filled by the action) and the fields its before/after snapshot shows."""
+
+    uow: UnitOfWork
+    principal: Principal
+    ticket: Ticket
+    body: dict[str, Any]
+    now: datetime
+    new_status: str
+    data: dict[str, Any] = field(default_factory=dict)
+    fields: list[str] = field(default_factory=lambda: ["status", "owner_id"])
+
+
+async def _take(s: Step) -> None:  # acknowledge, start: the one who acts owns it
+    t = s.ticket
+    owner = s.body.get("owner_id") or t.owner_id or s.principal.id
+    if owner != t.owner_id:
+        await _owner_check(s.uow, t, owner)
+        t.owner_id = owner
+    if t.acknowledged_at is None:
+        t.acknowledged_at = s.now
+
+
+async def _assign(s: Step) -> None:
+    t, owner = s.ticket, s.body["owner_id"]
+    await _owner_check(s.uow, t, owner)
+    if owner == t.owner_id and s.new_status == t.status:
+        raise Conflict("The ticket already has this owner.", field="owner_id")
+    if owner == t.secondary_owner_id:
+        raise Conflict("The secondary owner cannot also be the primary.", field="owner_id")
+    if s.body.get("reason"):
+        s.data["reason"] = s.body["reason"]
+    s.data["mode"] = "manual"
+    t.owner_id = owner
+
+
+async def _wait(s: Step) -> None:
+    s.data["waiting_on"] = s.body["on"]
+
+
+async def _resume(s: Step) -> None:
+    return None
+
+
+async def _resolve(s: Step) -> None:
+    s.ticket.resolution_summary = s.body["resolution_summary"]
+    s.ticket.resolved_at = s.now
+    s.fields.append("resolution_summary")
+
+
+async def _confirm(s: Step) -> None:
+    s.ticket.closed_at = s.now
+    s.ticket.close_reason = "confirmed_by_reporter"
+    if s.body.get("contact_id"):
+        s.data["contact_id"] = str(s.body["contact_id"])
+
+
+async def _reopen(s: Step) -> None:
+    t = s.ticket
+    s.data["reason"] = s.body["reason"]
+    s.data["reopened_from"] = t.status
+    t.reopen_count += 1
+    t.resolved_at = t.closed_at = t.close_reason = None
+
+
+async def _cancel(s: Step) -> None:
+    s.data["reason"] = s.body["reason"]
+    s.ticket.cancelled_at = s.now
+
+
+# action -> (what it stamps on the ticket, the timeline event it records)
+ACTIONS: dict[str, tuple[Callable[[Step], Awaitable[None]], str]] = {
+    "acknowledge": (_take, "ticket.acknowledged"),
+    "assign": (_assign, "ticket.assigned"),
+    "start": (_take, "ticket.started"),
+    "wait": (_wait, "ticket.waiting"),
+    "resume": (_resume, "ticket.resumed"),
+    "resolve": (_resolve, "ticket.resolved"),
+    "confirm": (_confirm, "ticket.closed"),
+    "reopen": (_reopen, "ticket.reopened"),
+    "cancel": (_cancel, "ticket.cancelled"),
+}
+
+
+def _check_allowed(ticket: Ticket, action: str, now: datetime) -> None:
+    allowed = allowed_actions(ticket, now)
+    if action in allowed:
+        return
+    detail = f"Cannot {action} a ticket that is '{ticket.status}'."
+    if action == "reopen" and ticket.status == "closed":
+        detail = (
+            f"The ticket was closed more than {get_settings().reopen_window_days} days "
+            "ago and can no longer be reopened."
+        )
+    raise InvalidTransition(detail, current_state=ticket.status, allowed_actions=allowed)
+
+
 async def act(
     uow: UnitOfWork,
     principal: Principal,
@@ -44,79 +146,18 @@ async def act(
     ticket = await repository.get_for_update(uow, principal, ticket_id)
     check_if_match(if_match, ticket.version)
     now = get_clock().now()
-    allowed = allowed_actions(ticket, now)
-    if action not in allowed:
-        detail = f"Cannot {action} a ticket that is '{ticket.status}'."
-        if action == "reopen" and ticket.status == "closed":
-            detail = (
-                f"The ticket was closed more than {get_settings().reopen_window_days} days "
-                "ago and can no longer be reopened."
-            )
-        raise InvalidTransition(detail, current_state=ticket.status, allowed_actions=allowed)
-    fields = ["status", "owner_id"]
-    before = _snapshot(ticket, fields)
-    held = holding(ticket)
-    data: dict[str, Any] = {}
-    note = body.get("note")
-    if note:
-        data["note"] = note
+    _check_allowed(ticket, action, now)
+    stamp, event_type = ACTIONS[action]
     new_status = lifecycle.target_status(action, ticket.status, body.get("on"))
-
-    if action in ("acknowledge", "start"):
-        owner = body.get("owner_id") or ticket.owner_id or principal.id
-        if owner != ticket.owner_id:
-            await _owner_check(uow, ticket, owner)
-            ticket.owner_id = owner
-        if ticket.acknowledged_at is None:
-            ticket.acknowledged_at = now
-    elif action == "assign":
-        owner = body["owner_id"]
-        await _owner_check(uow, ticket, owner)
-        if owner == ticket.owner_id and new_status == ticket.status:
-            raise Conflict("The ticket already has this owner.", field="owner_id")
-        if owner == ticket.secondary_owner_id:
-            raise Conflict("The secondary owner cannot also be the primary.", field="owner_id")
-        if body.get("reason"):
-            data["reason"] = body["reason"]
-        data["mode"] = "manual"
-        ticket.owner_id = owner
-    elif action == "wait":
-        data["waiting_on"] = body["on"]
-    elif action == "resolve":
-        ticket.resolution_summary = body["resolution_summary"]
-        ticket.resolved_at = now
-        fields.append("resolution_summary")
-    elif action == "confirm":
-        ticket.closed_at = now
-        ticket.close_reason = "confirmed_by_reporter"
-        if body.get("contact_id"):
-            data["contact_id"] = str(body["contact_id"])
-    elif action == "reopen":
-        data["reason"] = body["reason"]
-        data["reopened_from"] = ticket.status
-        ticket.reopen_count += 1
-        ticket.resolved_at = None
-        ticket.closed_at = None
-        ticket.close_reason = None
-    elif action == "cancel":
-        data["reason"] = body["reason"]
-        ticket.cancelled_at = now
-
+    step = Step(uow, principal, ticket, body, now, new_status)
+    if body.get("note"):
+        step.data["note"] = body["note"]
+    before, held = _snapshot(ticket, step.fields), holding(ticket)
+    await stamp(step)
     ticket.status = new_status
-    after = _snapshot(ticket, fields)
+    after = _snapshot(ticket, step.fields)
     touch(ticket)
-    type_ = {
-        "acknowledge": "ticket.acknowledged",
-        "assign": "ticket.assigned",
-        "start": "ticket.started",
-        "wait": "ticket.waiting",
-        "resume": "ticket.resumed",
-        "resolve": "ticket.resolved",
-        "confirm": "ticket.closed",
-        "reopen": "ticket.reopened",
-        "cancel": "ticket.cancelled",
-    }[action]
-    _event(uow, ticket, principal, channel, type_, before, after, data or None)
+    _event(uow, ticket, principal, channel, event_type, before, after, step.data or None)
     # The load moves with the ticket (an engineer gaining it by an assignment, or by
     # taking it, must have room; a ticket coming back to its owner on reopen is his) and
     # open handoffs end when it changes hands: assignment's handlers.
@@ -127,14 +168,7 @@ async def act(
     await uow.session.flush()
     await sla.on_action(uow, ticket, action, body.get("on"), now)
     if action in ("acknowledge", "start") and before["owner_id"] != after["owner_id"]:
-        _event(
-            uow,
-            ticket,
-            principal,
-            channel,
-            "ticket.assigned",
-            {"owner_id": before["owner_id"]},
-            {"owner_id": after["owner_id"]},
-        )
+        _event(uow, ticket, principal, channel, "ticket.assigned",
+               {"owner_id": before["owner_id"]}, {"owner_id": after["owner_id"]})  # fmt: skip
     await uow.session.flush()
     return ticket

@@ -5,7 +5,9 @@ in another (repository._CREATE)."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -40,15 +42,45 @@ from app.timers import service as timers
 BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
 
 
-async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> TicketOut:
-    now = get_clock().now()
+@dataclass(slots=True)
+class Planned:
+    """A creation decided on, before its one statement: who, what, where, and the clocks
+    and timers it starts with."""
+
+    ticket_id: uuid.UUID
+    now: datetime
+    year: int
+    priority: str
+    source: str
+    branch_id: uuid.UUID
+    ctx: repository.NewTicketContext
+    clocks: list[sla.NewClock]
+    timers: list[tuple[str, datetime]]
+
+    @property
+    def uncontracted(self) -> bool:
+        return self.ctx.contract_id is None
+
+    @property
+    def service_level(self) -> str | None:
+        return self.ctx.default_level if self.uncontracted else self.ctx.contract_level
+
+
+def _priority(data: TicketCreate) -> tuple[str, str]:
     derived = lifecycle.derive_priority(data.priority, data.impact, data.urgency)
     if derived is None:
         raise Unprocessable(
             "Give a priority, or both impact and urgency to derive it.",
             errors=[{"loc": ["body", "priority"], "msg": "required", "type": "missing"}],
         )
-    priority, source = derived
+    return derived
+
+
+async def _plan(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> Planned:
+    """The context read and checked in one statement, the SLA clocks planned and what
+    other domains start with the ticket gathered (events.TicketCreating)."""
+    now = get_clock().now()
+    priority, source = _priority(data)
     year = now.astimezone(BUSINESS_ZONE).year
     await repository.ensure_number_sequence(uow, year)
     ctx = await repository.new_ticket_context(
@@ -66,113 +98,133 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
     _check_context(principal, data, ctx)
     branch_id = data.branch_id or ctx.customer_branch_id
     assert branch_id is not None
-    uncontracted = ctx.contract_id is None
-    service_level = ctx.default_level if uncontracted else ctx.contract_level
     specs = await sla.calendar_specs_for(
         uow, {uuid.UUID(str(t["calendar_id"])): t["calendar_stamp"] for t in ctx.targets}
     )
     clocks = sla.new_clocks(ctx.targets, specs, data.service_type, now)
-    ticket_id, event_id = uuid7(), uuid7()
-    # Each clock has its warning timer, due at its warn_at.
-    timer_dues = [c.warn_at for c in clocks]
+    ticket_id = uuid7()
     # What other domains start with the ticket, in the same statement (the incident
     # check of a P1 on a device, app/incidents): timers keyed to the ticket.
     creating = TicketCreating(ticket_id, priority, data.device_id, now)
     await events.publish(uow, creating)
-    timer_dues += [due for _, due in creating.timers]
-    soon = now + timedelta(seconds=get_settings().timer_poll_seconds)
-    after = {
+    return Planned(ticket_id, now, year, priority, source, branch_id, ctx, clocks, creating.timers)
+
+
+def _created_facts(data: TicketCreate, p: Planned) -> dict[str, Any]:
+    """The `after` of the `ticket.created` event (and its outbox payload)."""
+    return {
         "status": "new",
-        "priority": priority,
-        "priority_source": source,
+        "priority": p.priority,
+        "priority_source": p.source,
         "channel": data.channel,
         "category": data.category,
         "service_type": data.service_type,
         "customer_id": str(data.customer_id),
         "device_id": str(data.device_id) if data.device_id else None,
-        "contract_id": str(ctx.contract_id) if ctx.contract_id else None,
-        "uncontracted": uncontracted,
-        "service_level": service_level,
-        "branch_id": str(branch_id),
+        "contract_id": str(p.ctx.contract_id) if p.ctx.contract_id else None,
+        "uncontracted": p.uncontracted,
+        "service_level": p.service_level,
+        "branch_id": str(p.branch_id),
         "subject": data.subject,
     }
-    if ctx.auto_assign:
+
+
+def _statement_values(
+    principal: Principal, data: TicketCreate, p: Planned, soon: datetime
+) -> dict[str, Any]:
+    """The creation statement's values (repository._CREATE): the ticket, its event and
+    outbox row, its clocks with their first segments and warning timers, other timers."""
+    clocks = p.clocks
+    return {
+        "id": p.ticket_id,
+        "prefix": f"T{p.year}-",
+        "seq": f"ticket_number_{p.year}",
+        "branch_id": p.branch_id,
+        "customer_id": data.customer_id,
+        "contact_id": data.contact_id,
+        "device_id": data.device_id,
+        "contract_id": p.ctx.contract_id,
+        "service_level": p.service_level,
+        "channel": data.channel,
+        "category": data.category,
+        "service_type": data.service_type,
+        "impact": data.impact,
+        "urgency": data.urgency,
+        "priority": p.priority,
+        "priority_source": p.source,
+        "subject": data.subject,
+        "description": data.description,
+        "product_version": data.product_version,
+        "affected_system": data.affected_system,
+        "fault_started_at": data.fault_started_at,
+        "external_ref": data.external_ref,
+        "created_by": principal.id,
+        "now": p.now,
+        "doc": document(data.subject, data.description),
+        "event_id": uuid7(),
+        "actor_name": principal.name,
+        "actor_role": principal.role.value,
+        "after": orjson.dumps(_created_facts(data, p)).decode(),
+        "outbox_id": uuid7(),
+        "clock_ids": [c.id for c in clocks],
+        "clock_metrics": [c.metric for c in clocks],
+        "clock_seconds": [c.target_seconds for c in clocks],
+        "clock_calendars": [c.calendar_id for c in clocks],
+        "clock_warn": [c.warn_percent for c in clocks],
+        "clock_warn_at": [c.warn_at for c in clocks],
+        "clock_due_at": [c.due_at for c in clocks],
+        "segment_ids": [uuid7() for _ in clocks],
+        "clock_timer_ids": [uuid7() for _ in clocks],
+        "clock_timer_kind": sla.CLOCK_TIMER,
+        "extra_timer_ids": [uuid7() for _ in p.timers],
+        "extra_timer_kinds": [kind for kind, _ in p.timers],
+        "extra_timer_dues": [due for _, due in p.timers],
+        "soon": soon,
+    }
+
+
+async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> TicketOut:
+    p = await _plan(uow, principal, data)
+    soon = p.now + timedelta(seconds=get_settings().timer_poll_seconds)
+    if p.ctx.auto_assign:
         # One transaction with the assignment below: the context was only read.
         await uow.release_raw()
         await uow.session.connection()
-    number = await repository.insert_ticket(
-        uow,
-        {
-            "id": ticket_id,
-            "prefix": f"T{year}-",
-            "seq": f"ticket_number_{year}",
-            "branch_id": branch_id,
-            "customer_id": data.customer_id,
-            "contact_id": data.contact_id,
-            "device_id": data.device_id,
-            "contract_id": ctx.contract_id,
-            "service_level": service_level,
-            "channel": data.channel,
-            "category": data.category,
-            "service_type": data.service_type,
-            "impact": data.impact,
-            "urgency": data.urgency,
-            "priority": priority,
-            "priority_source": source,
-            "subject": data.subject,
-            "description": data.description,
-            "product_version": data.product_version,
-            "affected_system": data.affected_system,
-            "fault_started_at": data.fault_started_at,
-            "external_ref": data.external_ref,
-            "created_by": principal.id,
-            "now": now,
-            "doc": document(data.subject, data.description),
-            "event_id": event_id,
-            "actor_name": principal.name,
-            "actor_role": principal.role.value,
-            "after": orjson.dumps(after).decode(),
-            "outbox_id": uuid7(),
-            "clock_ids": [c.id for c in clocks],
-            "clock_metrics": [c.metric for c in clocks],
-            "clock_seconds": [c.target_seconds for c in clocks],
-            "clock_calendars": [c.calendar_id for c in clocks],
-            "clock_warn": [c.warn_percent for c in clocks],
-            "clock_warn_at": [c.warn_at for c in clocks],
-            "clock_due_at": [c.due_at for c in clocks],
-            "segment_ids": [uuid7() for _ in clocks],
-            "clock_timer_ids": [uuid7() for _ in clocks],
-            "clock_timer_kind": sla.CLOCK_TIMER,
-            "extra_timer_ids": [uuid7() for _ in creating.timers],
-            "extra_timer_kinds": [kind for kind, _ in creating.timers],
-            "extra_timer_dues": [due for _, due in creating.timers],
-            "soon": soon,
-        },
-    )
-    timers.wake_after_commit(uow, [due for due in timer_dues if due <= soon])
-    await events.publish(uow, TicketCreated(ticket_id, principal, ctx.auto_assign))
-    if ctx.auto_assign:
+    number = await repository.insert_ticket(uow, _statement_values(principal, data, p, soon))
+    # Each clock has its warning timer, due at its warn_at; a worker wakes for those due
+    # before the scheduler's next pass.
+    dues = [c.warn_at for c in p.clocks] + [due for _, due in p.timers]
+    timers.wake_after_commit(uow, [due for due in dues if due <= soon])
+    await events.publish(uow, TicketCreated(p.ticket_id, principal, p.ctx.auto_assign))
+    if p.ctx.auto_assign:
         # Assigned by a handler (assignment), in this transaction: the session was
         # opened before the insert, so the raw statement joined it. Read it back.
-        ticket = await repository.get(uow, principal, ticket_id)
+        ticket = await repository.get(uow, principal, p.ticket_id)
         return await full_out(uow, ticket)
+    return _created_out(principal, data, p, number)
+
+
+def _created_out(principal: Principal, data: TicketCreate, p: Planned, number: str) -> TicketOut:
+    """The answer, built from values this module made (like the ticket itself): no
+    validation to run."""
+    now = p.now
     return TicketOut.model_construct(
-        id=ticket_id,
+        id=p.ticket_id,
         number=number,
-        branch_id=branch_id,
+        branch_id=p.branch_id,
         customer_id=data.customer_id,
         contact_id=data.contact_id,
         device_id=data.device_id,
-        contract_id=ctx.contract_id,
-        uncontracted=uncontracted,
-        service_level=service_level,
+        contract_id=p.ctx.contract_id,
+        uncontracted=p.uncontracted,
+        service_level=p.service_level,
         channel=data.channel,
         category=data.category,
         service_type=data.service_type,
         impact=data.impact,
         urgency=data.urgency,
-        priority=priority,  # type: ignore[arg-type]
-        priority_source=source,  # type: ignore[arg-type]
+        priority=p.priority,  # type: ignore[arg-type]
+        priority_source=p.source,  # type: ignore[arg-type]
         status="new",
         subject=data.subject,
         description=data.description,
@@ -193,8 +245,6 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
         created_at=now,
         updated_at=now,
         allowed_actions=lifecycle.allowed_actions("new", None, now, _reopen_window()),  # type: ignore[arg-type]
-        # Built from values this function made (like the ticket itself above): no
-        # validation to run.
         sla=[
             ClockBrief.model_construct(
                 metric=c.metric,  # type: ignore[arg-type]
@@ -204,7 +254,7 @@ async def create(uow: UnitOfWork, principal: Principal, data: TicketCreate) -> T
                 due_at=c.due_at,
                 breached_at=None,
             )
-            for c in clocks
+            for c in p.clocks
         ],
     )
 
