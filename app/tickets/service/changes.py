@@ -20,10 +20,7 @@ from app.core.search import document
 from app.core.security import Principal
 from app.sla import service as sla
 from app.tickets import lifecycle, repository
-from app.tickets.events import (
-    TicketChanged,
-    holding,
-)
+from app.tickets.events import Holding, TicketChanged, holding
 from app.tickets.models import (
     Ticket,
 )
@@ -70,6 +67,62 @@ _UPDATABLE = [
 ]
 
 
+def _check_editable(ticket: Ticket) -> None:
+    if ticket.status in ("closed", "cancelled"):
+        raise InvalidTransition(
+            f"A {ticket.status} ticket cannot be edited; reopen it first.",
+            current_state=ticket.status,
+            allowed_actions=allowed_actions(ticket),
+        )
+
+
+def _requested(ticket: Ticket, data: TicketUpdate) -> dict[str, Any]:
+    """The fields the PATCH sets, with the priority derived again from a new impact or
+    urgency (unless a priority is given)."""
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("subject", "category", "service_type", "description"):
+        if required in changes and changes[required] is None:
+            raise Unprocessable(f"{required} cannot be null.", field=required)
+    if "priority" in changes and changes["priority"] is None:
+        changes.pop("priority")
+    impact = changes.get("impact", ticket.impact)
+    urgency = changes.get("urgency", ticket.urgency)
+    if "priority" in changes:
+        changes["priority_source"] = "given"
+    elif ("impact" in changes or "urgency" in changes) and impact and urgency:
+        changes["priority"] = lifecycle.PRIORITY_MATRIX[(impact, urgency)]
+        changes["priority_source"] = "derived"
+    return changes
+
+
+async def _check_context(uow: UnitOfWork, ticket: Ticket, changes: dict[str, Any]) -> None:
+    """A new contact, device or category is checked against the ticket's customer; a
+    new device brings its covering contract (and so the service level) with it."""
+    if not ("contact_id" in changes or "device_id" in changes or "category" in changes):
+        return
+    today = get_clock().now().astimezone(BUSINESS_ZONE).date()
+    ctx = await repository.create_context(
+        uow,
+        ticket.customer_id,
+        changes.get("contact_id", ticket.contact_id),
+        changes.get("device_id", ticket.device_id),
+        changes.get("category", ticket.category),
+        today,
+    )
+    if changes.get("contact_id") is not None and ctx.contact_customer_id != ticket.customer_id:
+        raise Unprocessable("The contact does not belong to the customer.", field="contact_id")
+    if changes.get("device_id") is not None and ctx.device_customer_id != ticket.customer_id:
+        raise Unprocessable("The device does not belong to the customer.", field="device_id")
+    if "category" in changes and not ctx.category_active:
+        raise Unprocessable(
+            f"Unknown or inactive category '{changes['category']}'.", field="category"
+        )
+    if "device_id" in changes:
+        changes["contract_id"] = ctx.contract_id
+        changes["uncontracted"] = ctx.contract_id is None
+        changes["service_level"] = ctx.contract_level or ctx.default_level
+
+
 async def update(
     uow: UnitOfWork,
     principal: Principal,
@@ -80,78 +133,23 @@ async def update(
 ) -> Ticket:
     ticket = await repository.get_for_update(uow, principal, ticket_id)
     check_if_match(if_match, ticket.version)
-    if ticket.status in ("closed", "cancelled"):
-        raise InvalidTransition(
-            f"A {ticket.status} ticket cannot be edited; reopen it first.",
-            current_state=ticket.status,
-            allowed_actions=allowed_actions(ticket),
-        )
-    changes = data.model_dump(exclude_unset=True)
-    for required in ("subject", "category", "service_type", "description"):
-        if required in changes and changes[required] is None:
-            raise Unprocessable(f"{required} cannot be null.", field=required)
-    if "priority" in changes and changes["priority"] is None:
-        changes.pop("priority")
+    _check_editable(ticket)
+    changes = _requested(ticket, data)
     if not changes:
         return ticket
-    impact = changes.get("impact", ticket.impact)
-    urgency = changes.get("urgency", ticket.urgency)
-    if "priority" in changes:
-        changes["priority_source"] = "given"
-    elif ("impact" in changes or "urgency" in changes) and impact and urgency:
-        changes["priority"] = lifecycle.PRIORITY_MATRIX[(impact, urgency)]
-        changes["priority_source"] = "derived"
-    today = get_clock().now().astimezone(BUSINESS_ZONE).date()
-    if "contact_id" in changes or "device_id" in changes or "category" in changes:
-        ctx = await repository.create_context(
-            uow,
-            ticket.customer_id,
-            changes.get("contact_id", ticket.contact_id),
-            changes.get("device_id", ticket.device_id),
-            changes.get("category", ticket.category),
-            today,
-        )
-        if changes.get("contact_id") is not None and ctx.contact_customer_id != ticket.customer_id:
-            raise Unprocessable("The contact does not belong to the customer.", field="contact_id")
-        if changes.get("device_id") is not None and ctx.device_customer_id != ticket.customer_id:
-            raise Unprocessable("The device does not belong to the customer.", field="device_id")
-        if "category" in changes and not ctx.category_active:
-            raise Unprocessable(
-                f"Unknown or inactive category '{changes['category']}'.", field="category"
-            )
-        if "device_id" in changes:
-            changes["contract_id"] = ctx.contract_id
-            changes["uncontracted"] = ctx.contract_id is None
-            changes["service_level"] = ctx.contract_level or ctx.default_level
+    await _check_context(uow, ticket, changes)
     fields = [f for f in changes if getattr(ticket, f) != changes[f]]
     if not fields:
         return ticket
-    before = _snapshot(ticket, fields)
-    held = holding(ticket)
+    before, held = _snapshot(ticket, fields), holding(ticket)
     for f in fields:
         setattr(ticket, f, changes[f])
     if "subject" in fields or "description" in fields:
         ticket.search_vector = text_vector(ticket.subject, ticket.description)
-    after = _snapshot(ticket, fields)
     touch(ticket)
-    _event(uow, ticket, principal, channel, "ticket.updated", before, after)
-    if "priority" in fields:  # the owner's load is weighted by priority
-        await events.publish(
-            uow,
-            TicketChanged(
-                ticket, held, holding(ticket), get_clock().now(), False, principal, channel
-            ),
-        )
+    _event(uow, ticket, principal, channel, "ticket.updated", before, _snapshot(ticket, fields))
     if "priority" in fields:
-        _event(
-            uow,
-            ticket,
-            principal,
-            channel,
-            "ticket.priority_changed",
-            {"priority": before["priority"]},
-            {"priority": ticket.priority},
-        )
+        await _priority_changed(uow, ticket, principal, channel, before, held)
     if {"priority", "service_level", "service_type"} & set(fields):
         await uow.session.flush()
         targets = await sla.recompute(uow, ticket, get_clock().now())
@@ -159,6 +157,23 @@ async def update(
             _event(uow, ticket, principal, channel, "sla.recomputed", data={"targets": targets})
     await uow.session.flush()
     return ticket
+
+
+async def _priority_changed(
+    uow: UnitOfWork,
+    ticket: Ticket,
+    principal: Principal,
+    channel: str | None,
+    before: dict[str, Any],
+    held: Holding,
+) -> None:
+    # The owner's load is weighted by priority (assignment's handler).
+    now = get_clock().now()
+    await events.publish(
+        uow, TicketChanged(ticket, held, holding(ticket), now, False, principal, channel)
+    )
+    _event(uow, ticket, principal, channel, "ticket.priority_changed",
+           {"priority": before["priority"]}, {"priority": ticket.priority})  # fmt: skip
 
 
 def text_vector(subject: str, description: str) -> Any:
