@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.contracts.repository import COVERING_CONTRACT_SQL
 from app.core.db import RawSQL, UnitOfWork, raw_pool
@@ -17,7 +17,15 @@ from app.core.errors import NotFound
 from app.core.security import Principal
 from app.outbox import rows as outbox_rows
 from app.tickets import timeline
-from app.tickets.models import Ticket
+from app.tickets.models import (
+    Attachment,
+    AttachmentBlob,
+    Ticket,
+    TicketAttempt,
+    TicketComment,
+    TicketEvent,
+    TicketVisit,
+)
 from app.tickets.schemas import TicketSummary
 from app.timers import rows as timer_rows
 
@@ -436,3 +444,70 @@ async def device_branch(uow: UnitOfWork, device_id: uuid.UUID) -> uuid.UUID | No
         )
     ).first()
     return row[0] if row else None
+
+
+# --- the work log, the timeline and attachments --------------------------------------------
+
+
+async def events_of(
+    uow: UnitOfWork, ticket_id: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> list[TicketEvent]:
+    stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
+    if after is not None:
+        stmt = stmt.where(TicketEvent.id > after)
+    stmt = stmt.order_by(col(TicketEvent.id)).limit(limit + 1)
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+async def comments_of(
+    uow: UnitOfWork, ticket_id: uuid.UUID, after: uuid.UUID | None, limit: int, internal: bool
+) -> list[TicketComment]:
+    stmt = select(TicketComment).where(TicketComment.ticket_id == ticket_id)
+    if not internal:
+        stmt = stmt.where(TicketComment.visibility == "public")
+    if after is not None:
+        stmt = stmt.where(TicketComment.id > after)
+    stmt = stmt.order_by(col(TicketComment.id)).limit(limit + 1)
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+async def failed_attempts(uow: UnitOfWork, ticket_id: uuid.UUID) -> int:
+    sql = "SELECT count(*) FROM ticket_attempts WHERE ticket_id = :t AND outcome = 'failed'"
+    return int((await uow.session.execute(text(sql), {"t": ticket_id})).scalar_one())
+
+
+async def attempts_of(uow: UnitOfWork, ticket_id: uuid.UUID) -> list[TicketAttempt]:
+    stmt = (
+        select(TicketAttempt)
+        .where(col(TicketAttempt.ticket_id) == ticket_id)
+        .order_by(col(TicketAttempt.id))
+    )
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+async def visit_for_update(uow: UnitOfWork, visit_id: uuid.UUID) -> TicketVisit | None:
+    return await uow.session.get(TicketVisit, visit_id, with_for_update=True)
+
+
+async def visits_of(uow: UnitOfWork, ticket_id: uuid.UUID) -> list[TicketVisit]:
+    stmt = (
+        select(TicketVisit).where(TicketVisit.ticket_id == ticket_id).order_by(col(TicketVisit.id))
+    )
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+async def attachments_of(uow: UnitOfWork, ticket_id: uuid.UUID) -> list[Attachment]:
+    stmt = select(Attachment).where(Attachment.ticket_id == ticket_id).order_by(col(Attachment.id))
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+async def attachment_with_content(
+    uow: UnitOfWork, ticket_id: uuid.UUID, attachment_id: uuid.UUID
+) -> tuple[Attachment, bytes] | None:
+    """The ticket's attachment and its bytes, or None (another ticket's included)."""
+    attachment = await uow.session.get(Attachment, attachment_id)
+    if attachment is None or attachment.ticket_id != ticket_id:
+        return None
+    blob = await uow.session.get(AttachmentBlob, attachment_id)
+    assert blob is not None
+    return attachment, blob.data

@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from sqlmodel import col, select
-
 from app.core.clock import get_clock
 from app.core.config import get_settings
 from app.core.db import UnitOfWork
@@ -89,17 +87,14 @@ async def list_attachments(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
 ) -> list[Attachment]:
     await repository.get(uow, principal, ticket_id)
-    stmt = select(Attachment).where(Attachment.ticket_id == ticket_id).order_by(col(Attachment.id))
-    return list((await uow.session.execute(stmt)).scalars())
+    return await repository.attachments_of(uow, ticket_id)
 
 
 async def get_attachment_content(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID, attachment_id: uuid.UUID
 ) -> tuple[Attachment, bytes]:
     await repository.get(uow, principal, ticket_id)
-    attachment = await uow.session.get(Attachment, attachment_id)
-    if attachment is None or attachment.ticket_id != ticket_id:
+    found = await repository.attachment_with_content(uow, ticket_id, attachment_id)
+    if found is None:
         raise NotFound("Attachment not found.")
-    blob = await uow.session.get(AttachmentBlob, attachment_id)
-    assert blob is not None
-    return attachment, blob.data
+    return found

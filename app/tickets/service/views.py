@@ -7,8 +7,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, select
-
 from app.core.channels import CHANNELS
 from app.core.clock import get_clock
 from app.core.config import get_settings
@@ -134,8 +132,4 @@ async def list_events(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID, after: uuid.UUID | None, limit: int
 ) -> list[TicketEvent]:
     await repository.get(uow, principal, ticket_id)
-    stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
-    if after is not None:
-        stmt = stmt.where(TicketEvent.id > after)
-    stmt = stmt.order_by(col(TicketEvent.id)).limit(limit + 1)
-    return list((await uow.session.execute(stmt)).scalars())
+    return await repository.events_of(uow, ticket_id, after, limit)

@@ -7,9 +7,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
-from sqlmodel import col, select
-
 from app.core import events
 from app.core.clock import get_clock
 from app.core.db import UnitOfWork
@@ -81,13 +78,7 @@ async def list_comments(
     include_internal: bool,
 ) -> list[TicketComment]:
     await repository.get(uow, principal, ticket_id)
-    stmt = select(TicketComment).where(TicketComment.ticket_id == ticket_id)
-    if not include_internal:
-        stmt = stmt.where(TicketComment.visibility == "public")
-    if after is not None:
-        stmt = stmt.where(TicketComment.id > after)
-    stmt = stmt.order_by(col(TicketComment.id)).limit(limit + 1)
-    return list((await uow.session.execute(stmt)).scalars())
+    return await repository.comments_of(uow, ticket_id, after, limit, include_internal)
 
 
 async def add_attempt(
@@ -110,14 +101,7 @@ async def add_attempt(
     )
     uow.session.add(attempt)
     await uow.session.flush()
-    failed = (
-        await uow.session.execute(
-            text(
-                "SELECT count(*) FROM ticket_attempts WHERE ticket_id = :t AND outcome = 'failed'"
-            ),
-            {"t": ticket.id},
-        )
-    ).scalar_one()
+    failed = await repository.failed_attempts(uow, ticket.id)
     _event(
         uow,
         ticket,
@@ -143,12 +127,7 @@ async def list_attempts(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
 ) -> list[TicketAttempt]:
     await repository.get(uow, principal, ticket_id)
-    stmt = (
-        select(TicketAttempt)
-        .where(TicketAttempt.ticket_id == ticket_id)
-        .order_by(col(TicketAttempt.id))
-    )  # type: ignore[arg-type]
-    return list((await uow.session.execute(stmt)).scalars())
+    return await repository.attempts_of(uow, ticket_id)
 
 
 def _check_visit_times(arrived: datetime, departed: datetime | None, now: datetime) -> None:
@@ -205,7 +184,7 @@ async def update_visit(
     channel: str | None,
 ) -> TicketVisit:
     ticket = await repository.get_for_update(uow, principal, ticket_id)
-    visit = await uow.session.get(TicketVisit, visit_id, with_for_update=True)
+    visit = await repository.visit_for_update(uow, visit_id)
     if visit is None or visit.ticket_id != ticket.id:
         raise NotFound("Visit not found.")
     check_if_match(if_match, visit.version)
@@ -234,7 +213,4 @@ async def list_visits(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
 ) -> list[TicketVisit]:
     await repository.get(uow, principal, ticket_id)
-    stmt = (
-        select(TicketVisit).where(TicketVisit.ticket_id == ticket_id).order_by(col(TicketVisit.id))
-    )
-    return list((await uow.session.execute(stmt)).scalars())
+    return await repository.visits_of(uow, ticket_id)
