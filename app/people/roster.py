@@ -1,6 +1,9 @@
 """Reads the roster from PostgreSQL and answers "who is on duty for line L, skill S,
 branch B at time T" (the rules are the pure functions of duty.py). Raw asyncpg: the
-assignment of a ticket asks this on its hot path, over thousands of engineers."""
+assignment of a ticket asks this on its hot path, over thousands of engineers.
+
+One set-based read model, kept whole: inside people only the repository reads it (the
+services ask the repository); outside, the assignment imports `top_candidates` and `OnDuty`."""
 
 from __future__ import annotations
 
