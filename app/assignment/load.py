@@ -13,7 +13,8 @@ the identity's open tickets, which cannot see this transaction's change either, 
 change would be lost (the count one short, or one too many). Both sides therefore meet
 on the identity's API key row: a change that finds no counter row takes that row FOR
 SHARE and looks again, and the profile's creation takes it FOR NO KEY UPDATE before it
-inserts and counts (`lock_identity`). Either the change waits for the new profile and
+inserts and counts (`people.repository.lock_identity`; the count is this module's
+`recount`, run by assignment's handler of `people.events.EngineerCreated`). Either the change waits for the new profile and
 then moves its counter, or the count waits for the change and includes it. (KEY SHARE,
 the lock of foreign-key checks, conflicts with neither, so tickets keep being assigned
 to the identity meanwhile; only the rare no-profile path pays the extra statement.)
@@ -59,7 +60,6 @@ _CHANGE = RawSQL(
 )
 _MAX = RawSQL("SELECT max_load, open_tickets FROM engineers WHERE id = :id::uuid")
 _SHARE_IDENTITY = RawSQL("SELECT 1 FROM api_keys WHERE id = :id::uuid FOR SHARE")
-_LOCK_IDENTITY = RawSQL("SELECT active FROM api_keys WHERE id = :id::uuid FOR NO KEY UPDATE")
 _RECOUNT = RawSQL(
     """
     UPDATE engineers e SET open_tickets = c.n, open_load = c.w
@@ -125,15 +125,6 @@ async def _move(
         max_load=row["max_load"],
         open_tickets=row["open_tickets"],
     )
-
-
-async def lock_identity(uow: UnitOfWork, key_id: uuid.UUID) -> bool | None:
-    """Locks an API identity before its engineer profile is created and its load counted
-    (so no load change of that identity runs in between unseen); returns whether the key
-    is active, None when there is no such key."""
-    conn = await uow.connection()
-    row = await conn.fetchrow(_LOCK_IDENTITY.sql, *_LOCK_IDENTITY.args({"id": key_id}))
-    return None if row is None else bool(row["active"])
 
 
 async def recount(uow: UnitOfWork, engineer_id: uuid.UUID) -> None:

@@ -1,12 +1,14 @@
 """Assignment's reactions to ticket events (`app.core.events`): a new ticket whose SLA
 policy assigns at once is assigned in its creation's transaction; a change of owner,
-status or priority moves the owners' load and ends open handoffs."""
+status or priority moves the owners' load and ends open handoffs; a new engineer's
+load is counted."""
 
 from __future__ import annotations
 
 from app.assignment import load, service
 from app.core.db import UnitOfWork
 from app.core.events import subscribe
+from app.people.events import EngineerCreated
 from app.tickets.events import TicketChanged, TicketCreated
 
 
@@ -28,3 +30,9 @@ async def end_handoffs(uow: UnitOfWork, event: TicketChanged) -> None:
     before, after = event.before.owner_id, event.after.owner_id
     if before is not None and before != after:  # (a handoff needs an owner)
         await service.end_handoffs(uow, event.ticket, event.actor, event.channel)
+
+
+@subscribe(EngineerCreated, order=10)
+async def count_new_engineers_load(uow: UnitOfWork, event: EngineerCreated) -> None:
+    # The identity may own open tickets already (assigned before it had a profile).
+    await load.recount(uow, event.engineer_id)

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from app.access.models import ApiKey
 from app.branches.models import Branch
 from app.catalogue.models import Category, ProductFamily
-from app.core.db import UnitOfWork
+from app.core.db import RawSQL, UnitOfWork
 from app.core.pagination import PageParams
 from app.core.security import Principal
 from app.people import roster
@@ -277,3 +277,15 @@ async def engineers_on_duty(
 ) -> list[OnDuty]:
     """Active engineers on duty at `at`, of `line`, with one of `skills` (roster.py)."""
     return await roster.on_duty(uow, at, line=line, skills=skills)
+
+
+_LOCK_IDENTITY = RawSQL("SELECT active FROM api_keys WHERE id = :id::uuid FOR NO KEY UPDATE")
+
+
+async def lock_identity(uow: UnitOfWork, key_id: uuid.UUID) -> bool | None:
+    """Locks an API identity before its engineer profile is created and its load counted
+    (so no load change of that identity runs in between unseen: assignment/load.py);
+    returns whether the key is active, None when there is no such key."""
+    conn = await uow.connection()
+    row = await conn.fetchrow(_LOCK_IDENTITY.sql, *_LOCK_IDENTITY.args({"id": key_id}))
+    return None if row is None else bool(row["active"])

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from app.assignment import load
+from app.core import events
 from app.core.clock import get_clock
 from app.core.db import UnitOfWork
 from app.core.errors import Conflict, NotFound
@@ -21,6 +21,7 @@ from app.core.etag import check_if_match
 from app.core.pagination import Page, PageParams, make_page
 from app.core.security import Principal
 from app.people import repository
+from app.people.events import EngineerCreated
 from app.people.models import SKILL_KINDS, Engineer, EngineerSkill
 from app.people.schemas import EngineerCreate, EngineerOut, EngineerUpdate, Skill, SkillOut
 from app.people.service.changes import apply_changes, touch
@@ -125,7 +126,7 @@ async def _check_new_engineer(uow: UnitOfWork, principal: Principal, data: Engin
     await branch_in_scope(uow, principal, data.branch_id)
     # Locked before the profile is inserted and its load counted: an assignment of this
     # identity meanwhile waits for the profile, or the count waits for it (load.py).
-    if not await load.lock_identity(uow, data.api_key_id):
+    if not await repository.lock_identity(uow, data.api_key_id):
         raise invalid(
             "api_key_id", "api_key_id does not name an active API key.", "unknown_api_key"
         )
@@ -149,8 +150,9 @@ async def create_engineer(uow: UnitOfWork, principal: Principal, data: EngineerC
     except IntegrityError as exc:  # a concurrent create of the same engineer
         raise Conflict("This API key is an engineer already.", field="api_key_id") from exc
     await repository.add_skills(uow, _skill_rows(engineer.id, data.skills))
-    # The identity may own open tickets already (assigned before it had a profile).
-    await load.recount(uow, engineer.id)
+    # The identity may own open tickets already (assigned before it had a profile):
+    # assignment counts them (its handler), in this transaction.
+    await events.publish(uow, EngineerCreated(engineer.id))
     await repository.refresh(uow, engineer)
     return engineer
 
