@@ -23,13 +23,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
-
 from app.core import queue
 from app.core.clock import get_clock
 from app.core.config import get_settings
 from app.core.db import UnitOfWork
-from app.core.ids import uuid7
+from app.timers import repository
 
 log = logging.getLogger("supportline.timers")
 
@@ -157,47 +155,14 @@ def is_soon(due_at: datetime, now: datetime) -> bool:
 
 # --- setting and cancelling -------------------------------------------------------------
 
-_UPSERT = text(
-    """
-    INSERT INTO timers (id, kind, subject_id, due_at, fire_at, version, state,
-                        enqueued_version, attempts, created_at, updated_at)
-    VALUES (:id, :kind, :subject_id, :due_at, :due_at, 1, 'pending',
-            CASE WHEN :soon THEN 1 END, 0, :now, :now)
-    ON CONFLICT (kind, subject_id) DO UPDATE SET
-        due_at = EXCLUDED.due_at,
-        fire_at = EXCLUDED.due_at,
-        version = timers.version + 1,
-        state = 'pending',
-        attempts = 0,
-        last_error = NULL,
-        fired_at = NULL,
-        enqueued_version = CASE WHEN :soon THEN timers.version + 1 END,
-        updated_at = EXCLUDED.updated_at
-    WHERE timers.due_at IS DISTINCT FROM EXCLUDED.due_at OR timers.state <> 'pending'
-    RETURNING id
-    """
-)
-
 
 async def schedule(uow: UnitOfWork, kind: str, subject_id: uuid.UUID, due_at: datetime) -> None:
     """Sets the timer (kind, subject) to `due_at`, pending, in the caller's transaction.
     Setting it to the time it already has changes nothing (no new version, no job)."""
     now = get_clock().now()
     soon = is_soon(due_at, now)
-    row = (
-        await uow.session.execute(
-            _UPSERT,
-            {
-                "id": uuid7(),
-                "kind": kind,
-                "subject_id": subject_id,
-                "due_at": due_at,
-                "soon": soon,
-                "now": now,
-            },
-        )
-    ).first()
-    if row is not None and soon:
+    changed = await repository.upsert(uow, kind, subject_id, due_at, soon, now)
+    if changed and soon:
         wake_after_commit(uow, [due_at])
 
 
@@ -207,14 +172,7 @@ async def cancel(uow: UnitOfWork, kind: str, subject_ids: Iterable[uuid.UUID]) -
     ids = list(subject_ids)
     if not ids:
         return 0
-    result = await uow.session.execute(
-        text(
-            "UPDATE timers SET state = 'cancelled', version = version + 1, updated_at = :now "
-            "WHERE kind = :kind AND subject_id = ANY(:ids) AND state = 'pending'"
-        ),
-        {"kind": kind, "ids": ids, "now": get_clock().now()},
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return await repository.cancel(uow, kind, ids, get_clock().now())
 
 
 def backoff(attempts: int) -> timedelta:
