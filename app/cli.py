@@ -11,8 +11,12 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.embedded import EmbeddedServices
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,99 +131,146 @@ def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float) 
     return False
 
 
+@dataclass
+class DevRun:
+    """What `dev` started, and the stop flag every one of its waits polls."""
+
+    host: str
+    port: int
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    services: EmbeddedServices | None = None
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    stop_signal: list[int] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def trap_signals(self) -> None:
+        """From here on a signal only sets a flag: every wait polls it, so shutdown
+        always runs (children first, then the embedded servers)."""
+
+        def _stop(signum: int, frame: Any) -> None:
+            self.stop_signal.append(signum)
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """make run: embedded services when URLs are unset, migrate, demo data once, API + worker.
 
     Ctrl-C (SIGINT) or SIGTERM stops the API and the worker, then the embedded
     PostgreSQL and Redis this command started, and returns once they are gone."""
     from app.core.config import get_settings
-    from app.embedded import EmbeddedServices, ensure_services
+    from app.embedded import EmbeddedServices
 
-    stop_signal: list[int] = []
-
-    def _stop(signum: int, frame: Any) -> None:
-        stop_signal.append(signum)
-
-    # From here on a signal only sets a flag: every wait below polls it, so shutdown
-    # always runs the `finally` (children first, then the embedded servers).
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-
-    settings = get_settings()
-    data_dir = Path(settings.data_dir).resolve()
-    keys_file = data_dir / "demo-keys.txt"
-    env = dict(os.environ)
-    services = EmbeddedServices()
-    procs: list[subprocess.Popen[bytes]] = []
-    py = sys.executable
-
-    def step(*cli_args: str) -> bool:
-        """Runs `supportline <cli_args>` to completion; False if it failed or we stop."""
-        proc = subprocess.Popen([py, "-m", "app.cli", *cli_args], env=env)
-        while proc.poll() is None:
-            if stop_signal:
-                proc.terminate()
-                proc.wait()
-                return False
-            time.sleep(0.1)
-        if proc.returncode != 0:
-            print(f"supportline {' '.join(cli_args)} failed ({proc.returncode}).", file=sys.stderr)
-        return proc.returncode == 0
-
-    base = f"http://{args.host}:{args.port}"
+    run = DevRun(args.host, args.port)
+    run.trap_signals()
+    data_dir = Path(get_settings().data_dir).resolve()
+    run.services = EmbeddedServices()
     try:
-        if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
-            print(f"Starting embedded servers in {data_dir} ...", flush=True)
-        services = ensure_services(data_dir)
-        get_settings.cache_clear()
-        env = dict(os.environ)
-        env.setdefault("LOG_JSON", "false")
-        env["DATA_DIR"] = str(data_dir)
-        if stop_signal or not step("migrate") or not step("demo"):
-            return 0 if stop_signal else 1
-        procs.append(
-            subprocess.Popen(
-                [py, "-m", "app.cli", "serve", "--host", args.host, "--port", str(args.port)],
-                env=env,
-            )
-        )
-        procs.append(subprocess.Popen([py, "-m", "app.cli", "worker"], env=env))
-        while not stop_signal and not _wait_ready(f"{base}/readyz", procs, timeout=1.0):
-            if not stop_signal and any(p.poll() is not None for p in procs):
-                print("The API or the worker exited during start-up.", file=sys.stderr)
-                return 1
-        if stop_signal:
-            return 0
-        print(
-            f"\n  Supportline is running.\n"
-            f"  API docs:  {base}/docs\n"
-            f"  OpenAPI:   {base}/openapi.json\n"
-            f"  Ready:     {base}/readyz\n"
-            f"  Demo keys: {keys_file}\n"
-            f"  Ctrl-C stops the API, the worker and the embedded servers.\n",
-            flush=True,
-        )
-        while not stop_signal and all(p.poll() is None for p in procs):
-            time.sleep(0.3)
-        if not stop_signal:
-            print("The API or the worker exited; stopping.", file=sys.stderr)
-            return 1
-        return 0
+        _dev_start_services(run, data_dir)
+        if run.stop_signal or not _dev_cli(run, "migrate") or not _dev_cli(run, "demo"):
+            return 0 if run.stop_signal else 1
+        _dev_start_children(run)
+        started = _dev_wait_started(run)
+        if started is not None:
+            return started
+        _dev_print_running(run, data_dir / "demo-keys.txt")
+        return _dev_watch(run)
     finally:
-        if procs or services._handles:
-            print("Stopping ...", flush=True)
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        _dev_shutdown(run)
+
+
+def _dev_start_services(run: DevRun, data_dir: Path) -> None:
+    """Embedded PostgreSQL and Redis for the URLs the environment does not set; the
+    children's environment with them."""
+    from app.core.config import get_settings
+    from app.embedded import ensure_services
+
+    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        print(f"Starting embedded servers in {data_dir} ...", flush=True)
+    run.services = ensure_services(data_dir)
+    get_settings.cache_clear()
+    run.env = dict(os.environ)
+    run.env.setdefault("LOG_JSON", "false")
+    run.env["DATA_DIR"] = str(data_dir)
+
+
+def _dev_cli(run: DevRun, *cli_args: str) -> bool:
+    """Runs `supportline <cli_args>` to completion; False if it failed or we stop."""
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", *cli_args], env=run.env)
+    while proc.poll() is None:
+        if run.stop_signal:
+            proc.terminate()
+            proc.wait()
+            return False
+        time.sleep(0.1)
+    if proc.returncode != 0:
+        print(f"supportline {' '.join(cli_args)} failed ({proc.returncode}).", file=sys.stderr)
+    return proc.returncode == 0
+
+
+def _dev_start_children(run: DevRun) -> None:
+    py = sys.executable
+    serve = [py, "-m", "app.cli", "serve", "--host", run.host, "--port", str(run.port)]
+    run.procs.append(subprocess.Popen(serve, env=run.env))
+    run.procs.append(subprocess.Popen([py, "-m", "app.cli", "worker"], env=run.env))
+
+
+def _dev_wait_started(run: DevRun) -> int | None:
+    """Waits until the API is ready: None then, else the exit code (a child died, or
+    we were told to stop)."""
+    while not run.stop_signal and not _wait_ready(f"{run.base}/readyz", run.procs, timeout=1.0):
+        if not run.stop_signal and any(p.poll() is not None for p in run.procs):
+            print("The API or the worker exited during start-up.", file=sys.stderr)
+            return 1
+    return 0 if run.stop_signal else None
+
+
+def _dev_print_running(run: DevRun, keys_file: Path) -> None:
+    base = run.base
+    print(
+        f"\n  Supportline is running.\n"
+        f"  API docs:  {base}/docs\n"
+        f"  OpenAPI:   {base}/openapi.json\n"
+        f"  Ready:     {base}/readyz\n"
+        f"  Demo keys: {keys_file}\n"
+        f"  Ctrl-C stops the API, the worker and the embedded servers.\n",
+        flush=True,
+    )
+
+
+def _dev_watch(run: DevRun) -> int:
+    """Runs until a signal (0) or until the API or the worker exits (1)."""
+    while not run.stop_signal and all(p.poll() is None for p in run.procs):
+        time.sleep(0.3)
+    if not run.stop_signal:
+        print("The API or the worker exited; stopping.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _dev_shutdown(run: DevRun) -> None:
+    """Stops the children (SIGTERM, killed after 20 s), then the embedded servers."""
+    services = run.services
+    embedded = services is not None and bool(services.database_url or services.redis_url)
+    if run.procs or embedded:
+        print("Stopping ...", flush=True)
+    for p in run.procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in run.procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if services is not None:
         services.stop()
-        if procs or services.database_url or services.redis_url:
-            print("Stopped.", flush=True)
+    if run.procs or embedded:
+        print("Stopped.", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

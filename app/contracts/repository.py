@@ -33,6 +33,17 @@ async def get_contract(
     return (await uow.session.execute(stmt)).scalar_one_or_none()
 
 
+async def add(uow: UnitOfWork, contract: Contract) -> None:
+    """Inserts `contract` now (a unique violation raises IntegrityError here)."""
+    uow.session.add(contract)
+    await uow.session.flush()
+
+
+async def save(uow: UnitOfWork) -> None:
+    """Writes the changes made to loaded rows now."""
+    await uow.session.flush()
+
+
 async def number_taken(uow: UnitOfWork, number: str, exclude: uuid.UUID | None = None) -> bool:
     stmt = select(col(Contract.id)).where(col(Contract.number) == number)
     if exclude is not None:

@@ -82,9 +82,13 @@ async def _check_level(uow: UnitOfWork, code: str) -> None:
         )
 
 
-async def _flush(uow: UnitOfWork, number: str) -> None:
+async def _flush(uow: UnitOfWork, number: str, new: Contract | None = None) -> None:
+    """Writes now, inserting `new` if given."""
     try:
-        await uow.session.flush()
+        if new is None:
+            await repository.save(uow)
+        else:
+            await repository.add(uow, new)
     except IntegrityError as exc:  # a concurrent write took the number
         raise _duplicate(number) from exc
 
@@ -96,8 +100,7 @@ async def create_contract(uow: UnitOfWork, principal: Principal, data: ContractC
     if await repository.number_taken(uow, data.number):
         raise _duplicate(data.number)
     contract = Contract(**data.model_dump())
-    uow.session.add(contract)
-    await _flush(uow, data.number)
+    await _flush(uow, data.number, new=contract)
     return contract
 
 
@@ -210,7 +213,7 @@ async def replace_covered_devices(
         )
     await repository.replace_covered(uow, contract.id, wanted)
     _touch(contract)
-    await uow.session.flush()
+    await repository.save(uow)
     rows = sorted(found, key=lambda d: d.id)
     return contract, ContractDevicesOut(
         contract_id=contract.id,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from app.branches.models import Branch
 from app.core.db import UnitOfWork
 from app.core.security import Principal
 from app.customers.models import Contact, Customer
@@ -28,6 +29,37 @@ async def get_customer(
     if lock:
         stmt = stmt.with_for_update()
     return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
+async def branch_exists(uow: UnitOfWork, branch_id: uuid.UUID) -> bool:
+    return await uow.session.get(Branch, branch_id) is not None
+
+
+async def customer_id_by_code(uow: UnitOfWork, code: str) -> uuid.UUID | None:
+    """Unscoped: codes are unique across all branches."""
+    stmt = select(col(Customer.id)).where(col(Customer.code) == code)
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
+async def contact_id_by_name(
+    uow: UnitOfWork, customer_id: uuid.UUID, name: str
+) -> uuid.UUID | None:
+    """The caller has checked that the customer is visible."""
+    stmt = select(col(Contact.id)).where(
+        col(Contact.customer_id) == customer_id, col(Contact.name) == name
+    )
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
+async def add(uow: UnitOfWork, row: Customer | Contact) -> None:
+    """Inserts `row` now (a unique violation raises IntegrityError here)."""
+    uow.session.add(row)
+    await uow.session.flush()
+
+
+async def save(uow: UnitOfWork) -> None:
+    """Writes the changes made to loaded rows now."""
+    await uow.session.flush()
 
 
 async def code_taken(uow: UnitOfWork, code: str) -> bool:

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from app.branches.models import Branch
 from app.core.clock import get_clock
 from app.core.db import UnitOfWork
 from app.core.errors import Conflict, NotFound, Unprocessable
@@ -39,7 +38,7 @@ def _apply(row: Any, changes: dict[str, Any], not_null: set[str]) -> None:
 async def _check_branch(uow: UnitOfWork, principal: Principal, branch_id: uuid.UUID) -> None:
     # Outside the key's scope: 404, as for any other branch's object.
     principal.check_branch(branch_id, "Branch")
-    if await uow.session.get(Branch, branch_id) is None:
+    if not await repository.branch_exists(uow, branch_id):
         raise Unprocessable("branch_id does not name a branch.", field="branch_id")
 
 
@@ -59,9 +58,8 @@ async def create_customer(uow: UnitOfWork, principal: Principal, data: CustomerC
     if await repository.code_taken(uow, data.code):
         raise Conflict(f"A customer with code '{data.code}' exists.", field="code")
     customer = Customer(**data.model_dump())
-    uow.session.add(customer)
     try:
-        await uow.session.flush()
+        await repository.add(uow, customer)
     except IntegrityError as exc:  # a concurrent create took the code
         raise Conflict(f"A customer with code '{data.code}' exists.", field="code") from exc
     return customer
@@ -105,7 +103,7 @@ async def update_customer(
         await _check_branch(uow, principal, new_branch)
     _apply(customer, changes, _CUSTOMER_NOT_NULL)
     _touch(customer)
-    await uow.session.flush()
+    await repository.save(uow)
     return customer
 
 
@@ -117,8 +115,7 @@ async def create_contact(
 ) -> Contact:
     customer = await get_customer(uow, principal, customer_id)
     contact = Contact(customer_id=customer.id, **data.model_dump())
-    uow.session.add(contact)
-    await uow.session.flush()
+    await repository.add(uow, contact)
     return contact
 
 
@@ -156,5 +153,5 @@ async def update_contact(
     check_if_match(if_match, contact.version)
     _apply(contact, data.model_dump(exclude_unset=True), _CONTACT_NOT_NULL)
     _touch(contact)
-    await uow.session.flush()
+    await repository.save(uow)
     return contact

@@ -31,6 +31,17 @@ async def get_device(
     return (await uow.session.execute(stmt)).scalar_one_or_none()
 
 
+async def add(uow: UnitOfWork, device: Device) -> None:
+    """Inserts `device` now (a unique violation raises IntegrityError here)."""
+    uow.session.add(device)
+    await uow.session.flush()
+
+
+async def save(uow: UnitOfWork) -> None:
+    """Writes the changes made to loaded rows now."""
+    await uow.session.flush()
+
+
 async def find_by_model_serial(
     uow: UnitOfWork, model: str, serial: str, exclude: uuid.UUID | None = None
 ) -> uuid.UUID | None:

@@ -37,9 +37,13 @@ async def _check_family(uow: UnitOfWork, code: str) -> None:
         )
 
 
-async def _flush(uow: UnitOfWork, device: Device) -> None:
+async def _flush(uow: UnitOfWork, device: Device, insert: bool = False) -> None:
+    """Writes now, inserting `device` if `insert`."""
     try:
-        await uow.session.flush()
+        if insert:
+            await repository.add(uow, device)
+        else:
+            await repository.save(uow)
     except IntegrityError as exc:  # a concurrent write took the (model, serial)
         raise _duplicate(device.model, device.serial) from exc
 
@@ -52,8 +56,7 @@ async def create_device(uow: UnitOfWork, principal: Principal, data: DeviceCreat
     if await repository.find_by_model_serial(uow, data.model, data.serial):
         raise _duplicate(data.model, data.serial)
     device = Device(**data.model_dump())
-    uow.session.add(device)
-    await _flush(uow, device)
+    await _flush(uow, device, insert=True)
     return device
 
 
