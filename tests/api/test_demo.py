@@ -5,7 +5,6 @@ nothing the second time."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,10 +74,9 @@ async def test_demo_loads_once_with_working_keys_and_tickets_in_every_state(
 ) -> None:
     from app.demo import MARKER_KEY_NAME, load_demo
 
-    t0 = time.perf_counter()
+    # (How long it takes is not a test's business: timed assertions fail on a busy
+    # machine; it is bench material, not a test.)
     assert await load_demo() == 0
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 5, f"demo load took {elapsed:.1f}s"
     printed = capsys.readouterr().out
     assert "Demo data loaded" in printed
 
