@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from app.core.clock import FixedClock
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("ENV", "test")
@@ -136,3 +140,23 @@ async def issue_key(
 @pytest.fixture
 async def admin(app: Any) -> dict[str, str]:
     return await issue_key("admin")
+
+
+@pytest.fixture
+def clock_start() -> datetime:
+    """Where `clock` is pinned: now, to the second (24x7 targets do not care about the
+    date, and the world's contract is valid today). A module that needs another instant
+    defines this fixture again."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def clock(clock_start: datetime) -> Iterator[FixedClock]:
+    """The process clock pinned at `clock_start`, moved by the test; the wall clock again
+    afterwards."""
+    from app.core.clock import Clock, FixedClock, set_clock
+
+    fixed = FixedClock(clock_start)
+    set_clock(fixed)
+    yield fixed
+    set_clock(Clock())

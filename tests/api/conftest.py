@@ -1,10 +1,20 @@
+"""Fixtures of the API tests, and the HTTP helpers several of their modules share (each
+defined here once; a module imports them from `tests.api.conftest`)."""
+
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import text
 
-from tests.factories import World, build_world
+from tests.factories import World, build_world, ticket_body
+
+PROBLEM = "application/problem+json"
+EVIL_SQL = "'; DROP TABLE customers;--"
+EVIL_HTML = "<script>alert(1)</script>"
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +24,114 @@ def _isolated(clean_db: None) -> None:
 
 @pytest.fixture
 async def world(app: Any) -> World:
-    """A branch, customer, contact, device and contract to open tickets on (modules with
-    a world of their own define this fixture again)."""
+    """A branch, customer, contact, device and contract to open tickets on."""
     return await build_world()
+
+
+def problem(r: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
+    """The body of an RFC 9457 problem answered with `status`, naming `field` if given
+    (as its `field` or in one of its `errors`)."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = r.json()
+    if field is not None:
+        assert body.get("field") == field or any(
+            field in e["loc"] for e in body.get("errors") or []
+        ), body
+    return body
+
+
+async def key_id(client: httpx.AsyncClient, headers: dict[str, str]) -> uuid.UUID:
+    """The id of the key that `headers` present (its identity)."""
+    r = await client.get("/v1/me", headers=headers)
+    assert r.status_code == 200, r.text
+    return uuid.UUID(r.json()["id"])
+
+
+async def new_key(
+    client: httpx.AsyncClient, admin: dict[str, str], role: str = "engineer", **kw: Any
+) -> str:
+    """The id of a key issued over HTTP by `admin` (its secret is not kept)."""
+    r = await client.post(
+        "/v1/api-keys", json={"name": f"{role} {uuid.uuid4().hex[:6]}", "role": role, **kw},
+        headers=admin,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def create_ticket(
+    client: httpx.AsyncClient, headers: dict[str, str], world: World, **kw: Any
+) -> dict[str, Any]:
+    """A ticket opened over HTTP on `world` (`ticket_body` with `kw` over it)."""
+    r = await client.post("/v1/tickets", json=ticket_body(world, **kw), headers=headers)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def ticket_events(
+    client: httpx.AsyncClient, headers: dict[str, str], tid: str
+) -> list[dict[str, Any]]:
+    r = await client.get(f"/v1/tickets/{tid}/events", headers=headers)
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+async def engineer_counts(engineer_id: uuid.UUID) -> tuple[int, int]:
+    """An engineer's (open_tickets, open_load) as stored."""
+    from app.core.db import open_uow
+
+    async with open_uow() as uow:
+        row = (await uow.session.execute(
+            text("SELECT open_tickets, open_load FROM engineers WHERE id = :i"),
+            {"i": engineer_id},
+        )).one()  # fmt: skip
+    return int(row[0]), int(row[1])
+
+
+async def make_branch(client: httpx.AsyncClient, admin: dict[str, str], code: str) -> str:
+    r = await client.post(
+        "/v1/branches", json={"code": code, "name": f"{code}分公司"}, headers=admin
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def make_customer(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    branch_id: str,
+    code: str = "C-001",
+    **extra: Any,
+) -> dict[str, Any]:
+    body = {"branch_id": branch_id, "code": code, "name": f"客户{code}", **extra}
+    r = await client.post("/v1/customers", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def branch_and_customer(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> tuple[str, dict[str, Any]]:
+    """Branch SH and its customer C-SH, made over HTTP."""
+    sh = await make_branch(client, admin, "SH")
+    return sh, await make_customer(client, admin, sh, "C-SH")
+
+
+async def make_device(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    customer_id: str,
+    serial: str = "2102351931P0K8000123",
+    **extra: Any,
+) -> dict[str, Any]:
+    body = {
+        "customer_id": customer_id,
+        "serial": serial,
+        "model": "S5735-L48T4X-A1",
+        "product_family": "switch",
+        **extra,
+    }
+    r = await client.post("/v1/devices", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return dict(r.json())

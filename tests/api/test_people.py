@@ -6,55 +6,24 @@ filters, branch ordering)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from app.core.clock import Clock, FixedClock, set_clock
+from app.core.clock import FixedClock
+from tests.api.conftest import new_key, problem
 from tests.conftest import issue_key
-from tests.factories import World, build_world
+from tests.factories import World
 
-PROBLEM = "application/problem+json"
 # Monday 2026-03-02, 10:00 in Shanghai.
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def world(app: Any) -> World:
-    return await build_world()
-
-
-@pytest.fixture
-def clock() -> Iterator[FixedClock]:
-    fixed = FixedClock(NOW)
-    set_clock(fixed)
-    yield fixed
-    set_clock(Clock())
-
-
-def problem(r: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = r.json()
-    if field is not None:
-        assert body.get("field") == field or any(
-            field in e["loc"] for e in body.get("errors") or []
-        ), body
-    return body
-
-
-async def new_key(
-    client: httpx.AsyncClient, admin: dict[str, str], role: str = "engineer", **kw: Any
-) -> str:
-    r = await client.post(
-        "/v1/api-keys", json={"name": f"{role} {uuid.uuid4().hex[:6]}", "role": role, **kw},
-        headers=admin,
-    )  # fmt: skip
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
+def clock_start() -> datetime:
+    return NOW
 
 
 async def team(

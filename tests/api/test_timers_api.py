@@ -5,15 +5,15 @@ workers; the handler registry; a wake-up that runs out of time hands the rest on
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from app.core.clock import Clock, FixedClock, set_clock
+from app.core.clock import FixedClock
 from app.core.config import Settings
 from app.core.db import open_uow
 from app.core.queue import get_pool
@@ -22,14 +22,6 @@ from app.timers import service as timers
 from tests.conftest import issue_key
 
 FLAKY = "test.flaky"
-
-
-@pytest.fixture
-def clock() -> Iterator[FixedClock]:
-    fixed = FixedClock(datetime.now(UTC).replace(microsecond=0))
-    set_clock(fixed)
-    yield fixed
-    set_clock(Clock())
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
-from app.core.clock import Clock, FixedClock, set_clock
+from app.core.clock import FixedClock
 from app.core.config import Settings, get_settings
 from app.core.db import UnitOfWork, open_uow
 from app.core.ids import uuid7
@@ -51,12 +51,9 @@ async def effects(db: asyncpg.Connection) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-def clock() -> Iterator[FixedClock]:
-    # Pinned a little ahead of the wall clock so rows just published are due.
-    fixed = FixedClock(datetime.now(UTC) + timedelta(seconds=1))
-    set_clock(fixed)
-    yield fixed
-    set_clock(Clock())
+def clock_start() -> datetime:
+    # A little ahead of the wall clock so rows just published are due.
+    return datetime.now(UTC) + timedelta(seconds=1)
 
 
 @pytest.fixture
