@@ -135,3 +135,23 @@ async def make_device(
     r = await client.post("/v1/devices", json=body, headers=headers)
     assert r.status_code == 201, r.text
     return dict(r.json())
+
+
+async def walk_pages(
+    client: httpx.AsyncClient, headers: dict[str, str], path: str, limit: int = 2, **params: Any
+) -> list[dict[str, Any]]:
+    """Every item of a cursor-paged list, `limit` a page, following `next_cursor` to the
+    end; each page is a 200 of the one page shape, no longer than `limit`."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(50):
+        query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        r = await client.get(path, params=query, headers=headers)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert set(page) == {"items", "next_cursor"} and len(page["items"]) <= limit
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+    raise AssertionError(f"{path}: no last page")

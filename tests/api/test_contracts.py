@@ -8,7 +8,7 @@ import httpx
 
 from app.contracts import service
 from app.core.db import open_uow
-from tests.api.conftest import branch_and_customer
+from tests.api.conftest import branch_and_customer, walk_pages
 from tests.api.test_customers import EVIL_HTML, EVIL_SQL, make_branch, make_customer
 from tests.api.test_devices import make_device
 from tests.conftest import issue_key
@@ -311,15 +311,7 @@ async def test_list_pagination_and_verbatim_text(
             notes=EVIL_SQL if i == 0 else EVIL_HTML,
         )
         ids.append(c["id"])
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/v1/contracts", params=params, headers=admin)).json()
-        seen += [c["id"] for c in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    seen = [c["id"] for c in await walk_pages(client, admin, "/v1/contracts")]
     assert seen == list(reversed(ids))
     r = await client.get("/v1/contracts", params={"customer_id": c1["id"]}, headers=admin)
     assert [c["id"] for c in r.json()["items"]] == [ids[1], ids[0]]

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 
-from tests.api.conftest import branch_and_customer, make_device
+from tests.api.conftest import branch_and_customer, make_device, walk_pages
 from tests.api.test_customers import EVIL_HTML, EVIL_SQL, make_branch, make_customer
 from tests.conftest import issue_key
 
@@ -222,15 +221,7 @@ async def test_device_filters_pagination_and_verbatim_text(
             product_family="storage" if i % 2 else "switch",
         )
         ids.append(d["id"])
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/v1/devices", params=params, headers=admin)).json()
-        seen += [d["id"] for d in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    seen = [d["id"] for d in await walk_pages(client, admin, "/v1/devices")]
     assert seen == list(reversed(ids))
     r = await client.get("/v1/devices", params={"customer_id": c2["id"]}, headers=admin)
     assert [d["id"] for d in r.json()["items"]] == [ids[4], ids[3]]

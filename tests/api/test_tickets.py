@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import create_ticket, ticket_events
+from tests.api.conftest import create_ticket, ticket_events, walk_pages
 from tests.conftest import issue_key
 from tests.factories import World, ticket_body
 
@@ -509,17 +509,7 @@ async def test_list_filters_pagination_and_search(
             )
         )
     ids = [t["id"] for t in reversed(created)]
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 3}
-        if cursor:
-            params["cursor"] = cursor
-        page = (await client.get("/v1/tickets", params=params, headers=admin)).json()
-        seen += [i["id"] for i in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    seen = [i["id"] for i in await walk_pages(client, admin, "/v1/tickets", limit=3)]
     assert seen == ids
     r = await client.get(
         "/v1/tickets", params={"priority": "P1,P2", "channel": "phone"}, headers=admin

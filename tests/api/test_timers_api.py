@@ -19,6 +19,7 @@ from app.core.db import open_uow
 from app.core.queue import get_pool
 from app.timers import firing, jobs, registry
 from app.timers import service as timers
+from tests.api.conftest import walk_pages
 from tests.conftest import issue_key
 
 FLAKY = "test.flaky"
@@ -143,15 +144,7 @@ async def test_timer_list_pages_newest_first(
     async with open_uow() as uow:
         for s in subjects:
             await timers.schedule(uow, FLAKY, s, clock.now() + timedelta(hours=1))
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/v1/timers", params=params, headers=admin)).json()
-        seen += [i["subject_id"] for i in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    seen = [i["subject_id"] for i in await walk_pages(client, admin, "/v1/timers")]
     assert seen == [str(s) for s in reversed(subjects)]
 
 
