@@ -4,17 +4,27 @@ defined here once; a module imports them from `tests.api.conftest`)."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
+from app.core.db import open_uow
+from app.people.models import Engineer, EngineerSkill, Shift
+from tests.conftest import issue_key
 from tests.factories import World, build_world, ticket_body
 
 PROBLEM = "application/problem+json"
 EVIL_SQL = "'; DROP TABLE customers;--"
 EVIL_HTML = "<script>alert(1)</script>"
+
+# The last Wednesday, 10:00 in Shanghai: inside the 09:00-18:00 weekday shift of
+# `engineer_on_shift`, and within the world's contract (valid from 30 days ago).
+_today = datetime.now(UTC).date()
+_wednesday = _today - timedelta(days=(_today.weekday() - 2) % 7 or 7)
+WORKDAY_MORNING = datetime(_wednesday.year, _wednesday.month, _wednesday.day, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -79,8 +89,6 @@ async def ticket_events(
 
 async def engineer_counts(engineer_id: uuid.UUID) -> tuple[int, int]:
     """An engineer's (open_tickets, open_load) as stored."""
-    from app.core.db import open_uow
-
     async with open_uow() as uow:
         row = (await uow.session.execute(
             text("SELECT open_tickets, open_load FROM engineers WHERE id = :i"),
@@ -155,3 +163,56 @@ async def walk_pages(
         if cursor is None:
             return items
     raise AssertionError(f"{path}: no last page")
+
+
+async def engineer_on_shift(
+    client: httpx.AsyncClient,
+    branch_id: uuid.UUID,
+    *,
+    name: str = "王磊",
+    line: str = "l1",
+    skills: tuple[tuple[str, str], ...] = (("product_family", "switch"),),
+    max_load: int = 10,
+    shift: tuple[time, time] | None = (time(9), time(18)),
+    scope: uuid.UUID | None = None,
+    team_id: uuid.UUID | None = None,
+) -> tuple[uuid.UUID, dict[str, str]]:
+    """An engineer (API key + profile + skills + a Monday-Friday shift), written through
+    the ORM: its id and its key's headers."""
+    headers = await issue_key("engineer", scope)
+    eid = await key_id(client, headers)
+    async with open_uow() as uow:
+        uow.session.add(Engineer(id=eid, name=name, line=line, branch_id=branch_id,
+                                 team_id=team_id, max_load=max_load))  # fmt: skip
+        await uow.session.flush()
+        for kind, code in skills:
+            uow.session.add(EngineerSkill(engineer_id=eid, kind=kind, code=code, level=3))
+        if shift is not None:
+            for day in range(5):
+                uow.session.add(Shift(engineer_id=eid, weekday=day, starts=shift[0], ends=shift[1]))
+    return eid, headers
+
+
+def engineer_body(api_key_id: str, branch_id: Any, **kw: Any) -> dict[str, Any]:
+    return {"api_key_id": api_key_id, "name": "王磊", "name_en": "Wang Lei", "line": "l2",
+            "branch_id": str(branch_id), **kw}  # fmt: skip
+
+
+async def make_engineer(
+    client: httpx.AsyncClient, admin: dict[str, str], branch_id: Any, **kw: Any
+) -> dict[str, Any]:
+    """An engineer profile made over HTTP, for a new engineer key."""
+    api_key_id = await new_key(client, admin)
+    r = await client.post(
+        "/v1/engineers", json=engineer_body(api_key_id, branch_id, **kw), headers=admin
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def make_shift(
+    client: httpx.AsyncClient, h: dict[str, str], engineer_id: str, **body: Any
+) -> dict[str, Any]:
+    r = await client.post(f"/v1/engineers/{engineer_id}/shifts", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    return dict(r.json())

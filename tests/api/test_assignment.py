@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -16,49 +16,24 @@ from sqlalchemy import text
 
 from app.core.clock import FixedClock
 from app.core.db import open_uow
-from app.people.models import Absence, Engineer, EngineerSkill, Shift, Team
+from app.people.models import Absence, Team
 from app.timers import firing
-from tests.api.conftest import create_ticket, engineer_counts, key_id, ticket_events
+from tests.api.conftest import WORKDAY_MORNING as NOW
+from tests.api.conftest import (
+    create_ticket,
+    engineer_counts,
+    engineer_on_shift,
+    key_id,
+    ticket_events,
+)
 from tests.conftest import issue_key
 from tests.factories import World
-
-# The last Wednesday, 10:00 in Shanghai: inside a 09:00-18:00 weekday shift, and within
-# the world's contract (valid from 30 days ago).
-_today = datetime.now(UTC).date()
-_wednesday = _today - timedelta(days=(_today.weekday() - 2) % 7 or 7)
-NOW = datetime(_wednesday.year, _wednesday.month, _wednesday.day, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def clock_start() -> datetime:
+    # A weekday morning: the engineers' shifts are on.
     return NOW
-
-
-async def engineer(
-    client: httpx.AsyncClient,
-    branch_id: uuid.UUID,
-    *,
-    name: str = "王磊",
-    line: str = "l1",
-    skills: tuple[tuple[str, str], ...] = (("product_family", "switch"),),
-    max_load: int = 10,
-    shift: tuple[time, time] | None = (time(9), time(18)),
-    scope: uuid.UUID | None = None,
-    team_id: uuid.UUID | None = None,
-) -> tuple[uuid.UUID, dict[str, str]]:
-    """An engineer (API key + profile + skills + a Monday-Friday shift)."""
-    headers = await issue_key("engineer", scope)
-    eid = await key_id(client, headers)
-    async with open_uow() as uow:
-        uow.session.add(Engineer(id=eid, name=name, line=line, branch_id=branch_id,
-                                 team_id=team_id, max_load=max_load))  # fmt: skip
-        await uow.session.flush()
-        for kind, code in skills:
-            uow.session.add(EngineerSkill(engineer_id=eid, kind=kind, code=code, level=3))
-        if shift is not None:
-            for day in range(5):
-                uow.session.add(Shift(engineer_id=eid, weekday=day, starts=shift[0], ends=shift[1]))
-    return eid, headers
 
 
 # --- choosing ------------------------------------------------------------------------------
@@ -67,11 +42,13 @@ async def engineer(
 async def test_auto_assign_picks_the_least_loaded_engineer_on_duty_and_says_why(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    busy, _ = await engineer(client, world.branch_id, name="王磊")
-    idle, _ = await engineer(client, world.branch_id, name="李强")
-    off, _ = await engineer(client, world.branch_id, name="夜班张", shift=(time(22), time(6)))
-    l2, _ = await engineer(client, world.branch_id, name="二线陈", line="l2")
-    unskilled, _ = await engineer(
+    busy, _ = await engineer_on_shift(client, world.branch_id, name="王磊")
+    idle, _ = await engineer_on_shift(client, world.branch_id, name="李强")
+    off, _ = await engineer_on_shift(
+        client, world.branch_id, name="夜班张", shift=(time(22), time(6))
+    )
+    l2, _ = await engineer_on_shift(client, world.branch_id, name="二线陈", line="l2")
+    unskilled, _ = await engineer_on_shift(
         client, world.branch_id, name="赵敏", skills=(("category", "software"),)
     )
     async with open_uow() as uow:
@@ -133,8 +110,8 @@ async def test_same_branch_then_nearest_then_longest_idle(
                 {"i": uuid.uuid4(), "c": f"HZ{uuid.uuid4().hex[:6]}"},
             )
         ).scalar_one()  # fmt: skip
-    far_eng, _ = await engineer(client, far, name="成都刘")
-    near_eng, _ = await engineer(client, near, name="杭州周")
+    far_eng, _ = await engineer_on_shift(client, far, name="成都刘")
+    near_eng, _ = await engineer_on_shift(client, near, name="杭州周")
     t = await create_ticket(client, admin, world)
     r = await client.post(f"/v1/tickets/{t['id']}/auto-assign", headers=admin)
     assert r.json()["owner_id"] == str(near_eng)
@@ -144,8 +121,8 @@ async def test_same_branch_then_nearest_then_longest_idle(
     assert rule["data"]["rule"] == "nearest_branch"
     assert [c["branch"] for c in rule["data"]["candidates"]] == ["near", "other"]
     # Two of the same branch with the same load: the one assigned longest ago.
-    a, _ = await engineer(client, world.branch_id, name="甲")
-    b, _ = await engineer(client, world.branch_id, name="乙")
+    a, _ = await engineer_on_shift(client, world.branch_id, name="甲")
+    b, _ = await engineer_on_shift(client, world.branch_id, name="乙")
     async with open_uow() as uow:
         await uow.session.execute(
             text("UPDATE engineers SET last_assigned_at = :t WHERE id = :i"),
@@ -168,7 +145,7 @@ async def test_same_branch_then_nearest_then_longest_idle(
 async def test_auto_assign_never_makes_the_secondary_owner_primary(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    only, _ = await engineer(client, world.branch_id, name="李强")
+    only, _ = await engineer_on_shift(client, world.branch_id, name="李强")
     t = await create_ticket(client, admin, world)
     r = await client.put(f"/v1/tickets/{t['id']}/secondary-owner",
                          json={"secondary_owner_id": str(only)}, headers=admin)  # fmt: skip
@@ -180,12 +157,12 @@ async def test_auto_assign_never_makes_the_secondary_owner_primary(
 async def test_nobody_on_duty_is_a_clear_409_and_changes_nothing(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    eid, _ = await engineer(client, world.branch_id)
+    eid, _ = await engineer_on_shift(client, world.branch_id)
     async with open_uow() as uow:
         uow.session.add(Absence(engineer_id=eid, starts_at=NOW - timedelta(hours=1),
                                 ends_at=NOW + timedelta(hours=8), reason="年假"))  # fmt: skip
     # Scoped to another branch: cannot see the ticket, so not a candidate either.
-    await engineer(client, world.branch_id, name="北京某", scope=world.other_branch_id)
+    await engineer_on_shift(client, world.branch_id, name="北京某", scope=world.other_branch_id)
     t = await create_ticket(client, admin, world)
     r = await client.post(f"/v1/tickets/{t['id']}/auto-assign", headers=admin)
     assert r.status_code == 409
@@ -205,8 +182,8 @@ async def test_nobody_on_duty_is_a_clear_409_and_changes_nothing(
 async def test_load_follows_the_ticket_through_its_lifecycle(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    a, ah = await engineer(client, world.branch_id, name="甲")
-    b, _ = await engineer(client, world.branch_id, name="乙")
+    a, ah = await engineer_on_shift(client, world.branch_id, name="甲")
+    b, _ = await engineer_on_shift(client, world.branch_id, name="乙")
     t = await create_ticket(client, admin, world)  # P1
     tid = t["id"]
 
@@ -238,7 +215,7 @@ async def test_load_follows_the_ticket_through_its_lifecycle(
 async def test_an_engineer_at_maximum_is_refused_and_nothing_changes(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    full, _ = await engineer(client, world.branch_id, max_load=1)
+    full, _ = await engineer_on_shift(client, world.branch_id, max_load=1)
     t1 = await create_ticket(client, admin, world)
     t2 = await create_ticket(client, admin, world)
     r = await client.post(
@@ -260,7 +237,7 @@ async def test_an_engineer_at_maximum_is_refused_and_nothing_changes(
 async def test_concurrent_assignments_never_exceed_the_maximum(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    eid, _ = await engineer(client, world.branch_id, max_load=3)
+    eid, _ = await engineer_on_shift(client, world.branch_id, max_load=3)
     tickets = [await create_ticket(client, admin, world) for _ in range(8)]
     half = len(tickets) // 2
     results = await asyncio.gather(
@@ -293,7 +270,7 @@ async def test_a_policy_can_assign_new_tickets_at_once(
     assert "ticket.assignment_failed" in [
         e["type"] for e in await ticket_events(client, admin, t["id"])
     ]
-    eid, _ = await engineer(client, world.branch_id)
+    eid, _ = await engineer_on_shift(client, world.branch_id)
     t = await create_ticket(client, admin, world)
     assert t["owner_id"] == str(eid) and t["status"] == "assigned"
     assert {c["metric"] for c in t["sla"]} == {"first_response", "onsite", "resolution"}
@@ -314,9 +291,15 @@ async def test_handoff_to_the_secondary_reported_back_and_overdue_alert(
     from app.timers.registry import load_handlers
 
     load_handlers()  # every kind's handler, as the worker has (whatever ran before)
-    primary, ph = await engineer(client, world.branch_id, name="王磊", scope=world.branch_id)
-    second, sh = await engineer(client, world.branch_id, name="李强", scope=world.branch_id)
-    _other, oh = await engineer(client, world.branch_id, name="赵敏", scope=world.branch_id)
+    primary, ph = await engineer_on_shift(
+        client, world.branch_id, name="王磊", scope=world.branch_id
+    )
+    second, sh = await engineer_on_shift(
+        client, world.branch_id, name="李强", scope=world.branch_id
+    )
+    _other, oh = await engineer_on_shift(
+        client, world.branch_id, name="赵敏", scope=world.branch_id
+    )
     # A P4 (no on-site clock, a day to respond, ten to resolve): no SLA breach falls in
     # the hours this test moves the clock through, so no escalation hands the ticket on
     # (it did, once escalation's timer handler happened to be registered by an earlier
@@ -410,8 +393,10 @@ async def test_not_now_keeps_the_ticket_when_the_sla_can_wait_else_hands_it_on(
         uow.session.add(team)
         await uow.session.flush()
         team_id = team.id
-    primary, ph = await engineer(client, world.branch_id, team_id=team_id, scope=world.branch_id)
-    second, _ = await engineer(client, world.branch_id, name="李强", scope=world.branch_id)
+    primary, ph = await engineer_on_shift(
+        client, world.branch_id, team_id=team_id, scope=world.branch_id
+    )
+    second, _ = await engineer_on_shift(client, world.branch_id, name="李强", scope=world.branch_id)
     t = await create_ticket(client, admin, world, priority="P4", impact=None, urgency=None)
     tid = t["id"]
     await client.post(f"/v1/tickets/{tid}/assign", json={"owner_id": str(primary)}, headers=admin)
@@ -445,7 +430,7 @@ async def test_not_now_keeps_the_ticket_when_the_sla_can_wait_else_hands_it_on(
     r = await client.post(f"/v1/tickets/{p1b['id']}/defer", json=later, headers=ph)
     assert r.json()["owner_id"] == str(manager_id)
     # Nobody to take it: a 409 and nothing changed.
-    lone, lh = await engineer(client, world.branch_id, name="孤", scope=world.branch_id)
+    lone, lh = await engineer_on_shift(client, world.branch_id, name="孤", scope=world.branch_id)
     p1c = await create_ticket(client, admin, world)
     await client.post(
         f"/v1/tickets/{p1c['id']}/assign", json={"owner_id": str(lone)}, headers=admin
@@ -469,9 +454,9 @@ async def test_open_handoffs_end_when_the_ticket_changes_hands_by_hand(
 ) -> None:
     import app.assignment.timers  # noqa: F401
 
-    primary, ph = await engineer(client, world.branch_id, name="王磊")
-    second, _ = await engineer(client, world.branch_id, name="李强")
-    other, _ = await engineer(client, world.branch_id, name="赵敏")
+    primary, ph = await engineer_on_shift(client, world.branch_id, name="王磊")
+    second, _ = await engineer_on_shift(client, world.branch_id, name="李强")
+    other, _ = await engineer_on_shift(client, world.branch_id, name="赵敏")
     tid = (await create_ticket(client, admin, world))["id"]
     await client.post(f"/v1/tickets/{tid}/assign", json={"owner_id": str(primary)}, headers=admin)
     await client.post(f"/v1/tickets/{tid}/start", json={}, headers=ph)

@@ -8,9 +8,15 @@ import httpx
 
 from app.contracts import service
 from app.core.db import open_uow
-from tests.api.conftest import branch_and_customer, walk_pages
-from tests.api.test_customers import EVIL_HTML, EVIL_SQL, make_branch, make_customer
-from tests.api.test_devices import make_device
+from tests.api.conftest import (
+    EVIL_HTML,
+    EVIL_SQL,
+    branch_and_customer,
+    make_branch,
+    make_customer,
+    make_device,
+    walk_pages,
+)
 from tests.conftest import issue_key
 
 TODAY = service.business_today()

@@ -4,8 +4,15 @@ import uuid
 
 import httpx
 
-from tests.api.conftest import branch_and_customer, make_device, walk_pages
-from tests.api.test_customers import EVIL_HTML, EVIL_SQL, make_branch, make_customer
+from tests.api.conftest import (
+    EVIL_HTML,
+    EVIL_SQL,
+    branch_and_customer,
+    make_branch,
+    make_customer,
+    make_device,
+    walk_pages,
+)
 from tests.conftest import issue_key
 
 

@@ -17,7 +17,14 @@ from app.core.clock import Clock, FixedClock, set_clock
 from app.core.db import open_uow
 from app.people.models import Engineer, Team
 from app.timers import firing
-from tests.api.conftest import create_ticket, engineer_counts, key_id, ticket_events
+from tests.api.conftest import (
+    WORKDAY_MORNING,
+    create_ticket,
+    engineer_counts,
+    engineer_on_shift,
+    key_id,
+    ticket_events,
+)
 from tests.conftest import issue_key
 from tests.factories import World
 
@@ -419,11 +426,9 @@ async def test_approval_is_the_requesting_lines_and_acceptance_the_receiving_one
 async def test_an_escalated_ticket_changes_hands_and_the_previous_owner_follows(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    from tests.api.test_assignment import NOW, engineer
-
-    set_clock(FixedClock(NOW))
+    set_clock(FixedClock(WORKDAY_MORNING))
     try:
-        await _changes_hands(client, admin, world, engineer)
+        await _changes_hands(client, admin, world, engineer_on_shift)
     finally:
         set_clock(Clock())
 
@@ -525,6 +530,4 @@ async def _changes_hands(
 
 
 def NOW_PLUS(hours: int) -> datetime:
-    from tests.api.test_assignment import NOW
-
-    return NOW + timedelta(hours=hours)
+    return WORKDAY_MORNING + timedelta(hours=hours)
