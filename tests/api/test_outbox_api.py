@@ -47,6 +47,15 @@ async def _dead_and_delivered(
     return dead, delivered
 
 
+@pytest.fixture
+async def dead_and_delivered(
+    clock: FixedClock, outbox_settings: Settings, consumers: Callable[..., None]
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """A dead letter (its one consumer failed it, one attempt allowed) and a delivered
+    message, after one drain."""
+    return await _dead_and_delivered(clock, outbox_settings, consumers)
+
+
 @pytest.mark.parametrize("role", ["manager", "dispatcher", "engineer", "agent", "integration"])
 async def test_api_requires_an_admin(
     client: httpx.AsyncClient, admin: dict[str, str], role: str
@@ -71,11 +80,9 @@ async def test_api_requires_an_admin(
 async def test_api_lists_gets_and_pages(
     client: httpx.AsyncClient,
     admin: dict[str, str],
-    clock: FixedClock,
-    outbox_settings: Settings,
-    consumers: Callable[..., None],
+    dead_and_delivered: tuple[uuid.UUID, uuid.UUID],
 ) -> None:
-    dead, delivered = await _dead_and_delivered(clock, outbox_settings, consumers)
+    dead, delivered = dead_and_delivered
     pending = await publish_many(3, "ticket.updated")
 
     r = await client.get("/v1/outbox/messages", params={"status": "dead"}, headers=admin)
@@ -115,10 +122,9 @@ async def test_api_retry_revives_a_dead_letter_and_refuses_others(
     client: httpx.AsyncClient,
     admin: dict[str, str],
     clock: FixedClock,
-    outbox_settings: Settings,
-    consumers: Callable[..., None],
+    dead_and_delivered: tuple[uuid.UUID, uuid.UUID],
 ) -> None:
-    dead, delivered = await _dead_and_delivered(clock, outbox_settings, consumers)
+    dead, delivered = dead_and_delivered
 
     r = await client.post(f"/v1/outbox/messages/{delivered}/retry", headers=admin)
     assert r.status_code == 409
@@ -188,11 +194,9 @@ async def test_api_stats(
 async def test_api_filters_by_type_alone_and_refuses_bad_filters(
     client: httpx.AsyncClient,
     admin: dict[str, str],
-    clock: FixedClock,
-    outbox_settings: Settings,
-    consumers: Callable[..., None],
+    dead_and_delivered: tuple[uuid.UUID, uuid.UUID],
 ) -> None:
-    _, delivered = await _dead_and_delivered(clock, outbox_settings, consumers)
+    _, delivered = dead_and_delivered
     pending = await publish_many(2, "ticket.created")
     r = await client.get(
         "/v1/outbox/messages", params={"event_type": "ticket.created"}, headers=admin
