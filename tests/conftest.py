@@ -6,14 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from app.core.clock import FixedClock
+    from app.core.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("ENV", "test")
@@ -62,6 +67,15 @@ async def services() -> AsyncIterator[dict[str, str]]:
 
     await drop()
     embedded.stop()
+
+
+@pytest.fixture
+async def db(services: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
+    """A plain asyncpg connection to the test database, outside the app's pool (a module
+    that needs tables of its own defines this fixture again over this one)."""
+    conn = await asyncpg.connect(_plain_dsn(services["database_url"]))
+    yield conn
+    await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -136,3 +150,75 @@ async def issue_key(
 @pytest.fixture
 async def admin(app: Any) -> dict[str, str]:
     return await issue_key("admin")
+
+
+@pytest.fixture
+def clock_start() -> datetime:
+    """Where `clock` is pinned: now, to the second (24x7 targets do not care about the
+    date, and the world's contract is valid today). A module that needs another instant
+    defines this fixture again."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def clock(clock_start: datetime) -> Iterator[FixedClock]:
+    """The process clock pinned at `clock_start`, moved by the test; the wall clock again
+    afterwards."""
+    from app.core.clock import Clock, FixedClock, set_clock
+
+    fixed = FixedClock(clock_start)
+    set_clock(fixed)
+    yield fixed
+    set_clock(Clock())
+
+
+# --- the outbox (its drain in tests/workers, its admin API in tests/api) ---------------
+
+
+@pytest.fixture
+def outbox_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The process settings with a known outbox backoff and attempt budget; a test may
+    change them further, and every change is undone after it."""
+    from app.core.config import get_settings
+
+    s = get_settings()
+    monkeypatch.setattr(s, "outbox_backoff_base_seconds", 2.0)
+    monkeypatch.setattr(s, "outbox_backoff_max_seconds", 600.0)
+    monkeypatch.setattr(s, "outbox_max_attempts", 8)
+    return s
+
+
+@pytest.fixture
+def consumers() -> Iterator[Callable[..., None]]:
+    """Registers consumers in the process-wide registry; removes them afterwards."""
+    from app.outbox.dispatcher import register, unregister
+
+    names: list[str] = []
+
+    def add(name: str, handler: Any, event_types: list[str] | None = None) -> None:
+        register(name, handler, event_types)
+        names.append(name)
+
+    yield add
+    for name in names:
+        unregister(name)
+
+
+async def publish_many(
+    n: int, event_type: str = "test.happened", aggregate_type: str = "ticket"
+) -> list[uuid.UUID]:
+    """The ids of `n` outbox messages published in one transaction, oldest first."""
+    from app.core.db import open_uow
+    from app.core.ids import uuid7
+    from app.outbox.service import publish
+
+    ids: list[uuid.UUID] = []
+    async with open_uow() as uow:
+        for i in range(n):
+            message = publish(uow, event_type, aggregate_type, uuid7(), {"i": i})
+            ids.append(message.id)
+    return ids
+
+
+def unique_type(prefix: str = "test") -> str:
+    return f"{prefix}.{uuid.uuid4().hex[:8]}"

@@ -10,15 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.conftest import create_ticket
 from tests.factories import World, ticket_body
 
 PROBLEM = "application/problem+json"
 
 
 async def _ticket(client: httpx.AsyncClient, admin: dict[str, str], world: World) -> str:
-    r = await client.post("/v1/tickets", json=ticket_body(world), headers=admin)
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
+    return str((await create_ticket(client, admin, world))["id"])
 
 
 async def test_actions_with_only_optional_fields_take_no_body(

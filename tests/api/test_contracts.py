@@ -8,8 +8,15 @@ import httpx
 
 from app.contracts import service
 from app.core.db import open_uow
-from tests.api.test_customers import EVIL_HTML, EVIL_SQL, make_branch, make_customer
-from tests.api.test_devices import make_device
+from tests.api.conftest import (
+    EVIL_HTML,
+    EVIL_SQL,
+    branch_and_customer,
+    make_branch,
+    make_customer,
+    make_device,
+    walk_pages,
+)
 from tests.conftest import issue_key
 
 TODAY = service.business_today()
@@ -39,13 +46,8 @@ async def make_contract(
     return dict(r.json())
 
 
-async def _setup(client: httpx.AsyncClient, admin: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    sh = await make_branch(client, admin, "SH")
-    return sh, await make_customer(client, admin, sh, "C-SH")
-
-
 async def test_contract_crud(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    _, customer = await _setup(client, admin)
+    _, customer = await branch_and_customer(client, admin)
     body = {
         "customer_id": customer["id"],
         "number": "HT-2026-SH-0042",
@@ -85,7 +87,7 @@ async def test_contract_crud(client: httpx.AsyncClient, admin: dict[str, str]) -
 async def test_expired_is_effective_status(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    _, customer = await _setup(client, admin)
+    _, customer = await branch_and_customer(client, admin)
     old = await make_contract(
         client, admin, customer["id"], "HT-OLD", starts_on=d(-400), ends_on=d(-1)
     )
@@ -106,7 +108,7 @@ async def test_expired_is_effective_status(
 
 
 async def test_contract_rules(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    _, customer = await _setup(client, admin)
+    _, customer = await branch_and_customer(client, admin)
     base = {
         "customer_id": customer["id"],
         "number": "HT-1",
@@ -156,7 +158,7 @@ async def test_contract_rules(client: httpx.AsyncClient, admin: dict[str, str]) 
 
 
 async def test_contract_bad_input(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    _, customer = await _setup(client, admin)
+    _, customer = await branch_and_customer(client, admin)
     r = await client.post(
         "/v1/contracts", content=b'{"number"', headers={**admin, "content-type": "application/json"}
     )
@@ -202,7 +204,7 @@ async def test_contract_bad_input(client: httpx.AsyncClient, admin: dict[str, st
 
 
 async def test_covered_devices(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    sh, customer = await _setup(client, admin)
+    sh, customer = await branch_and_customer(client, admin)
     other = await make_customer(client, admin, sh, "C-OTHER")
     d1 = await make_device(client, admin, customer["id"], serial="SN-1")
     d2 = await make_device(client, admin, customer["id"], serial="SN-2")
@@ -248,7 +250,7 @@ async def test_covered_devices(client: httpx.AsyncClient, admin: dict[str, str])
 async def test_contract_branch_scope_and_roles(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    sh, sh_customer = await _setup(client, admin)
+    sh, sh_customer = await branch_and_customer(client, admin)
     bj = await make_branch(client, admin, "BJ")
     bj_customer = await make_customer(client, admin, bj, "C-BJ")
     bj_contract = await make_contract(client, admin, bj_customer["id"], "HT-BJ")
@@ -303,7 +305,7 @@ async def test_contract_branch_scope_and_roles(
 async def test_list_pagination_and_verbatim_text(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    sh, c1 = await _setup(client, admin)
+    sh, c1 = await branch_and_customer(client, admin)
     c2 = await make_customer(client, admin, sh, "C-2")
     ids = []
     for i in range(5):
@@ -315,15 +317,7 @@ async def test_list_pagination_and_verbatim_text(
             notes=EVIL_SQL if i == 0 else EVIL_HTML,
         )
         ids.append(c["id"])
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/v1/contracts", params=params, headers=admin)).json()
-        seen += [c["id"] for c in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    seen = [c["id"] for c in await walk_pages(client, admin, "/v1/contracts")]
     assert seen == list(reversed(ids))
     r = await client.get("/v1/contracts", params={"customer_id": c1["id"]}, headers=admin)
     assert [c["id"] for c in r.json()["items"]] == [ids[1], ids[0]]
@@ -347,7 +341,7 @@ async def _covering(customer_id: str, device_id: str, on: date) -> str | None:
 
 
 async def test_find_covering_contract(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    sh, customer = await _setup(client, admin)
+    sh, customer = await branch_and_customer(client, admin)
     other = await make_customer(client, admin, sh, "C-OTHER")
     dev = await make_device(client, admin, customer["id"], serial="SN-1")
     uncovered = await make_device(client, admin, customer["id"], serial="SN-2")

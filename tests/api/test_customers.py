@@ -5,31 +5,8 @@ from typing import Any
 
 import httpx
 
+from tests.api.conftest import EVIL_HTML, EVIL_SQL, make_branch, make_customer
 from tests.conftest import issue_key
-
-EVIL_SQL = "'; DROP TABLE customers;--"
-EVIL_HTML = "<script>alert(1)</script>"
-
-
-async def make_branch(client: httpx.AsyncClient, admin: dict[str, str], code: str) -> str:
-    r = await client.post(
-        "/v1/branches", json={"code": code, "name": f"{code}分公司"}, headers=admin
-    )
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-async def make_customer(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    branch_id: str,
-    code: str = "C-001",
-    **extra: Any,
-) -> dict[str, Any]:
-    body = {"branch_id": branch_id, "code": code, "name": f"客户{code}", **extra}
-    r = await client.post("/v1/customers", json=body, headers=headers)
-    assert r.status_code == 201, r.text
-    return dict(r.json())
 
 
 async def test_customer_crud(client: httpx.AsyncClient, admin: dict[str, str]) -> None:

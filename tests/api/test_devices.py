@@ -1,40 +1,23 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 
-from tests.api.test_customers import EVIL_HTML, EVIL_SQL, make_branch, make_customer
+from tests.api.conftest import (
+    EVIL_HTML,
+    EVIL_SQL,
+    branch_and_customer,
+    make_branch,
+    make_customer,
+    make_device,
+    walk_pages,
+)
 from tests.conftest import issue_key
 
 
-async def make_device(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    customer_id: str,
-    serial: str = "2102351931P0K8000123",
-    **extra: Any,
-) -> dict[str, Any]:
-    body = {
-        "customer_id": customer_id,
-        "serial": serial,
-        "model": "S5735-L48T4X-A1",
-        "product_family": "switch",
-        **extra,
-    }
-    r = await client.post("/v1/devices", json=body, headers=headers)
-    assert r.status_code == 201, r.text
-    return dict(r.json())
-
-
-async def _setup(client: httpx.AsyncClient, admin: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    sh = await make_branch(client, admin, "SH")
-    return sh, await make_customer(client, admin, sh, "C-SH")
-
-
 async def test_device_crud(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    _, customer = await _setup(client, admin)
+    _, customer = await branch_and_customer(client, admin)
     body = {
         "customer_id": customer["id"],
         "serial": "2102351931P0K8000123",
@@ -72,7 +55,7 @@ async def test_device_crud(client: httpx.AsyncClient, admin: dict[str, str]) -> 
 async def test_device_references_and_dates(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    _, customer = await _setup(client, admin)
+    _, customer = await branch_and_customer(client, admin)
     base = {
         "customer_id": customer["id"],
         "serial": "SN1",
@@ -123,7 +106,7 @@ async def test_device_references_and_dates(
 async def test_device_duplicate_model_serial(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    sh, customer = await _setup(client, admin)
+    sh, customer = await branch_and_customer(client, admin)
     other = await make_customer(client, admin, sh, "C-2")
     await make_device(client, admin, customer["id"], serial="SN-1")
     r = await client.post(
@@ -149,7 +132,7 @@ async def test_device_duplicate_model_serial(
 
 
 async def test_device_bad_input(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    _, customer = await _setup(client, admin)
+    _, customer = await branch_and_customer(client, admin)
     r = await client.post(
         "/v1/devices", content=b"[", headers={**admin, "content-type": "application/json"}
     )
@@ -181,7 +164,7 @@ async def test_device_bad_input(client: httpx.AsyncClient, admin: dict[str, str]
 async def test_device_branch_scope_and_roles(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    sh, sh_customer = await _setup(client, admin)
+    sh, sh_customer = await branch_and_customer(client, admin)
     bj = await make_branch(client, admin, "BJ")
     bj_customer = await make_customer(client, admin, bj, "C-BJ")
     bj_device = await make_device(client, admin, bj_customer["id"], serial="BJ-1")
@@ -233,7 +216,7 @@ async def test_device_branch_scope_and_roles(
 async def test_device_filters_pagination_and_verbatim_text(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    sh, c1 = await _setup(client, admin)
+    sh, c1 = await branch_and_customer(client, admin)
     c2 = await make_customer(client, admin, sh, "C-2")
     ids = []
     for i in range(5):
@@ -245,15 +228,7 @@ async def test_device_filters_pagination_and_verbatim_text(
             product_family="storage" if i % 2 else "switch",
         )
         ids.append(d["id"])
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/v1/devices", params=params, headers=admin)).json()
-        seen += [d["id"] for d in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    seen = [d["id"] for d in await walk_pages(client, admin, "/v1/devices")]
     assert seen == list(reversed(ids))
     r = await client.get("/v1/devices", params={"customer_id": c2["id"]}, headers=admin)
     assert [d["id"] for d in r.json()["items"]] == [ids[4], ids[3]]

@@ -7,53 +7,32 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 
 from app.core.clock import Clock, FixedClock, set_clock
 from app.core.db import open_uow
 from app.people.models import Engineer, Team
 from app.timers import firing
+from tests.api.conftest import (
+    WORKDAY_MORNING,
+    create_ticket,
+    engineer_counts,
+    engineer_on_shift,
+    key_id,
+    ticket_events,
+)
 from tests.conftest import issue_key
-from tests.factories import World, build_world, ticket_body
+from tests.factories import World
 
 WORK_ORDER = {
     "environment": "S12700E-8, V8.2.1, 双主控热备",
     "steps": "1. 配置VRRP 2. 主备倒换 3. 观察BFD会话",
     "symptoms": "倒换后BFD会话震荡,业务中断约30秒",
 }
-
-
-@pytest.fixture
-async def world(app: Any) -> World:
-    return await build_world()
-
-
-@pytest.fixture
-def clock() -> Iterator[FixedClock]:
-    fixed = FixedClock(datetime.now(UTC).replace(microsecond=0))
-    set_clock(fixed)
-    yield fixed
-    set_clock(Clock())
-
-
-async def _id(client: httpx.AsyncClient, h: dict[str, str]) -> uuid.UUID:
-    return uuid.UUID((await client.get("/v1/me", headers=h)).json()["id"])
-
-
-async def _ticket(client: httpx.AsyncClient, h: dict[str, str], world: World, **kw: Any) -> Any:
-    r = await client.post("/v1/tickets", json=ticket_body(world, **kw), headers=h)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def _events(client: httpx.AsyncClient, h: dict[str, str], tid: str) -> list[dict[str, Any]]:
-    return list((await client.get(f"/v1/tickets/{tid}/events", headers=h)).json()["items"])
 
 
 async def _line(client: httpx.AsyncClient, h: dict[str, str], tid: str) -> str:
@@ -77,19 +56,19 @@ async def test_by_hand_up_the_lines_to_rd_with_approval_and_back(
     manager = await issue_key("manager")
     rd_manager = await issue_key("manager")
     rd_engineer_h = await issue_key("engineer")
-    rd_engineer = await _id(client, rd_engineer_h)
+    rd_engineer = await key_id(client, rd_engineer_h)
     l2_engineer = await issue_key("engineer")
     async with open_uow() as uow:
         uow.session.add(Team(code="RD", name="研发支持部", line="l3", branch_id=world.branch_id,
-                             manager_id=await _id(client, rd_manager)))  # fmt: skip
+                             manager_id=await key_id(client, rd_manager)))  # fmt: skip
         uow.session.add(
             Engineer(id=rd_engineer, name="研发刘", line="l3", branch_id=world.branch_id)
         )
-        uow.session.add(Engineer(id=await _id(client, l2_engineer), name="二线陈", line="l2",
+        uow.session.add(Engineer(id=await key_id(client, l2_engineer), name="二线陈", line="l2",
                                  branch_id=world.branch_id))  # fmt: skip
         uow.session.add(Team(code="L2", name="专业服务中心", line="l2", branch_id=world.branch_id,
-                             manager_id=await _id(client, manager)))  # fmt: skip
-    t = await _ticket(client, admin, world)
+                             manager_id=await key_id(client, manager)))  # fmt: skip
+    t = await create_ticket(client, admin, world)
     tid = t["id"]
     base = f"/v1/tickets/{tid}/escalations"
     r = await client.post(base, json={"reason": "一线无法定位"}, headers=engineer)
@@ -118,7 +97,7 @@ async def test_by_hand_up_the_lines_to_rd_with_approval_and_back(
     # Only R&D's manager accepts; the owner must be an R&D engineer.
     assert (await client.post(accept, json={"rd_owner_id": str(rd_engineer)},
                               headers=manager)).status_code == 403  # fmt: skip
-    r = await client.post(accept, json={"rd_owner_id": str(await _id(client, l2_engineer))},
+    r = await client.post(accept, json={"rd_owner_id": str(await key_id(client, l2_engineer))},
                           headers=rd_manager)  # fmt: skip
     assert r.status_code == 422
     r = await client.post(accept, json={"rd_owner_id": str(rd_engineer)}, headers=rd_manager)
@@ -136,7 +115,7 @@ async def test_by_hand_up_the_lines_to_rd_with_approval_and_back(
     r = await client.post(answer, json={"confirm": True}, headers=engineer)
     assert r.json()["state"] == "closed" and r.json()["closed_at"]
     assert await _line(client, admin, tid) == "l2"
-    types = [e["type"] for e in await _events(client, admin, tid)]
+    types = [e["type"] for e in await ticket_events(client, admin, tid)]
     for kind in ("ticket.escalated", "ticket.escalation_requested", "ticket.escalation_approved",
                  "ticket.escalation_closure_proposed", "ticket.escalation_closure_refused",
                  "ticket.escalation_closed"):  # fmt: skip
@@ -148,7 +127,7 @@ async def test_by_hand_up_the_lines_to_rd_with_approval_and_back(
 async def test_rejected_back_with_advice_and_the_vendor(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _ticket(client, admin, world)
+    t = await create_ticket(client, admin, world)
     base = f"/v1/tickets/{t['id']}/escalations"
     await client.post(base, json={"reason": "一线"}, headers=admin)
     r = await client.post(
@@ -159,7 +138,7 @@ async def test_rejected_back_with_advice_and_the_vendor(
                           headers=admin)  # fmt: skip
     assert r.status_code == 200 and r.json()["state"] == "rejected"
     assert await _line(client, admin, t["id"]) == "l2"
-    advice = [e for e in await _events(client, admin, t["id"])
+    advice = [e for e in await ticket_events(client, admin, t["id"])
               if e["type"] == "ticket.escalation_rejected"]  # fmt: skip
     assert advice[0]["data"]["advice"] == "请先升级到V8.2.3后复测"
     r = await client.post(base, json={"reason": "厂商协助", "to_line": "vendor"}, headers=admin)
@@ -177,7 +156,7 @@ async def test_rejected_back_with_advice_and_the_vendor(
 async def test_the_third_failed_attempt_escalates_once(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _ticket(client, admin, world)
+    t = await create_ticket(client, admin, world)
     await client.post(f"/v1/tickets/{t['id']}/start", json={}, headers=admin)
     for i in range(4):
         r = await client.post(f"/v1/tickets/{t['id']}/attempts",
@@ -196,9 +175,9 @@ async def test_sla_warning_and_breach_escalate_through_the_timers(
     import app.sla.timers  # noqa: F401
 
     manager_h = await issue_key("manager")
-    manager = await _id(client, manager_h)
+    manager = await key_id(client, manager_h)
     owner_h = await issue_key("engineer")
-    owner = await _id(client, owner_h)
+    owner = await key_id(client, owner_h)
     async with open_uow() as uow:
         team = Team(
             code="L1", name="一线组", line="l1", branch_id=world.branch_id, manager_id=manager
@@ -208,12 +187,14 @@ async def test_sla_warning_and_breach_escalate_through_the_timers(
         uow.session.add(Engineer(id=owner, name="王磊", line="l1", branch_id=world.branch_id,
                                  team_id=team.id))  # fmt: skip
     start = clock.now()
-    t = await _ticket(client, admin, world, service_type="remote")  # P1 7x24: 30 min response
+    t = await create_ticket(client, admin, world, service_type="remote")  # P1 7x24: 30 min response
     await client.post(f"/v1/tickets/{t['id']}/assign", json={"owner_id": str(owner)}, headers=admin)
     clock.set(start + timedelta(minutes=23))  # past 75%: the warning, then level 1's notice
     await _fire_all()
     notices = [
-        e for e in await _events(client, admin, t["id"]) if e["type"] == "ticket.escalation_notice"
+        e
+        for e in await ticket_events(client, admin, t["id"])
+        if e["type"] == "ticket.escalation_notice"
     ]
     assert [(n["data"]["level"], n["data"]["recipients"]) for n in notices] == [(1, [str(manager)])]
     assert await _line(client, admin, t["id"]) == "l1"  # the default policy escalates on breach
@@ -225,7 +206,9 @@ async def test_sla_warning_and_breach_escalate_through_the_timers(
         ("sla_breach", "l2", None)
     ]
     notices = [
-        e for e in await _events(client, admin, t["id"]) if e["type"] == "ticket.escalation_notice"
+        e
+        for e in await ticket_events(client, admin, t["id"])
+        if e["type"] == "ticket.escalation_notice"
     ]
     assert [n["data"]["level"] for n in notices] == [1, 2]
     assert notices[1]["data"]["recipients"] == [str(manager), "role:manager"]
@@ -233,7 +216,9 @@ async def test_sla_warning_and_breach_escalate_through_the_timers(
     clock.set(start + timedelta(minutes=95))
     await _fire_all()
     notices = [
-        e for e in await _events(client, admin, t["id"]) if e["type"] == "ticket.escalation_notice"
+        e
+        for e in await ticket_events(client, admin, t["id"])
+        if e["type"] == "ticket.escalation_notice"
     ]
     assert [n["data"]["level"] for n in notices] == [1, 2, 3]
     async with open_uow() as uow:
@@ -246,7 +231,7 @@ async def test_sla_warning_and_breach_escalate_through_the_timers(
         ).scalar_one()  # fmt: skip
     assert outbox == 4  # one escalation, three notices
     # A second ticket resolved before level 3 is due gets no level 3.
-    t2 = await _ticket(client, admin, world, service_type="remote")
+    t2 = await create_ticket(client, admin, world, service_type="remote")
     clock.set(clock.now() + timedelta(minutes=31))
     await _fire_all()
     await client.post(f"/v1/tickets/{t2['id']}/start", json={}, headers=admin)
@@ -254,7 +239,7 @@ async def test_sla_warning_and_breach_escalate_through_the_timers(
                       headers=admin)  # fmt: skip
     clock.set(clock.now() + timedelta(hours=2))
     await _fire_all()
-    levels = [e["data"]["level"] for e in await _events(client, admin, t2["id"])
+    levels = [e["data"]["level"] for e in await ticket_events(client, admin, t2["id"])
               if e["type"] == "ticket.escalation_notice"]  # fmt: skip
     assert 3 not in levels
 
@@ -266,7 +251,7 @@ async def test_a_breach_timer_racing_a_person_makes_one_escalation(
     import app.sla.timers  # noqa: F401
 
     start = clock.now()
-    tickets = [await _ticket(client, admin, world, service_type="remote") for _ in range(6)]
+    tickets = [await create_ticket(client, admin, world, service_type="remote") for _ in range(6)]
     clock.set(start + timedelta(minutes=31))  # warnings and breaches due together
     async with open_uow() as uow:
         await firing.fire_due(uow, 100)  # the announcements: escalation timers now due
@@ -318,7 +303,7 @@ async def test_policies_per_service_level_drive_the_triggers(
     assert [p["service_level"] for p in listed] == ["7x24"]
     # Failed attempts never escalate under it; the SLA warning does.
     start = clock.now()
-    t = await _ticket(client, admin, world, service_type="remote")  # 7x24
+    t = await create_ticket(client, admin, world, service_type="remote")  # 7x24
     for _ in range(3):  # (not started: the first response clock runs on)
         await client.post(f"/v1/tickets/{t['id']}/attempts",
                           json={"kind": "fix", "description": "重启", "outcome": "failed"},
@@ -329,14 +314,14 @@ async def test_policies_per_service_level_drive_the_triggers(
     listed = (await client.get(f"/v1/tickets/{t['id']}/escalations", headers=admin)).json()
     assert [e["trigger"] for e in listed] == ["sla_warning"]
     # Uncontracted tickets keep the default (here: the built-in one).
-    u = await _ticket(client, admin, world, device_id=str(world.bare_device_id))
+    u = await create_ticket(client, admin, world, device_id=str(world.bare_device_id))
     assert u["service_level"] != "7x24"
 
 
 async def test_an_open_rd_escalation_makes_the_automatic_trigger_a_notice(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _ticket(client, admin, world)
+    t = await create_ticket(client, admin, world)
     r = await client.post(f"/v1/tickets/{t['id']}/escalations",
                           json={"reason": "直接提交研发", "to_line": "l3", "work_order": WORK_ORDER},
                           headers=admin)  # fmt: skip
@@ -347,7 +332,7 @@ async def test_an_open_rd_escalation_makes_the_automatic_trigger_a_notice(
                               json={"kind": "fix", "description": f"尝试{i}", "outcome": "failed"},
                               headers=admin)  # fmt: skip
         assert r.status_code == 201, r.text
-    types = [e["type"] for e in await _events(client, admin, t["id"])]
+    types = [e["type"] for e in await ticket_events(client, admin, t["id"])]
     assert "ticket.escalation_due" in types
     assert len((await client.get(f"/v1/tickets/{t['id']}/escalations", headers=admin)).json()) == 1
 
@@ -359,7 +344,7 @@ async def test_a_breach_found_by_a_ticket_change_escalates_too(
     import app.sla.timers  # noqa: F401
 
     start = clock.now()
-    t = await _ticket(client, admin, world, service_type="remote")  # 30 min first response
+    t = await create_ticket(client, admin, world, service_type="remote")  # 30 min first response
     clock.set(start + timedelta(minutes=35))  # no worker ran: its timer has not fired
     r = await client.post(f"/v1/tickets/{t['id']}/acknowledge", json={}, headers=admin)
     assert {c["metric"]: c["status"] for c in r.json()["sla"]}["first_response"] == "breached"
@@ -367,7 +352,7 @@ async def test_a_breach_found_by_a_ticket_change_escalates_too(
     listed = (await client.get(f"/v1/tickets/{t['id']}/escalations", headers=admin)).json()
     assert [(e["trigger"], e["to_line"]) for e in listed] == [("sla_breach", "l2")]
     # Resolved late: nothing to escalate any more.
-    t2 = await _ticket(client, admin, world, service_type="remote")
+    t2 = await create_ticket(client, admin, world, service_type="remote")
     clock.set(clock.now() + timedelta(hours=5))
     await client.post(f"/v1/tickets/{t2['id']}/start", json={}, headers=admin)
     await client.post(f"/v1/tickets/{t2['id']}/resolve", json={"resolution_summary": "恢复"},
@@ -401,15 +386,15 @@ async def test_approval_is_the_requesting_lines_and_acceptance_the_receiving_one
 ) -> None:
     l1_manager, rd_manager, both = [await issue_key("manager") for _ in range(3)]
     plain_manager = await issue_key("manager")
-    await _team("l1", await _id(client, l1_manager), world.branch_id)
-    await _team("l3", await _id(client, rd_manager), world.branch_id)
-    await _team("l1", await _id(client, both), world.branch_id)
-    await _team("l3", await _id(client, both), world.branch_id)
+    await _team("l1", await key_id(client, l1_manager), world.branch_id)
+    await _team("l3", await key_id(client, rd_manager), world.branch_id)
+    await _team("l1", await key_id(client, both), world.branch_id)
+    await _team("l3", await key_id(client, both), world.branch_id)
     rd_h = await issue_key("engineer")
-    rd = await _id(client, rd_h)
+    rd = await key_id(client, rd_h)
     async with open_uow() as uow:
         uow.session.add(Engineer(id=rd, name="研发刘", line="l3", branch_id=world.branch_id))
-    t = await _ticket(client, admin, world)
+    t = await create_ticket(client, admin, world)
     base = await _rd_request(client, admin, t["id"])  # from line 1
     prefix = "https://supportline.dev/problems/"
     # R&D's manager may not approve what is addressed to his own line; nor a manager of none.
@@ -428,7 +413,7 @@ async def test_approval_is_the_requesting_lines_and_acceptance_the_receiving_one
     assert r.status_code == 403 and r.json()["type"] == prefix + "separation-of-duties"
     # One person managing both lines (or an admin) approves, then may not decide.
     for h in (both, admin):
-        t2 = await _ticket(client, admin, world)
+        t2 = await create_ticket(client, admin, world)
         base2 = await _rd_request(client, admin, t2["id"])
         assert (await client.post(f"{base2}/approve", headers=h)).status_code == 200
         for action, body in (("accept", {"rd_owner_id": str(rd)}), ("reject", {"advice": "x"})):
@@ -441,21 +426,11 @@ async def test_approval_is_the_requesting_lines_and_acceptance_the_receiving_one
 async def test_an_escalated_ticket_changes_hands_and_the_previous_owner_follows(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    from tests.api.test_assignment import NOW, engineer
-
-    set_clock(FixedClock(NOW))
+    set_clock(FixedClock(WORKDAY_MORNING))
     try:
-        await _changes_hands(client, admin, world, engineer)
+        await _changes_hands(client, admin, world, engineer_on_shift)
     finally:
         set_clock(Clock())
-
-
-async def _counts(eid: uuid.UUID) -> tuple[int, int]:
-    async with open_uow() as uow:
-        row = (await uow.session.execute(
-            text("SELECT open_tickets, open_load FROM engineers WHERE id = :i"), {"i": eid}
-        )).one()  # fmt: skip
-    return int(row[0]), int(row[1])
 
 
 async def _changes_hands(
@@ -463,14 +438,14 @@ async def _changes_hands(
 ) -> None:
     b = world.branch_id
     l2_manager, rd_manager = await issue_key("manager"), await issue_key("manager")
-    await _team("l2", await _id(client, l2_manager), b)
-    await _team("l3", await _id(client, rd_manager), b)
+    await _team("l2", await key_id(client, l2_manager), b)
+    await _team("l3", await key_id(client, rd_manager), b)
     a, ah = await engineer(client, b, name="一线王")
     s, _ = await engineer(client, b, name="一线李", shift=None)
     l2, l2h = await engineer(client, b, name="二线陈", line="l2")
     await engineer(client, b, name="二线夜班", line="l2", shift=(time(22), time(6)))
     rd, rdh = await engineer(client, b, name="研发刘", line="l3", shift=None, max_load=1)
-    t = await _ticket(client, admin, world)  # P1: weighs 4
+    t = await create_ticket(client, admin, world)  # P1: weighs 4
     tid = t["id"]
     await client.post(f"/v1/tickets/{tid}/assign", json={"owner_id": str(a)}, headers=admin)
     await client.post(f"/v1/tickets/{tid}/start", json={}, headers=ah)
@@ -490,10 +465,10 @@ async def _changes_hands(
         str(a),
         "in_progress",
     )
-    assert await _counts(a) == (0, 0) and await _counts(l2) == (1, 4)
+    assert await engineer_counts(a) == (0, 0) and await engineer_counts(l2) == (1, 4)
     handoffs = (await client.get(f"/v1/tickets/{tid}/handoffs", headers=admin)).json()
     assert [h["state"] for h in handoffs] == ["cancelled"]
-    events = await _events(client, admin, tid)
+    events = await ticket_events(client, admin, tid)
     types = [e["type"] for e in events]
     assert types[-4:] == ["ticket.escalated", "ticket.assigned", "ticket.handoff_cancelled",
                           "ticket.secondary_assigned"]  # fmt: skip
@@ -503,7 +478,7 @@ async def _changes_hands(
     # To R&D: the named R&D engineer owns it, the l2 owner follows; at his maximum: 409.
     base = await _rd_request(client, l2h, tid)
     assert (await client.post(f"{base}/approve", headers=l2_manager)).status_code == 200
-    full = await _ticket(client, admin, world)
+    full = await create_ticket(client, admin, world)
     async with open_uow() as uow:
         await uow.session.execute(text("UPDATE engineers SET open_tickets = 1 WHERE id = :i"),
                                   {"i": rd})  # fmt: skip
@@ -521,7 +496,7 @@ async def _changes_hands(
         str(rd),
         str(l2),
     )
-    assert await _counts(l2) == (0, 0) and await _counts(rd) == (1, 4)
+    assert await engineer_counts(l2) == (0, 0) and await engineer_counts(rd) == (1, 4)
     # Closure confirmed by the follower: back to him on line 2.
     await client.post(f"{base}/propose-closure", json={"note": "补丁已验证"}, headers=rdh)
     r = await client.post(f"{base}/answer-closure", json={"confirm": True}, headers=l2h)
@@ -532,7 +507,7 @@ async def _changes_hands(
         str(l2),
         str(rd),
     )
-    assert await _counts(l2) == (1, 4) and await _counts(rd) == (0, 0)
+    assert await engineer_counts(l2) == (1, 4) and await engineer_counts(rd) == (0, 0)
     # The vendor is no line of ours: the owner stays.
     r = await client.post(f"/v1/tickets/{tid}/escalations", headers=l2h,
                           json={"reason": "厂商协助", "to_line": "vendor", "vendor": "华为"})  # fmt: skip
@@ -549,12 +524,10 @@ async def _changes_hands(
     got = (await client.get(f"/v1/tickets/{full['id']}", headers=admin)).json()
     assert (got["owner_id"], got["secondary_owner_id"], got["status"]) == (None, str(a),
                                                                           "assigned")  # fmt: skip
-    last = (await _events(client, admin, full["id"]))[-2]
+    last = (await ticket_events(client, admin, full["id"]))[-2]
     assert last["type"] == "ticket.unassigned" and last["data"]["rule"] == "no_engineer_available"
-    assert await _counts(a) == (0, 0)
+    assert await engineer_counts(a) == (0, 0)
 
 
 def NOW_PLUS(hours: int) -> datetime:
-    from tests.api.test_assignment import NOW
-
-    return NOW + timedelta(hours=hours)
+    return WORKDAY_MORNING + timedelta(hours=hours)

@@ -14,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.core.inputs import InputModel, Text
+from tests.api.conftest import create_ticket, new_key
 from tests.factories import World, ticket_body
 
 PROBLEM = "application/problem+json"
@@ -60,18 +61,7 @@ def _assert_names(r: httpx.Response, *loc: str | int) -> dict[str, Any]:
 
 
 async def _ticket(client: httpx.AsyncClient, admin: dict[str, str], world: World) -> str:
-    r = await client.post("/v1/tickets", json=ticket_body(world), headers=admin)
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-async def _key_id(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
-    r = await client.post(
-        "/v1/api-keys", json={"name": f"eng {uuid.uuid4().hex[:6]}", "role": "engineer"},
-        headers=admin,
-    )  # fmt: skip
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
+    return str((await create_ticket(client, admin, world))["id"])
 
 
 # -- The operations the issue names, each with a valid body first (it must pass) and
@@ -125,7 +115,7 @@ async def _named_operations(
             "POST",
             "/v1/engineers",
             {
-                "api_key_id": await _key_id(client, admin),
+                "api_key_id": await new_key(client, admin),
                 "name": "王磊",
                 "line": "l2",
                 "branch_id": str(world.branch_id),

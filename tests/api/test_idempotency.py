@@ -8,12 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.factories import World, build_world, ticket_body
-
-
-@pytest.fixture
-async def world(app: Any) -> World:
-    return await build_world()
+from tests.factories import World, ticket_body
 
 
 def _checked_out() -> int:

@@ -5,38 +5,18 @@ tickets linked), status updates due on a timer, and resolution with the linked t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 
-from app.core.clock import Clock, FixedClock, set_clock
+from app.core.clock import FixedClock
 from app.core.db import open_uow
 from app.timers import firing
+from tests.api.conftest import create_ticket
 from tests.conftest import issue_key
-from tests.factories import World, build_world, ticket_body
-
-
-@pytest.fixture
-async def world(app: Any) -> World:
-    return await build_world()
-
-
-@pytest.fixture
-def clock() -> Iterator[FixedClock]:
-    fixed = FixedClock(datetime.now(UTC).replace(microsecond=0))
-    set_clock(fixed)
-    yield fixed
-    set_clock(Clock())
-
-
-async def _ticket(client: httpx.AsyncClient, h: dict[str, str], world: World, **kw: Any) -> Any:
-    r = await client.post("/v1/tickets", json=ticket_body(world, **kw), headers=h)
-    assert r.status_code == 201, r.text
-    return r.json()
+from tests.factories import World
 
 
 async def _outbox(kind: str, aggregate: str) -> list[dict[str, Any]]:
@@ -74,8 +54,8 @@ async def test_declared_by_hand_updated_on_a_timer_and_resolved_with_its_tickets
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
     start = clock.now()
-    new = await _ticket(client, admin, world, priority="P2", impact=None, urgency=None)
-    working = await _ticket(client, admin, world, priority="P2", impact=None, urgency=None)
+    new = await create_ticket(client, admin, world, priority="P2", impact=None, urgency=None)
+    working = await create_ticket(client, admin, world, priority="P2", impact=None, urgency=None)
     await client.post(f"/v1/tickets/{working['id']}/start", json={}, headers=admin)
     manager = await issue_key("manager")
     body = {"title": "华东区多家银行核心交换机批量宕机", "product_family": "switch",
@@ -135,18 +115,18 @@ async def test_declared_by_hand_updated_on_a_timer_and_resolved_with_its_tickets
 async def test_more_than_five_p1_on_one_family_declare_one_incident(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    tickets = [await _ticket(client, admin, world) for _ in range(5)]  # P1 on a switch
+    tickets = [await create_ticket(client, admin, world) for _ in range(5)]  # P1 on a switch
     assert await _fire("incident.check") == 5
     assert (await client.get("/v1/incidents", headers=admin)).json()["items"] == []
-    tickets.append(await _ticket(client, admin, world))  # the sixth: more than five
-    p2 = await _ticket(client, admin, world, priority="P2", impact=None, urgency=None)
+    tickets.append(await create_ticket(client, admin, world))  # the sixth: more than five
+    p2 = await create_ticket(client, admin, world, priority="P2", impact=None, urgency=None)
     await _fire("incident.check")
     [inc] = (await client.get("/v1/incidents", headers=admin)).json()["items"]
     assert inc["trigger"] == "auto" and inc["product_family"] == "switch"
     assert set(inc["ticket_ids"]) == {t["id"] for t in tickets}
     assert p2["id"] not in inc["ticket_ids"]
     # A seventh P1 joins the open incident; no second incident.
-    seventh = await _ticket(client, admin, world)
+    seventh = await create_ticket(client, admin, world)
     await _fire("incident.check")
     [inc] = (await client.get("/v1/incidents", headers=admin)).json()["items"]
     assert seventh["id"] in inc["ticket_ids"] and len(inc["ticket_ids"]) == 7
@@ -156,8 +136,8 @@ async def test_more_than_five_p1_on_one_family_declare_one_incident(
 async def test_incidents_span_branches_and_scoped_keys_see_their_own_tickets(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    mine = await _ticket(client, admin, world)
-    theirs = await _ticket(client, admin, world, customer_id=str(world.other_customer_id),
+    mine = await create_ticket(client, admin, world)
+    theirs = await create_ticket(client, admin, world, customer_id=str(world.other_customer_id),
                            contact_id=str(world.other_contact_id),
                            device_id=str(world.other_device_id))  # fmt: skip
     scoped = await issue_key("dispatcher", world.branch_id)

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
+from tests.api.conftest import walk_pages
 from tests.conftest import issue_key
 
 # (path, the key each item is ordered by)
@@ -35,24 +34,6 @@ async def _some_rows(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
         await issue_key(role)
 
 
-async def _walk(
-    client: httpx.AsyncClient, admin: dict[str, str], path: str
-) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = None
-    for _ in range(50):
-        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        r = await client.get(path, params=params, headers=admin)
-        assert r.status_code == 200, r.text
-        page = r.json()
-        assert set(page) == {"items", "next_cursor"} and len(page["items"]) <= 2
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return items
-    raise AssertionError(f"{path}: no last page")
-
-
 @pytest.mark.parametrize(("path", "key"), LISTS, ids=[p for p, _ in LISTS])
 async def test_a_list_pages_in_its_order_without_gaps_or_repeats(
     client: httpx.AsyncClient, admin: dict[str, str], path: str, key: str
@@ -62,7 +43,7 @@ async def test_a_list_pages_in_its_order_without_gaps_or_repeats(
     assert whole.status_code == 200, whole.text
     everything = whole.json()
     assert everything["next_cursor"] is None and len(everything["items"]) >= 3
-    paged = await _walk(client, admin, path)
+    paged = await walk_pages(client, admin, path)
     assert paged == everything["items"]
     keys = [item[key] for item in paged]
     assert len(set(keys)) == len(keys)

@@ -10,7 +10,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from app.core.db import UnitOfWork, open_uow, sessionmaker
 from app.core.security import Principal, Role
@@ -18,12 +17,7 @@ from app.people import service as people
 from app.people.schemas import EngineerCreate
 from app.tickets import service as tickets
 from tests.conftest import _plain_dsn, issue_key
-from tests.factories import World, build_world, ticket_body
-
-
-@pytest.fixture
-async def world(app: Any) -> World:
-    return await build_world()
+from tests.factories import World, ticket_body
 
 
 async def _principal(client: httpx.AsyncClient, h: dict[str, str]) -> Principal:

@@ -6,55 +6,24 @@ filters, branch ordering)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from app.core.clock import Clock, FixedClock, set_clock
+from app.core.clock import FixedClock
+from tests.api.conftest import engineer_body, make_engineer, make_shift, new_key, problem
 from tests.conftest import issue_key
-from tests.factories import World, build_world
+from tests.factories import World
 
-PROBLEM = "application/problem+json"
 # Monday 2026-03-02, 10:00 in Shanghai.
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def world(app: Any) -> World:
-    return await build_world()
-
-
-@pytest.fixture
-def clock() -> Iterator[FixedClock]:
-    fixed = FixedClock(NOW)
-    set_clock(fixed)
-    yield fixed
-    set_clock(Clock())
-
-
-def problem(r: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = r.json()
-    if field is not None:
-        assert body.get("field") == field or any(
-            field in e["loc"] for e in body.get("errors") or []
-        ), body
-    return body
-
-
-async def new_key(
-    client: httpx.AsyncClient, admin: dict[str, str], role: str = "engineer", **kw: Any
-) -> str:
-    r = await client.post(
-        "/v1/api-keys", json={"name": f"{role} {uuid.uuid4().hex[:6]}", "role": role, **kw},
-        headers=admin,
-    )  # fmt: skip
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
+def clock_start() -> datetime:
+    return NOW
 
 
 async def team(
@@ -63,30 +32,6 @@ async def team(
     body = {"code": f"T{uuid.uuid4().hex[:6]}", "name": "华东区二线网络组", "line": "l2",
             "branch_id": str(branch_id), **kw}  # fmt: skip
     r = await client.post("/v1/teams", json=body, headers=h)
-    assert r.status_code == 201, r.text
-    return dict(r.json())
-
-
-def engineer_body(key_id: str, branch_id: Any, **kw: Any) -> dict[str, Any]:
-    return {"api_key_id": key_id, "name": "王磊", "name_en": "Wang Lei", "line": "l2",
-            "branch_id": str(branch_id), **kw}  # fmt: skip
-
-
-async def engineer(
-    client: httpx.AsyncClient, admin: dict[str, str], branch_id: Any, **kw: Any
-) -> dict[str, Any]:
-    key_id = await new_key(client, admin)
-    r = await client.post(
-        "/v1/engineers", json=engineer_body(key_id, branch_id, **kw), headers=admin
-    )
-    assert r.status_code == 201, r.text
-    return dict(r.json())
-
-
-async def shift(
-    client: httpx.AsyncClient, h: dict[str, str], engineer_id: str, **body: Any
-) -> dict[str, Any]:
-    r = await client.post(f"/v1/engineers/{engineer_id}/shifts", json=body, headers=h)
     assert r.status_code == 201, r.text
     return dict(r.json())
 
@@ -232,9 +177,9 @@ async def test_engineer_create_get_list_update(
     got = await client.get(f"/v1/engineers/{key_id}", headers=admin)
     assert got.status_code == 200 and got.json() == e and got.headers["etag"] == 'W/"1"'
 
-    plain = await engineer(client, admin, world.branch_id, line="l1")
+    plain = await make_engineer(client, admin, world.branch_id, line="l1")
     assert plain["skills"] == [] and plain["max_load"] == 10 and plain["languages"] == ["zh-CN"]
-    far = await engineer(client, admin, world.other_branch_id, line="l1", active=False)
+    far = await make_engineer(client, admin, world.other_branch_id, line="l1", active=False)
 
     async def listed(**params: Any) -> list[str]:
         r = await client.get("/v1/engineers", params=params, headers=admin)
@@ -378,8 +323,8 @@ async def test_agents_read_but_may_not_write(
 ) -> None:
     agent = await issue_key("agent")
     t = await team(client, admin, world.branch_id)
-    e = await engineer(client, admin, world.branch_id, team_id=t["id"])
-    s = await shift(client, admin, e["id"], weekday=0, starts="09:00", ends="18:00")
+    e = await make_engineer(client, admin, world.branch_id, team_id=t["id"])
+    s = await make_shift(client, admin, e["id"], weekday=0, starts="09:00", ends="18:00")
     a = (
         await client.post(
             f"/v1/engineers/{e['id']}/absences",
@@ -428,10 +373,10 @@ async def test_branch_scoped_keys_see_their_branch_only(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
     far_team = await team(client, admin, world.other_branch_id)
-    far = await engineer(client, admin, world.other_branch_id, team_id=far_team["id"])
-    near = await engineer(client, admin, world.branch_id)
-    far_shift = await shift(client, admin, far["id"], weekday=0, starts="00:00", ends="00:00")
-    await shift(client, admin, near["id"], weekday=0, starts="00:00", ends="00:00")
+    far = await make_engineer(client, admin, world.other_branch_id, team_id=far_team["id"])
+    near = await make_engineer(client, admin, world.branch_id)
+    far_shift = await make_shift(client, admin, far["id"], weekday=0, starts="00:00", ends="00:00")
+    await make_shift(client, admin, near["id"], weekday=0, starts="00:00", ends="00:00")
     manager = await issue_key("manager", world.branch_id)
     for url in (f"/v1/teams/{far_team['id']}", f"/v1/engineers/{far['id']}",
                 f"/v1/engineers/{far['id']}/shifts", f"/v1/teams/{far_team['id']}/oncall-rotations"):  # fmt: skip
@@ -453,13 +398,13 @@ async def test_branch_scoped_keys_see_their_branch_only(
 
 
 async def test_shifts(client: httpx.AsyncClient, admin: dict[str, str], world: World) -> None:
-    e = await engineer(client, admin, world.branch_id)
+    e = await make_engineer(client, admin, world.branch_id)
     url = f"/v1/engineers/{e['id']}/shifts"
-    w = await shift(client, admin, e["id"], weekday=0, starts="09:00", ends="18:00",
+    w = await make_shift(client, admin, e["id"], weekday=0, starts="09:00", ends="18:00",
                     valid_from="2026-03-01", valid_until="2026-06-30")  # fmt: skip
     assert (w["weekday"], w["on_date"], w["starts"], w["ends"]) == (0, None, "09:00", "18:00")
     assert (w["valid_from"], w["valid_until"]) == ("2026-03-01", "2026-06-30")
-    o = await shift(client, admin, e["id"], on_date="2026-10-01", starts="22:00", ends="06:00")
+    o = await make_shift(client, admin, e["id"], on_date="2026-10-01", starts="22:00", ends="06:00")
     assert o["weekday"] is None and o["on_date"] == "2026-10-01" and o["engineer_id"] == e["id"]
 
     both = await client.post(url, json={"weekday": 1, "on_date": "2026-10-01", "starts": "09:00",
@@ -499,7 +444,7 @@ async def test_shifts(client: httpx.AsyncClient, admin: dict[str, str], world: W
 async def test_absences(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    e = await engineer(client, admin, world.branch_id)
+    e = await make_engineer(client, admin, world.branch_id)
     url = f"/v1/engineers/{e['id']}/absences"
     past = await client.post(url, json={"starts_at": "2026-02-01T00:00:00+08:00",
                                         "ends_at": "2026-02-03T00:00:00+08:00"}, headers=admin)  # fmt: skip
@@ -541,10 +486,10 @@ async def test_oncall_rotations(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
     t = await team(client, admin, world.branch_id)
-    a = await engineer(client, admin, world.branch_id, team_id=t["id"], name="王磊")
-    b = await engineer(client, admin, world.branch_id, team_id=t["id"], name="李娜")
-    outsider = await engineer(client, admin, world.branch_id)
-    sleeper = await engineer(client, admin, world.branch_id, team_id=t["id"], active=False)
+    a = await make_engineer(client, admin, world.branch_id, team_id=t["id"], name="王磊")
+    b = await make_engineer(client, admin, world.branch_id, team_id=t["id"], name="李娜")
+    outsider = await make_engineer(client, admin, world.branch_id)
+    sleeper = await make_engineer(client, admin, world.branch_id, team_id=t["id"], active=False)
     url = f"/v1/teams/{t['id']}/oncall-rotations"
     body = {"name": "二线网络组 7x24 值班", "starts_at": "2026-02-23T09:00:00+08:00",
             "members": [a["id"], b["id"]]}  # fmt: skip
@@ -613,26 +558,28 @@ async def test_duty_shifts_absences_and_on_call(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
     t = await team(client, admin, world.branch_id)
-    day = await engineer(client, admin, world.branch_id, team_id=t["id"], name="白班")
-    night = await engineer(client, admin, world.branch_id, team_id=t["id"], name="夜班")
-    away = await engineer(client, admin, world.branch_id, team_id=t["id"], name="休假")
-    once = await engineer(client, admin, world.branch_id, team_id=t["id"], name="加班")
-    standby = await engineer(client, admin, world.branch_id, team_id=t["id"], name="备班")
-    idle = await engineer(client, admin, world.branch_id, team_id=t["id"], name="闲")
-    off = await engineer(client, admin, world.branch_id, name="停用", active=False)
-    day_shift = await shift(client, admin, day["id"], weekday=0, starts="09:00", ends="18:00")
+    day = await make_engineer(client, admin, world.branch_id, team_id=t["id"], name="白班")
+    night = await make_engineer(client, admin, world.branch_id, team_id=t["id"], name="夜班")
+    away = await make_engineer(client, admin, world.branch_id, team_id=t["id"], name="休假")
+    once = await make_engineer(client, admin, world.branch_id, team_id=t["id"], name="加班")
+    standby = await make_engineer(client, admin, world.branch_id, team_id=t["id"], name="备班")
+    idle = await make_engineer(client, admin, world.branch_id, team_id=t["id"], name="闲")
+    off = await make_engineer(client, admin, world.branch_id, name="停用", active=False)
+    day_shift = await make_shift(client, admin, day["id"], weekday=0, starts="09:00", ends="18:00")
     # Sunday night into Monday morning.
-    night_shift = await shift(client, admin, night["id"], weekday=6, starts="22:00", ends="06:00")
-    await shift(client, admin, away["id"], weekday=0, starts="09:00", ends="18:00")
+    night_shift = await make_shift(
+        client, admin, night["id"], weekday=6, starts="22:00", ends="06:00"
+    )
+    await make_shift(client, admin, away["id"], weekday=0, starts="09:00", ends="18:00")
     leave = await client.post(
         f"/v1/engineers/{away['id']}/absences",
         json={"starts_at": "2026-03-02T00:00:00+08:00", "ends_at": "2026-03-03T00:00:00+08:00",
               "reason": "病假"}, headers=admin,
     )  # fmt: skip
-    once_shift = await shift(client, admin, once["id"], on_date="2026-03-02", starts="08:00",
+    once_shift = await make_shift(client, admin, once["id"], on_date="2026-03-02", starts="08:00",
                              ends="12:00")  # fmt: skip
-    await shift(client, admin, idle["id"], on_date="2026-03-03", starts="08:00", ends="12:00")
-    await shift(client, admin, off["id"], weekday=0, starts="00:00", ends="00:00")
+    await make_shift(client, admin, idle["id"], on_date="2026-03-03", starts="08:00", ends="12:00")
+    await make_shift(client, admin, off["id"], weekday=0, starts="00:00", ends="00:00")
     rot = (await client.post(f"/v1/teams/{t['id']}/oncall-rotations", headers=admin, json={
         "name": "7x24", "starts_at": "2026-03-02T09:00:00+08:00", "period_hours": 24,
         "members": [standby["id"], idle["id"]]})).json()  # fmt: skip
@@ -676,15 +623,15 @@ async def test_duty_shifts_absences_and_on_call(
 async def test_duty_line_and_skill_filters(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    switch4 = await engineer(client, admin, world.branch_id, line="l2", skills=[
+    switch4 = await make_engineer(client, admin, world.branch_id, line="l2", skills=[
         {"kind": "product_family", "code": "switch", "level": 4},
         {"kind": "category", "code": "hardware", "level": 2}])  # fmt: skip
-    hardware5 = await engineer(client, admin, world.branch_id, line="l2", skills=[
+    hardware5 = await make_engineer(client, admin, world.branch_id, line="l2", skills=[
         {"kind": "category", "code": "hardware", "level": 5}])  # fmt: skip
-    desk = await engineer(client, admin, world.branch_id, line="l1", skills=[
+    desk = await make_engineer(client, admin, world.branch_id, line="l1", skills=[
         {"kind": "product_family", "code": "switch", "level": 1}])  # fmt: skip
     for e in (switch4, hardware5, desk):
-        await shift(client, admin, e["id"], weekday=0, starts="00:00", ends="00:00")
+        await make_shift(client, admin, e["id"], weekday=0, starts="00:00", ends="00:00")
 
     assert sorted(ids(await duty(client, admin))) == sorted(
         [switch4["id"], hardware5["id"], desk["id"]]
@@ -724,8 +671,8 @@ async def test_duty_orders_by_branch_nearness(
     beijing = await branch("BJ", "北京分公司", region="华北")
     for name, b in (("北京", beijing), ("杭州", hangzhou), ("上海", shanghai), ("南京", nanjing),
                     ("华东", east)):  # fmt: skip
-        e = await engineer(client, admin, b, name=name)  # on duty all Monday
-        await shift(client, admin, e["id"], weekday=0, starts="00:00", ends="00:00")
+        e = await make_engineer(client, admin, b, name=name)  # on duty all Monday
+        await make_shift(client, admin, e["id"], weekday=0, starts="00:00", ends="00:00")
 
     items = await duty(client, admin, branch_id=shanghai)
     pairs = [(i["name"], i["branch_match"]) for i in items]

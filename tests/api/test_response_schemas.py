@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.api.test_people import engineer, shift
+from tests.api.conftest import make_engineer, make_shift
 from tests.factories import World, ticket_body
 
 SPEC_URI = "urn:supportline:openapi"
@@ -146,11 +146,11 @@ async def test_every_answer_of_the_main_kinds_is_as_the_spec_says(
     await ok("GET", "/v1/tickets")
     await ok("GET", f"/v1/tickets/by-number/{ticket['number']}")
 
-    e = await engineer(
+    e = await make_engineer(
         client, admin, world.branch_id,
         skills=[{"kind": "product_family", "code": "switch", "level": 4}],
     )  # fmt: skip
-    await shift(client, admin, e["id"], weekday=0, starts="09:00", ends="18:00")
+    await make_shift(client, admin, e["id"], weekday=0, starts="09:00", ends="18:00")
     await ok("GET", f"/v1/engineers/{e['id']}")
     await ok("GET", f"/v1/engineers/{e['id']}/shifts")
     await ok("GET", "/v1/engineers")

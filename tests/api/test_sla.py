@@ -6,7 +6,6 @@ timers; the list's SLA filters; the policies API."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,15 +19,11 @@ from app.core.clock import Clock, FixedClock, set_clock
 from app.core.db import open_uow
 from app.timers import firing, jobs, scheduler
 from app.timers import service as timers
+from tests.api.conftest import create_ticket
 from tests.conftest import issue_key
-from tests.factories import World, build_world, ticket_body
+from tests.factories import World
 
 CST = timedelta(hours=8)
-
-
-@pytest.fixture
-async def world(app: Any) -> World:
-    return await build_world()
 
 
 @pytest.fixture(autouse=True)
@@ -41,23 +36,8 @@ def _only_sla_timers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(timers, "_handlers", kept)
 
 
-@pytest.fixture
-def clock() -> Iterator[FixedClock]:
-    # 24x7 targets do not care about the date; the world's contract is valid today.
-    fixed = FixedClock(datetime.now(UTC).replace(microsecond=0))
-    set_clock(fixed)
-    yield fixed
-    set_clock(Clock())
-
-
 def _at(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
-
-
-async def _ticket(client: httpx.AsyncClient, h: dict[str, str], world: World, **kw: Any) -> Any:
-    r = await client.post("/v1/tickets", json=ticket_body(world, **kw), headers=h)
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 async def _act(client: httpx.AsyncClient, h: dict[str, str], tid: str, action: str,
@@ -86,7 +66,7 @@ async def _timers(clock_id: str) -> dict[str, Any]:
 async def test_p1_on_7x24_starts_three_clocks_with_timers(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    t = await _ticket(client, admin, world)  # P1 (high x high), on-site, 7x24 contract
+    t = await create_ticket(client, admin, world)  # P1 (high x high), on-site, 7x24 contract
     now = clock.now()
     brief = {c["metric"]: c for c in t["sla"]}
     assert set(brief) == {"first_response", "onsite", "resolution"}
@@ -107,7 +87,7 @@ async def test_p1_on_7x24_starts_three_clocks_with_timers(
     assert tm["sla.clock"][1] == now + timedelta(minutes=22, seconds=30)
     assert tm["sla.clock"][2] == "pending"
     # A remote ticket has no on-site clock.
-    remote = await _ticket(client, admin, world, service_type="remote")
+    remote = await create_ticket(client, admin, world, service_type="remote")
     assert {c["metric"] for c in remote["sla"]} == {"first_response", "resolution"}
 
 
@@ -119,7 +99,7 @@ async def test_business_hours_clock_crosses_the_spring_festival(
     # working day (调休), so it falls due Sat 16:00, not after the holiday.
     set_clock(FixedClock(datetime(2026, 2, 13, 8, 0, tzinfo=UTC)))
     try:
-        t = await _ticket(
+        t = await create_ticket(
             client, admin, world, device_id=str(world.bare_device_id), priority="P3",
             service_type="remote",
         )  # fmt: skip
@@ -139,7 +119,7 @@ async def test_wait_on_customer_pauses_and_resume_excludes_the_pause(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
     start = clock.now()
-    t = await _ticket(client, admin, world)
+    t = await create_ticket(client, admin, world)
     clock.set(start + timedelta(minutes=10))
     await _act(client, admin, t["id"], "start")  # meets the first response
     clock.set(start + timedelta(minutes=20))
@@ -174,7 +154,7 @@ async def test_wait_on_customer_pauses_and_resume_excludes_the_pause(
 async def test_waiting_on_parts_does_not_pause(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
-    t = await _ticket(client, admin, world)
+    t = await create_ticket(client, admin, world)
     await _act(client, admin, t["id"], "start")
     w = await _act(client, admin, t["id"], "wait", {"on": "parts"})
     assert {c["metric"]: c["status"] for c in w["sla"]}["resolution"] == "running"
@@ -184,7 +164,7 @@ async def test_priority_change_recomputes_from_the_start_keeping_pauses_excluded
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
     start = clock.now()
-    t = await _ticket(client, admin, world, service_type="remote")  # P1: resolution 4 h
+    t = await create_ticket(client, admin, world, service_type="remote")  # P1: resolution 4 h
     clock.set(start + timedelta(minutes=30))
     await _act(client, admin, t["id"], "start")
     await _act(client, admin, t["id"], "wait", {"on": "customer"})
@@ -210,7 +190,7 @@ async def test_reopen_restarts_resolution_where_it_stopped(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
     start = clock.now()
-    t = await _ticket(client, admin, world, service_type="remote")
+    t = await create_ticket(client, admin, world, service_type="remote")
     await _act(client, admin, t["id"], "start")
     clock.set(start + timedelta(minutes=100))
     resolved = await _act(client, admin, t["id"], "resolve", {"resolution_summary": "ok"})
@@ -235,7 +215,7 @@ async def test_public_reply_and_visit_meet_their_targets(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
     start = clock.now()
-    t = await _ticket(client, admin, world)
+    t = await create_ticket(client, admin, world)
     integ = await issue_key("integration")
     r = await client.post(
         f"/v1/tickets/{t['id']}/comments", json={"body": "客户追问进度"}, headers=integ
@@ -285,8 +265,8 @@ async def test_warning_and_breach_fire_once_and_feed_the_list_filters(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
     start = clock.now()
-    t = await _ticket(client, admin, world, service_type="remote")
-    calm = await _ticket(client, admin, world, service_type="remote", priority="P4")
+    t = await create_ticket(client, admin, world, service_type="remote")
+    calm = await create_ticket(client, admin, world, service_type="remote", priority="P4")
 
     def listed(params: dict[str, str]) -> Any:
         return client.get("/v1/tickets", params=params, headers=admin)
@@ -337,7 +317,7 @@ async def test_a_stale_timer_job_does_nothing(
     import app.sla.timers  # noqa: F401
 
     start = clock.now()
-    t = await _ticket(client, admin, world, service_type="remote")
+    t = await create_ticket(client, admin, world, service_type="remote")
     fr = (await _clocks(client, admin, t["id"]))["first_response"]
     old = (await _timers(fr["id"]))["sla.clock"]
     await _act(client, admin, t["id"], "acknowledge")  # stops the clock: timers cancelled
@@ -413,7 +393,7 @@ async def test_scheduler_pass_hands_over_due_timers_once_and_lost_ones_again(
     from app.core.queue import get_pool
 
     start = clock.now()
-    t = await _ticket(client, admin, world, service_type="remote")
+    t = await create_ticket(client, admin, world, service_type="remote")
     fr = (await _clocks(client, admin, t["id"]))["first_response"]
     # The warning is 22.5 min away: outside the 5 min horizon, nothing is handed over.
     async with open_uow() as uow:
@@ -489,7 +469,7 @@ async def test_recompute_counts_the_past_on_the_new_calendar(
     fixed = FixedClock(friday)
     set_clock(fixed)
     try:
-        t = await _ticket(client, admin, world, priority="P3", service_type="remote")
+        t = await create_ticket(client, admin, world, priority="P3", service_type="remote")
         assert t["service_level"] == "7x24"
         fixed.set(friday + timedelta(hours=16, minutes=30))
         r = await client.patch(f"/v1/tickets/{t['id']}", json={"priority": "P1"}, headers=admin)
@@ -508,7 +488,7 @@ async def test_metrics_that_start_to_apply_start_with_the_tickets_pauses(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
     start = clock.now()
-    t = await _ticket(client, admin, world, priority="P4")  # on-site, but P4 has no on-site
+    t = await create_ticket(client, admin, world, priority="P4")  # on-site, but P4 has no on-site
     assert {c["metric"] for c in t["sla"]} == {"first_response", "resolution"}
     await _act(client, admin, t["id"], "start")
     clock.set(start + timedelta(minutes=10))
@@ -538,7 +518,7 @@ async def test_due_timers_fire_in_batches_and_a_failing_handler_backs_off_then_d
     import app.sla.timers  # noqa: F401
 
     start = clock.now()
-    tickets = [await _ticket(client, admin, world, service_type="remote") for _ in range(3)]
+    tickets = [await create_ticket(client, admin, world, service_type="remote") for _ in range(3)]
 
     @timers.handler("test.broken")
     async def broken(uow: Any, timer: Any, now: datetime) -> None:
@@ -600,8 +580,8 @@ async def test_late_announcements_are_stamped_when_they_fell_due(
     after its due time before the timer fired, stamps the warning and the breach with
     the instant each fell due, in the clock and on the timeline; not when noticed."""
     start = clock.now()
-    late = await _ticket(client, admin, world, service_type="remote")
-    stopped = await _ticket(client, admin, world, service_type="remote")
+    late = await create_ticket(client, admin, world, service_type="remote")
+    stopped = await create_ticket(client, admin, world, service_type="remote")
     planned = {
         t["id"]: (_at(fr["warn_at"]), _at(fr["due_at"]))
         for t in (late, stopped)
@@ -634,7 +614,7 @@ async def test_a_clock_falling_due_changes_the_tickets_etag_but_not_its_version(
 ) -> None:
     """A poll with If-None-Match must not answer 304 over a breach the client has not
     seen, and the ETag read after the breach still works for If-Match."""
-    t = await _ticket(client, admin, world)  # P1: first response due in 30 minutes
+    t = await create_ticket(client, admin, world)  # P1: first response due in 30 minutes
     r = await client.get(f"/v1/tickets/{t['id']}", headers=admin)
     before = r.headers["etag"]
     assert before == f'W/"{t["version"]}"'
@@ -661,7 +641,7 @@ async def test_a_clock_paused_after_its_due_time_announces_the_breach(
     (the workers were down): the breach is announced by the pause, stamped when it fell
     due, and not hidden until the clock runs again."""
     start = clock.now()
-    t = await _ticket(client, admin, world, service_type="remote")
+    t = await create_ticket(client, admin, world, service_type="remote")
     clock.set(start + timedelta(minutes=10))
     await _act(client, admin, t["id"], "start")
     due_at = _at((await _clocks(client, admin, t["id"]))["resolution"]["due_at"])

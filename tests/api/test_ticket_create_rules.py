@@ -7,19 +7,13 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from pydantic import ConfigDict
 from sqlalchemy import text
 
 from app.core.db import open_uow
 from app.tickets.schemas import TicketSummary
 from tests.conftest import issue_key
-from tests.factories import World, build_world, ticket_body
-
-
-@pytest.fixture
-async def world(app: Any) -> World:
-    return await build_world()
+from tests.factories import World, ticket_body
 
 
 async def _count(sql: str, **params: Any) -> int:

@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 
 from app.core.clock import get_clock
@@ -21,18 +20,13 @@ from app.core.db import open_uow
 from app.core.pagination import page_json
 from app.tickets import lifecycle
 from app.tickets.repository import SUMMARY_COLUMNS
-from tests.factories import World, build_world, ticket_body
+from tests.factories import World, ticket_body
 
 SUBJECTS = [
     '引号 "quoted" \\ back\\slash / slash',
     "controls \t\n\r\b\f\x01\x1f end",
     "中文 emoji 🚀 \u2028 \ufeff",
 ]
-
-
-@pytest.fixture
-async def world(app: Any) -> World:
-    return await build_world()
 
 
 async def _expected(limit: int, after: str | None = None) -> bytes:

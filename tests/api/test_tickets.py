@@ -8,29 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.conftest import create_ticket, ticket_events, walk_pages
 from tests.conftest import issue_key
-from tests.factories import World, build_world, ticket_body
-
-
-@pytest.fixture
-async def world(app: Any) -> World:
-    return await build_world()
-
-
-async def _create(
-    client: httpx.AsyncClient, headers: dict[str, str], world: World, **kw: Any
-) -> dict[str, Any]:
-    r = await client.post("/v1/tickets", json=ticket_body(world, **kw), headers=headers)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def _events(
-    client: httpx.AsyncClient, headers: dict[str, str], tid: str
-) -> list[dict[str, Any]]:
-    r = await client.get(f"/v1/tickets/{tid}/events", headers=headers)
-    assert r.status_code == 200
-    return r.json()["items"]
+from tests.factories import World, ticket_body
 
 
 async def _outbox_types(tid: str) -> list[str]:
@@ -68,7 +48,7 @@ async def test_create_derives_priority_attaches_contract_and_writes_event_and_ou
     assert {k: v for k, v in got.json().items() if k != "fault_started_at"} == {
         k: v for k, v in t.items() if k != "fault_started_at"
     }
-    events = await _events(client, admin, t["id"])
+    events = await ticket_events(client, admin, t["id"])
     assert [e["type"] for e in events] == ["ticket.created"]
     assert events[0]["after"]["number"] == t["number"]
     assert events[0]["channel"] == "phone" and events[0]["actor_role"] == "admin"
@@ -78,7 +58,7 @@ async def test_create_derives_priority_attaches_contract_and_writes_event_and_ou
 async def test_numbers_are_unique_and_increasing(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    results = await asyncio.gather(*[_create(client, admin, world) for _ in range(10)])
+    results = await asyncio.gather(*[create_ticket(client, admin, world) for _ in range(10)])
     numbers = sorted(t["number"] for t in results)
     assert len(set(numbers)) == 10
     seq = [int(n.split("-")[1]) for n in numbers]
@@ -88,7 +68,9 @@ async def test_numbers_are_unique_and_increasing(
 async def test_uncovered_device_is_uncontracted_with_default_level(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _create(client, admin, world, device_id=str(world.bare_device_id), priority="P3")
+    t = await create_ticket(
+        client, admin, world, device_id=str(world.bare_device_id), priority="P3"
+    )
     assert t["uncontracted"] is True and t["contract_id"] is None
     assert t["service_level"] == "basic"
     assert t["priority"] == "P3" and t["priority_source"] == "given"
@@ -169,7 +151,9 @@ async def test_sql_and_html_in_text_are_stored_verbatim(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
     subject = "'; DROP TABLE tickets; -- <script>alert(1)</script>"
-    t = await _create(client, admin, world, subject=subject, description="<img src=x onerror=1>")
+    t = await create_ticket(
+        client, admin, world, subject=subject, description="<img src=x onerror=1>"
+    )
     got = (await client.get(f"/v1/tickets/{t['id']}", headers=admin)).json()
     assert got["subject"] == subject and got["description"] == "<img src=x onerror=1>"
     r = await client.get("/v1/tickets", params={"q": "DROP TABLE"}, headers=admin)
@@ -182,7 +166,7 @@ async def test_sql_and_html_in_text_are_stored_verbatim(
 async def test_branch_scope_and_roles(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _create(client, admin, world)
+    t = await create_ticket(client, admin, world)
     other = await issue_key("dispatcher", world.other_branch_id)
     assert (await client.get(f"/v1/tickets/{t['id']}", headers=other)).status_code == 404
     r = await client.post(f"/v1/tickets/{t['id']}/acknowledge", json={}, headers=other)
@@ -210,7 +194,7 @@ async def test_full_lifecycle_with_timeline(
 ) -> None:
     engineer = await issue_key("engineer", world.branch_id)
     agent = await issue_key("agent", world.branch_id)
-    t = await _create(client, agent, world)
+    t = await create_ticket(client, agent, world)
     tid = t["id"]
 
     async def act(
@@ -238,7 +222,7 @@ async def test_full_lifecycle_with_timeline(
     t = await act("confirm", agent, {"contact_id": str(world.contact_id)})
     assert t["status"] == "closed" and t["close_reason"] == "confirmed_by_reporter"
     assert t["version"] == 10
-    types = [e["type"] for e in await _events(client, admin, tid)]
+    types = [e["type"] for e in await ticket_events(client, admin, tid)]
     assert types == [
         "ticket.created",
         "ticket.acknowledged",
@@ -252,7 +236,7 @@ async def test_full_lifecycle_with_timeline(
         "ticket.resolved",
         "ticket.closed",
     ]
-    events = await _events(client, admin, tid)
+    events = await ticket_events(client, admin, tid)
     waiting = events[4]
     assert waiting["before"]["status"] == "in_progress"
     assert waiting["after"]["status"] == "waiting_customer"
@@ -263,7 +247,7 @@ async def test_full_lifecycle_with_timeline(
 async def test_illegal_transition_is_409_naming_state_and_allowed(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _create(client, admin, world)
+    t = await create_ticket(client, admin, world)
     r = await client.post(
         f"/v1/tickets/{t['id']}/resolve", json={"resolution_summary": "x"}, headers=admin
     )
@@ -272,7 +256,7 @@ async def test_illegal_transition_is_409_naming_state_and_allowed(
     assert body["type"].endswith("/invalid-transition")
     assert body["current_state"] == "new"
     assert body["allowed_actions"] == ["acknowledge", "assign", "start", "cancel"]
-    assert [e["type"] for e in await _events(client, admin, t["id"])] == ["ticket.created"]
+    assert [e["type"] for e in await ticket_events(client, admin, t["id"])] == ["ticket.created"]
     r = await client.post(
         f"/v1/tickets/{t['id']}/cancel", json={"reason": "重复工单"}, headers=admin
     )
@@ -289,7 +273,7 @@ async def test_reopen_after_window_is_refused(
 
     from app.core.db import open_uow
 
-    t = await _create(client, admin, world)
+    t = await create_ticket(client, admin, world)
     for name, body in [
         ("start", {}),
         ("resolve", {"resolution_summary": "ok"}),
@@ -312,7 +296,7 @@ async def test_reopen_after_window_is_refused(
 async def test_action_body_validation(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _create(client, admin, world)
+    t = await create_ticket(client, admin, world)
     await client.post(f"/v1/tickets/{t['id']}/start", json={}, headers=admin)
     r = await client.post(f"/v1/tickets/{t['id']}/wait", json={"on": "godot"}, headers=admin)
     assert r.status_code == 422
@@ -331,7 +315,7 @@ async def test_action_body_validation(
 async def test_assign_checks_owner(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _create(client, admin, world)
+    t = await create_ticket(client, admin, world)
     dispatcher = await issue_key("dispatcher", world.branch_id)
     from app.access import service as access_service
 
@@ -370,7 +354,7 @@ async def test_assign_checks_owner(
 async def test_if_match_on_actions_and_updates(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _create(client, admin, world)
+    t = await create_ticket(client, admin, world)
     etag = (await client.get(f"/v1/tickets/{t['id']}", headers=admin)).headers["etag"]
     r = await client.post(
         f"/v1/tickets/{t['id']}/start", json={}, headers={**admin, "If-Match": etag}
@@ -455,7 +439,7 @@ async def test_failed_request_leaves_nothing_and_key_is_free(
 async def test_concurrent_actions_serialise(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _create(client, admin, world)
+    t = await create_ticket(client, admin, world)
     results = await asyncio.gather(
         *[
             client.post(f"/v1/tickets/{t['id']}/acknowledge", json={}, headers=admin)
@@ -472,10 +456,10 @@ async def test_concurrent_actions_serialise(
 async def test_update_records_before_after_and_rederives_priority(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _create(client, admin, world)
+    t = await create_ticket(client, admin, world)
     r = await client.patch(f"/v1/tickets/{t['id']}", json={"urgency": "low"}, headers=admin)
     assert r.status_code == 200 and r.json()["priority"] == "P3"
-    events = await _events(client, admin, t["id"])
+    events = await ticket_events(client, admin, t["id"])
     # The SLA clocks follow the new priority (tests/api/test_sla.py has the details).
     assert [e["type"] for e in events][-3:] == [
         "ticket.updated",
@@ -513,7 +497,7 @@ async def test_list_filters_pagination_and_search(
     created = []
     for i in range(7):
         created.append(
-            await _create(
+            await create_ticket(
                 client,
                 admin,
                 world,
@@ -525,17 +509,7 @@ async def test_list_filters_pagination_and_search(
             )
         )
     ids = [t["id"] for t in reversed(created)]
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 3}
-        if cursor:
-            params["cursor"] = cursor
-        page = (await client.get("/v1/tickets", params=params, headers=admin)).json()
-        seen += [i["id"] for i in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    seen = [i["id"] for i in await walk_pages(client, admin, "/v1/tickets", limit=3)]
     assert seen == ids
     r = await client.get(
         "/v1/tickets", params={"priority": "P1,P2", "channel": "phone"}, headers=admin
@@ -593,7 +567,7 @@ async def test_list_bad_params(
 async def test_comments_public_and_internal(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _create(client, admin, world)
+    t = await create_ticket(client, admin, world)
     r = await client.post(
         f"/v1/tickets/{t['id']}/comments", json={"body": "已联系客户"}, headers=admin
     )
@@ -619,7 +593,7 @@ async def test_comments_public_and_internal(
 async def test_attempts_and_visits(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    t = await _create(client, admin, world)
+    t = await create_ticket(client, admin, world)
     engineer = await issue_key("engineer", world.branch_id)
     for outcome in ("failed", "failed", "partial"):
         r = await client.post(
@@ -633,7 +607,7 @@ async def test_attempts_and_visits(
             headers=engineer,
         )
         assert r.status_code == 201, r.text
-    events = await _events(client, admin, t["id"])
+    events = await ticket_events(client, admin, t["id"])
     assert events[-1]["data"]["failed_attempts"] == 2
     r = await client.post(
         f"/v1/tickets/{t['id']}/attempts",
@@ -690,7 +664,7 @@ async def test_attachments_limits_and_download(
 ) -> None:
     from app.core.config import get_settings
 
-    t = await _create(client, admin, world)
+    t = await create_ticket(client, admin, world)
     log = b"2026-03-02 08:40:01 PSU1 failure\n" * 10
     r = await client.post(
         f"/v1/tickets/{t['id']}/attachments",
@@ -729,9 +703,9 @@ async def test_attachments_limits_and_download(
 async def test_device_service_history(
     client: httpx.AsyncClient, admin: dict[str, str], world: World
 ) -> None:
-    first = await _create(client, admin, world)
-    await _create(client, admin, world, device_id=str(world.bare_device_id))
-    second = await _create(client, admin, world)
+    first = await create_ticket(client, admin, world)
+    await create_ticket(client, admin, world, device_id=str(world.bare_device_id))
+    second = await create_ticket(client, admin, world)
     r = await client.get(f"/v1/devices/{world.device_id}/tickets", headers=admin)
     assert r.status_code == 200
     assert [i["id"] for i in r.json()["items"]] == [second["id"], first["id"]]
@@ -758,10 +732,10 @@ async def test_customer_wide_contract_covers_unlisted_devices_and_deviceless_tic
     )
     assert r.status_code == 201, r.text
     wide = r.json()["id"]
-    t = await _create(client, admin, world, device_id=str(world.bare_device_id))
+    t = await create_ticket(client, admin, world, device_id=str(world.bare_device_id))
     assert t["contract_id"] == wide and t["service_level"] == "5x8"
-    t = await _create(client, admin, world, device_id=None)
+    t = await create_ticket(client, admin, world, device_id=None)
     assert t["contract_id"] == wide and t["uncontracted"] is False
     # A contract listing the device beats the customer-wide one.
-    t = await _create(client, admin, world)
+    t = await create_ticket(client, admin, world)
     assert t["contract_id"] == str(world.contract_id)

@@ -5,31 +5,24 @@ workers; the handler registry; a wake-up that runs out of time hands the rest on
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from app.core.clock import Clock, FixedClock, set_clock
+from app.core.clock import FixedClock
 from app.core.config import Settings
 from app.core.db import open_uow
 from app.core.queue import get_pool
 from app.timers import firing, jobs, registry
 from app.timers import service as timers
+from tests.api.conftest import walk_pages
 from tests.conftest import issue_key
 
 FLAKY = "test.flaky"
-
-
-@pytest.fixture
-def clock() -> Iterator[FixedClock]:
-    fixed = FixedClock(datetime.now(UTC).replace(microsecond=0))
-    set_clock(fixed)
-    yield fixed
-    set_clock(Clock())
 
 
 @pytest.fixture
@@ -151,15 +144,7 @@ async def test_timer_list_pages_newest_first(
     async with open_uow() as uow:
         for s in subjects:
             await timers.schedule(uow, FLAKY, s, clock.now() + timedelta(hours=1))
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/v1/timers", params=params, headers=admin)).json()
-        seen += [i["subject_id"] for i in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    seen = [i["subject_id"] for i in await walk_pages(client, admin, "/v1/timers")]
     assert seen == [str(s) for s in reversed(subjects)]
 
 

@@ -15,7 +15,6 @@ import pytest
 from app.core.db import open_uow
 from app.core.ids import uuid7
 from app.outbox.service import publish
-from tests.conftest import _plain_dsn
 from tests.workers.consumers import CREATE_EFFECTS, DROP_EFFECTS, EFFECTS_TABLE
 from tests.workers.harness import Worker, held_redis_db
 
@@ -39,12 +38,11 @@ async def worker_redis(services: dict[str, str]) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def db(services: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(_plain_dsn(services["database_url"]))
-    await conn.execute(CREATE_EFFECTS)
-    yield conn
-    await conn.execute(DROP_EFFECTS)
-    await conn.close()
+async def db(db: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """The test database's connection, with the tables the handlers write to."""
+    await db.execute(CREATE_EFFECTS)
+    yield db
+    await db.execute(DROP_EFFECTS)
 
 
 @pytest.fixture

@@ -1,46 +1,35 @@
 """The outbox drain (in-process, real PostgreSQL): delivery, receipts, backoff, dead
-letters, concurrent drains, the drain job, housekeeping and the admin API."""
+letters, concurrent drains, the drain job and housekeeping (its admin API: tests/api/
+test_outbox_api.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
-from app.core.clock import Clock, FixedClock, set_clock
-from app.core.config import Settings, get_settings
-from app.core.db import UnitOfWork, open_uow
+from app.core.clock import FixedClock
+from app.core.config import Settings
+from app.core.db import UnitOfWork
 from app.core.ids import uuid7
 from app.outbox import jobs
 from app.outbox.dispatcher import (
     Dispatcher,
     dispatcher,
     load_configured_consumers,
-    register,
-    unregister,
 )
 from app.outbox.drain import backoff_seconds, drain_once
 from app.outbox.models import OutboxMessage
-from app.outbox.service import publish
-from tests.conftest import _plain_dsn, issue_key
+from tests.conftest import publish_many, unique_type
 from tests.workers.consumers import CREATE_EFFECTS, DROP_EFFECTS, record_effect, slow_record
 
 # --- fixtures and helpers ------------------------------------------------------------
-
-
-@pytest.fixture
-async def db(services: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(_plain_dsn(services["database_url"]))
-    yield conn
-    await conn.close()
 
 
 @pytest.fixture
@@ -51,46 +40,9 @@ async def effects(db: asyncpg.Connection) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-def clock() -> Iterator[FixedClock]:
-    # Pinned a little ahead of the wall clock so rows just published are due.
-    fixed = FixedClock(datetime.now(UTC) + timedelta(seconds=1))
-    set_clock(fixed)
-    yield fixed
-    set_clock(Clock())
-
-
-@pytest.fixture
-def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
-    s = get_settings()
-    monkeypatch.setattr(s, "outbox_backoff_base_seconds", 2.0)
-    monkeypatch.setattr(s, "outbox_backoff_max_seconds", 600.0)
-    monkeypatch.setattr(s, "outbox_max_attempts", 8)
-    return s
-
-
-@pytest.fixture
-def consumers() -> Iterator[Callable[..., None]]:
-    """Registers consumers in the process-wide registry; removes them afterwards."""
-    names: list[str] = []
-
-    def add(name: str, handler: Any, event_types: list[str] | None = None) -> None:
-        register(name, handler, event_types)
-        names.append(name)
-
-    yield add
-    for name in names:
-        unregister(name)
-
-
-async def publish_many(
-    n: int, event_type: str = "test.happened", aggregate_type: str = "ticket"
-) -> list[uuid.UUID]:
-    ids: list[uuid.UUID] = []
-    async with open_uow() as uow:
-        for i in range(n):
-            message = publish(uow, event_type, aggregate_type, uuid7(), {"i": i})
-            ids.append(message.id)
-    return ids
+def clock_start() -> datetime:
+    # A little ahead of the wall clock so rows just published are due.
+    return datetime.now(UTC) + timedelta(seconds=1)
 
 
 async def row(db: asyncpg.Connection, message_id: uuid.UUID) -> asyncpg.Record:
@@ -99,10 +51,6 @@ async def row(db: asyncpg.Connection, message_id: uuid.UUID) -> asyncpg.Record:
 
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def unique_type(prefix: str = "test") -> str:
-    return f"{prefix}.{uuid.uuid4().hex[:8]}"
 
 
 # --- backoff -------------------------------------------------------------------------
@@ -225,7 +173,7 @@ async def test_partial_failure_keeps_the_good_consumer_and_retries_with_backoff(
     db: asyncpg.Connection,
     effects: None,
     clock: FixedClock,
-    settings: Settings,
+    outbox_settings: Settings,
     consumers: Callable[..., None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -298,11 +246,11 @@ async def test_partial_failure_keeps_the_good_consumer_and_retries_with_backoff(
 async def test_dead_letter_after_max_attempts(
     db: asyncpg.Connection,
     clock: FixedClock,
-    settings: Settings,
+    outbox_settings: Settings,
     consumers: Callable[..., None],
 ) -> None:
-    settings.outbox_max_attempts = 3
-    settings.outbox_backoff_max_seconds = 10.0
+    outbox_settings.outbox_max_attempts = 3
+    outbox_settings.outbox_backoff_max_seconds = 10.0
 
     async def broken(uow: UnitOfWork, message: OutboxMessage) -> None:
         raise RuntimeError("consumer bug")
@@ -390,9 +338,12 @@ async def test_concurrent_drains_never_take_the_same_row(
 
 
 async def test_drain_job_drains_until_empty(
-    db: asyncpg.Connection, clock: FixedClock, consumers: Callable[..., None], settings: Settings
+    db: asyncpg.Connection,
+    clock: FixedClock,
+    consumers: Callable[..., None],
+    outbox_settings: Settings,
 ) -> None:
-    settings.outbox_batch_size = 10
+    outbox_settings.outbox_batch_size = 10
 
     async def ok(uow: UnitOfWork, message: OutboxMessage) -> None:
         return None
@@ -404,19 +355,19 @@ async def test_drain_job_drains_until_empty(
     assert await jobs.drain_outbox({}) == 0
 
 
-def test_configured_consumers_load_by_dotted_path(settings: Settings) -> None:
+def test_configured_consumers_load_by_dotted_path(outbox_settings: Settings) -> None:
     into = Dispatcher()
-    settings.outbox_consumers = ["tests.workers.consumers:slow_record"]
-    loaded = load_configured_consumers(settings, into)
+    outbox_settings.outbox_consumers = ["tests.workers.consumers:slow_record"]
+    loaded = load_configured_consumers(outbox_settings, into)
     assert [c.name for c in loaded] == ["test.slow_record"]
     assert into.consumers_for("test.anything") and not into.consumers_for("ticket.created")
     # Loading twice (a restarted startup hook) is harmless; a clash of names is not.
-    load_configured_consumers(settings, into)
+    load_configured_consumers(outbox_settings, into)
     with pytest.raises(ValueError, match="already registered"):
         into.register("test.slow_record", lambda uow, m: asyncio.sleep(0))
-    settings.outbox_consumers = ["tests.workers.consumers:does_not_exist"]
+    outbox_settings.outbox_consumers = ["tests.workers.consumers:does_not_exist"]
     with pytest.raises(AttributeError):
-        load_configured_consumers(settings, Dispatcher())
+        load_configured_consumers(outbox_settings, Dispatcher())
     assert "test.slow_record" not in [c.name for c in dispatcher.consumers()]
 
 
@@ -445,168 +396,3 @@ async def test_purge_removes_old_delivered_messages_and_their_receipts(
     assert (
         await db.fetchval("SELECT count(*) FROM outbox_receipts WHERE message_id = $1", recent) == 1
     )
-
-
-# --- the admin API -------------------------------------------------------------------
-
-
-async def _dead_and_delivered(
-    clock: FixedClock, settings: Settings, consumers: Callable[..., None]
-) -> tuple[uuid.UUID, uuid.UUID]:
-    settings.outbox_max_attempts = 1
-    dead_type = unique_type("dead")
-
-    async def picky(uow: UnitOfWork, message: OutboxMessage) -> None:
-        if message.event_type == dead_type:
-            raise ValueError("cannot handle this")
-
-    consumers("t.picky", picky)
-    [delivered] = await publish_many(1, "ticket.created")
-    [dead] = await publish_many(1, dead_type)
-    assert await drain_once(10) == 2
-    return dead, delivered
-
-
-async def test_api_requires_an_admin(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    r = await client.get("/v1/outbox/messages")
-    assert r.status_code == 401
-    assert r.headers["content-type"].startswith("application/problem+json")
-    manager = await issue_key("manager")
-    for method, path in (
-        ("GET", "/v1/outbox/messages"),
-        ("GET", f"/v1/outbox/messages/{uuid7()}"),
-        ("POST", f"/v1/outbox/messages/{uuid7()}/retry"),
-        ("GET", "/v1/outbox/stats"),
-    ):
-        r = await client.request(method, path, headers=manager)
-        assert r.status_code == 403, (method, path, r.text)
-        assert r.json()["type"].endswith("/forbidden")
-    r = await client.get("/v1/outbox/stats", headers=admin)
-    assert r.status_code == 200
-
-
-async def test_api_lists_gets_and_pages(
-    client: httpx.AsyncClient,
-    admin: dict[str, str],
-    clock: FixedClock,
-    settings: Settings,
-    consumers: Callable[..., None],
-) -> None:
-    dead, delivered = await _dead_and_delivered(clock, settings, consumers)
-    pending = await publish_many(3, "ticket.updated")
-
-    r = await client.get("/v1/outbox/messages", params={"status": "dead"}, headers=admin)
-    assert r.status_code == 200, r.text
-    assert [m["id"] for m in r.json()["items"]] == [str(dead)]
-    assert r.json()["items"][0]["last_error"] == "t.picky: ValueError: cannot handle this"
-
-    # Newest first, two per page.
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 2}
-        if cursor:
-            params["cursor"] = cursor
-        page = (await client.get("/v1/outbox/messages", params=params, headers=admin)).json()
-        seen += [m["id"] for m in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert seen == [str(i) for i in [*reversed(pending), dead, delivered]]
-
-    r = await client.get(
-        "/v1/outbox/messages",
-        params={"status": "pending", "event_type": "ticket.updated"},
-        headers=admin,
-    )
-    assert len(r.json()["items"]) == 3
-
-    r = await client.get("/v1/outbox/messages", params={"status": "lost"}, headers=admin)
-    assert r.status_code == 422
-    r = await client.get("/v1/outbox/messages", params={"cursor": "@@"}, headers=admin)
-    assert r.status_code == 400
-
-    r = await client.get(f"/v1/outbox/messages/{delivered}", headers=admin)
-    assert r.status_code == 200
-    body = r.json()
-    assert body["status"] == "delivered" and body["event_type"] == "ticket.created"
-    assert [x["consumer"] for x in body["receipts"]] == ["t.picky"]
-
-    r = await client.get(f"/v1/outbox/messages/{uuid7()}", headers=admin)
-    assert r.status_code == 404
-    assert r.json()["type"].endswith("/not-found")
-
-
-async def test_api_retry_revives_a_dead_letter_and_refuses_others(
-    db: asyncpg.Connection,
-    client: httpx.AsyncClient,
-    admin: dict[str, str],
-    clock: FixedClock,
-    settings: Settings,
-    consumers: Callable[..., None],
-) -> None:
-    dead, delivered = await _dead_and_delivered(clock, settings, consumers)
-
-    r = await client.post(f"/v1/outbox/messages/{delivered}/retry", headers=admin)
-    assert r.status_code == 409
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["current_status"] == "delivered"
-    r = await client.post(f"/v1/outbox/messages/{uuid7()}/retry", headers=admin)
-    assert r.status_code == 404
-
-    clock.set(clock.now() + timedelta(minutes=5))
-    r = await client.post(
-        f"/v1/outbox/messages/{dead}/retry", headers={**admin, "Idempotency-Key": "retry-1"}
-    )
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert (body["status"], body["attempts"]) == ("pending", 0)
-    assert datetime.fromisoformat(body["available_at"]) == clock.now()
-    # Same key again: the first answer, not a 409.
-    again = await client.post(
-        f"/v1/outbox/messages/{dead}/retry", headers={**admin, "Idempotency-Key": "retry-1"}
-    )
-    assert again.status_code == 200 and again.headers.get("idempotent-replayed") == "true"
-    # Without a key, a second retry of a message no longer dead conflicts.
-    r = await client.post(f"/v1/outbox/messages/{dead}/retry", headers=admin)
-    assert r.status_code == 409 and r.json()["current_status"] == "pending"
-
-    # The revived message is drained again (and fails again: one attempt allowed).
-    assert await drain_once(10) == 1
-    assert (await row(db, dead))["status"] == "dead"
-
-
-async def test_api_stats(
-    db: asyncpg.Connection,
-    client: httpx.AsyncClient,
-    admin: dict[str, str],
-    clock: FixedClock,
-    settings: Settings,
-    consumers: Callable[..., None],
-) -> None:
-    r = await client.get("/v1/outbox/stats", headers=admin)
-    assert r.json() == {
-        "counts": {"pending": 0, "delivered": 0, "dead": 0},
-        "due": 0,
-        "oldest_pending_created_at": None,
-        "oldest_pending_age_seconds": None,
-        "lag_seconds": 0.0,
-    }
-    await _dead_and_delivered(clock, settings, consumers)
-    waiting, due = await publish_many(2)
-    await db.execute(
-        "UPDATE outbox SET created_at = $2, available_at = $3 WHERE id = $1",
-        waiting,
-        clock.now() - timedelta(minutes=10),
-        clock.now() + timedelta(minutes=1),
-    )
-    await db.execute(
-        "UPDATE outbox SET available_at = $2 WHERE id = $1",
-        due,
-        clock.now() - timedelta(seconds=30),
-    )
-    body = (await client.get("/v1/outbox/stats", headers=admin)).json()
-    assert body["counts"] == {"pending": 2, "delivered": 1, "dead": 1}
-    assert body["due"] == 1
-    assert body["oldest_pending_age_seconds"] == pytest.approx(600.0)
-    assert body["lag_seconds"] == pytest.approx(30.0)

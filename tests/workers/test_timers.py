@@ -84,12 +84,11 @@ async def worker_redis(services: dict[str, str]) -> AsyncIterator[aioredis.Redis
 
 
 @pytest.fixture
-async def db(services: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(_plain_dsn(services["database_url"]))
-    await conn.execute(CREATE_TABLES)
-    yield conn
-    await conn.execute(DROP_TABLES)
-    await conn.close()
+async def db(db: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """The test database's connection, with the tables the handlers write to."""
+    await db.execute(CREATE_TABLES)
+    yield db
+    await db.execute(DROP_TABLES)
 
 
 class Workers:
