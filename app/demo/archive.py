@@ -65,12 +65,16 @@ async def _create_teams(uow: UnitOfWork, ctx: DemoContext) -> None:
 
     admin = ctx.principals["admin"]
     for alias, branch, code, name, name_en, line, manager in TEAMS:
-        created = await service.create_team(uow, admin, TeamCreate(
-            code=code, name=name, name_en=name_en, line=line,  # type: ignore[arg-type]
-            branch_id=ctx.ids[f"branch:{branch}"], manager_id=ctx.principals[manager].id,
-        ))  # fmt: skip
-        ctx.ids[f"team:{alias}"] = created.id
-        ctx.count("teams")
+        branch_id = ctx.ids[f"branch:{branch}"]
+        # Looked up first, as every record with a natural key: `--force` loads again.
+        found = await repository.team_id_by_code(uow, branch_id, code)
+        if found is None:
+            found = (await service.create_team(uow, admin, TeamCreate(
+                code=code, name=name, name_en=name_en, line=line,  # type: ignore[arg-type]
+                branch_id=branch_id, manager_id=ctx.principals[manager].id,
+            ))).id  # fmt: skip
+            ctx.count("teams")
+        ctx.ids[f"team:{alias}"] = found
 
 
 async def _create_engineer(

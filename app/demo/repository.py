@@ -32,3 +32,12 @@ async def branch_id_by_code(uow: UnitOfWork, code: str) -> uuid.UUID | None:
 
     found = await uow.session.execute(select(col(Branch.id)).where(col(Branch.code) == code))
     return found.scalar_one_or_none()
+
+
+async def team_id_by_code(uow: UnitOfWork, branch_id: uuid.UUID, code: str) -> uuid.UUID | None:
+    from app.people.models import Team
+
+    found = await uow.session.execute(
+        select(col(Team.id)).where(col(Team.branch_id) == branch_id, col(Team.code) == code)
+    )
+    return found.scalar_one_or_none()

@@ -154,6 +154,14 @@ async def test_demo_loads_once_with_working_keys_and_tickets_in_every_state(
     assert await _counts() == counts
     assert keys_file.read_bytes() == before
 
+    # `--force` loads again over the first load: new keys and tickets, the records with
+    # a natural key (branches, teams, customers, devices, contracts) found, not doubled.
+    assert await load_demo(force=True) == 0
+    again = await _counts()
+    assert again["tickets"] == 2 * counts["tickets"]
+    assert again["customers"] == counts["customers"]
+    assert again["branches"] == counts["branches"]
+
 
 async def _fire_every_due_timer() -> int:
     """What the workers do when they start after the load: fire every due timer (one
