@@ -14,9 +14,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 
 from app.core.clock import get_clock
 from app.core.config import get_settings
@@ -30,6 +28,7 @@ from app.core.errors import (
     Unprocessable,
 )
 from app.core.security import Principal
+from app.incidents import repository as repo
 from app.incidents.models import IncidentUpdate, MajorIncident
 from app.outbox.service import publish
 from app.tickets import interface as tickets
@@ -60,20 +59,6 @@ def _announce(uow: UnitOfWork, i: MajorIncident, event_type: str, **extra: Any) 
     publish(uow, event_type, "incident", i.id, _payload(i, **extra))
 
 
-async def _lock_family(uow: UnitOfWork, family: str) -> None:
-    """Serialises declarations for one product family (the automatic rule and people)."""
-    await uow.session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('incident:' || :f))"), {"f": family}
-    )
-
-
-async def _open_for(uow: UnitOfWork, family: str) -> MajorIncident | None:
-    stmt = select(MajorIncident).where(
-        col(MajorIncident.product_family) == family, col(MajorIncident.state) == "open"
-    )
-    return (await uow.session.execute(stmt)).scalars().first()
-
-
 async def declare(
     uow: UnitOfWork,
     actor: Any,
@@ -86,16 +71,11 @@ async def declare(
 ) -> MajorIncident:
     now = get_clock().now()
     if product_family is not None:
-        known = (
-            await uow.session.execute(
-                text("SELECT 1 FROM product_families WHERE code = :f"), {"f": product_family}
-            )
-        ).first()
-        if known is None:
+        if not await repo.product_family_exists(uow, product_family):
             raise Unprocessable(f"Unknown product family '{product_family}'.",
                                 field="product_family")  # fmt: skip
-        await _lock_family(uow, product_family)
-        existing = await _open_for(uow, product_family)
+        await repo.lock_family(uow, product_family)
+        existing = await repo.open_for(uow, product_family)
         if existing is not None:
             raise Conflict("A major incident for this product family is open already.",
                            incident_id=str(existing.id))  # fmt: skip
@@ -105,9 +85,9 @@ async def declare(
         next_update_due_at=now + timedelta(minutes=interval_minutes), created_at=now,
         updated_at=now,
     )  # fmt: skip
-    uow.session.add(incident)
+    repo.add(uow, incident)
     try:
-        await uow.session.flush()
+        await repo.flush(uow)
     except IntegrityError as exc:  # (the advisory lock makes this unlikely)
         raise Conflict("A major incident for this product family is open already.") from exc
     await _link(uow, incident, tickets_to_link, actor, now)
@@ -115,7 +95,7 @@ async def declare(
     await timers.schedule(uow, UPDATE_TIMER, incident.id, incident.next_update_due_at)
     _announce(uow, incident, "incident.declared", recipients=DECLARED_TO,
               ticket_ids=[str(t.id) for t in tickets_to_link])  # fmt: skip
-    await uow.session.flush()
+    await repo.flush(uow)
     return incident
 
 
@@ -124,14 +104,7 @@ async def _link(
 ) -> list[Ticket]:
     linked = []
     for t in to_link:
-        res = await uow.session.execute(
-            text(
-                "INSERT INTO incident_tickets (incident_id, ticket_id, linked_at)"
-                " VALUES (:i, :t, :now) ON CONFLICT DO NOTHING"
-            ),
-            {"i": incident.id, "t": t.id, "now": now},
-        )
-        if getattr(res, "rowcount", 0):
+        if await repo.link_ticket(uow, incident.id, t.id, now):
             linked.append(t)
             tickets.record_event(uow, t, actor, None, "ticket.incident_linked",
                                  data={"incident_id": str(incident.id), "title": incident.title})  # fmt: skip
@@ -159,10 +132,7 @@ async def declare_by_hand(
 
 
 async def get(uow: UnitOfWork, incident_id: uuid.UUID, lock: bool = False) -> MajorIncident:
-    stmt = select(MajorIncident).where(col(MajorIncident.id) == incident_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    found = (await uow.session.execute(stmt)).scalars().first()
+    found = await repo.get(uow, incident_id, lock=lock)
     if found is None:
         raise NotFound("Major incident not found.")
     return found
@@ -183,7 +153,7 @@ async def link(uow: UnitOfWork, principal: Principal, incident_id: uuid.UUID,
     _require_open(incident)
     await _link(uow, incident, to_link, principal, get_clock().now())
     incident.updated_at = get_clock().now()
-    await uow.session.flush()
+    await repo.flush(uow)
     return incident
 
 
@@ -195,14 +165,14 @@ async def post_update(uow: UnitOfWork, principal: Principal, incident_id: uuid.U
     now = get_clock().now()
     update = IncidentUpdate(incident_id=incident.id, body=body, author_id=principal.id,
                             created_at=now)  # fmt: skip
-    uow.session.add(update)
+    repo.add(uow, update)
     incident.last_update_at = now
     incident.next_update_due_at = now + timedelta(minutes=incident.update_interval_minutes)
     incident.updated_at = now
     incident.version += 1
     await timers.schedule(uow, UPDATE_TIMER, incident.id, incident.next_update_due_at)
     _announce(uow, incident, "incident.updated", body=body)
-    await uow.session.flush()
+    await repo.flush(uow)
     return update
 
 
@@ -214,74 +184,72 @@ async def resolve(
     (started first where it was not), with the same summary. Returns the incident, the
     tickets resolved and those left (already resolved, or outside the caller's branch)."""
     require_global(principal)
-    ids = [
-        r[0]
-        for r in (
-            await uow.session.execute(
-                text(
-                    "SELECT ticket_id FROM incident_tickets WHERE incident_id = :i ORDER BY ticket_id"
-                ),
-                {"i": incident_id},
-            )
-        ).all()
-    ]
+    ids = await repo.linked_in_id_order(uow, incident_id)
     resolved: list[uuid.UUID] = []
     left: list[uuid.UUID] = []
     if resolve_tickets:
-        # Every linked ticket locked first, in id order: then the engineers' rows the
-        # resolutions update cannot be waited for by someone holding one of them.
-        await uow.session.execute(
-            text("SELECT id FROM tickets WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"),
-            {"ids": ids},
-        )
-        for tid in ids:
-            try:
-                ticket = await tickets.get_for_update(uow, principal, tid)
-            except NotFound:
-                left.append(tid)
-                continue
-            if ticket.status not in OPEN_STATUSES:
-                left.append(tid)
-                continue
-            try:
-                async with uow.session.begin_nested():
-                    if ticket.status in ("new", "assigned"):
-                        # Started by its owner, or by the resolver when it has none.
-                        await tickets.act(uow, principal, tid, "start",
-                                          {"owner_id": ticket.owner_id}, None, None)  # fmt: skip
-                    await tickets.act(uow, principal, tid, "resolve",
-                                      {"resolution_summary": summary}, None, None)  # fmt: skip
-            except AppError:
-                left.append(tid)  # e.g. the resolver at his maximum load: left open
-                continue
-            resolved.append(tid)
+        resolved, left = await _resolve_linked(uow, principal, ids, summary)
     incident = await get(uow, incident_id, lock=True)
     _require_open(incident)
-    now = get_clock().now()
+    _close(incident, summary, get_clock().now())
+    await timers.cancel(uow, UPDATE_TIMER, [incident.id])
+    _announce(uow, incident, "incident.resolved", summary=summary,
+              resolved_ticket_ids=[str(t) for t in resolved])  # fmt: skip
+    await repo.flush(uow)
+    return incident, resolved, left
+
+
+async def _resolve_linked(
+    uow: UnitOfWork, principal: Principal, ids: list[uuid.UUID], summary: str
+) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """Resolves each linked ticket that is still open: (those resolved, those left)."""
+    resolved: list[uuid.UUID] = []
+    left: list[uuid.UUID] = []
+    # Every linked ticket locked first, in id order: then the engineers' rows the
+    # resolutions update cannot be waited for by someone holding one of them.
+    await repo.lock_tickets(uow, ids)
+    for tid in ids:
+        if await _resolve_one(uow, principal, tid, summary):
+            resolved.append(tid)
+        else:
+            left.append(tid)
+    return resolved, left
+
+
+async def _resolve_one(uow: UnitOfWork, principal: Principal, tid: uuid.UUID, summary: str) -> bool:
+    """Resolves one linked ticket (started first where it was not); False when it is left:
+    outside the caller's branch, no longer open, or refused."""
+    try:
+        ticket = await tickets.get_for_update(uow, principal, tid)
+    except NotFound:
+        return False
+    if ticket.status not in OPEN_STATUSES:
+        return False
+    try:
+        async with repo.savepoint(uow):
+            if ticket.status in ("new", "assigned"):
+                # Started by its owner, or by the resolver when it has none.
+                await tickets.act(uow, principal, tid, "start",
+                                  {"owner_id": ticket.owner_id}, None, None)  # fmt: skip
+            await tickets.act(uow, principal, tid, "resolve",
+                              {"resolution_summary": summary}, None, None)  # fmt: skip
+    except AppError:
+        return False  # e.g. the resolver at his maximum load: left open
+    return True
+
+
+def _close(incident: MajorIncident, summary: str, now: datetime) -> None:
     incident.state, incident.resolution_summary, incident.resolved_at = "resolved", summary, now
     incident.next_update_due_at = None
     incident.updated_at = now
     incident.version += 1
-    await timers.cancel(uow, UPDATE_TIMER, [incident.id])
-    _announce(uow, incident, "incident.resolved", summary=summary,
-              resolved_ticket_ids=[str(t) for t in resolved])  # fmt: skip
-    await uow.session.flush()
-    return incident, resolved, left
 
 
 async def linked_ids(
     uow: UnitOfWork, incident_id: uuid.UUID, branch_id: uuid.UUID | None = None
 ) -> list[uuid.UUID]:
     """The linked tickets, those of `branch_id` only for a key limited to one branch."""
-    rows = await uow.session.execute(
-        text(
-            "SELECT it.ticket_id FROM incident_tickets it JOIN tickets t ON t.id = it.ticket_id"
-            " WHERE it.incident_id = :i AND (CAST(:b AS uuid) IS NULL OR t.branch_id = :b)"
-            " ORDER BY it.linked_at, it.ticket_id"
-        ),
-        {"i": incident_id, "b": branch_id},
-    )
-    return [r[0] for r in rows.all()]
+    return await repo.linked_ids(uow, incident_id, branch_id)
 
 
 def require_global(principal: Principal) -> None:
@@ -294,19 +262,12 @@ def require_global(principal: Principal) -> None:
 
 async def updates(uow: UnitOfWork, incident_id: uuid.UUID) -> list[IncidentUpdate]:
     await get(uow, incident_id)
-    stmt = select(IncidentUpdate).where(col(IncidentUpdate.incident_id) == incident_id)
-    return list((await uow.session.execute(stmt.order_by(col(IncidentUpdate.id)))).scalars())
+    return await repo.updates(uow, incident_id)
 
 
 async def list_incidents(uow: UnitOfWork, state: str | None, after: uuid.UUID | None,
                          limit: int) -> list[MajorIncident]:  # fmt: skip
-    stmt = select(MajorIncident)
-    if state is not None:
-        stmt = stmt.where(col(MajorIncident.state) == state)
-    if after is not None:
-        stmt = stmt.where(col(MajorIncident.id) < after)
-    stmt = stmt.order_by(col(MajorIncident.id).desc()).limit(limit + 1)
-    return list((await uow.session.execute(stmt)).scalars())
+    return await repo.list_incidents(uow, state, after, limit)
 
 
 # --- worker side ----------------------------------------------------------------------------
@@ -316,7 +277,7 @@ async def update_due(uow: UnitOfWork, incident_id: uuid.UUID, now: datetime) -> 
     """The update timer fired: still open, so the update is due (again every interval)."""
     # NOWAIT: an update or resolution locks the incident before its timer, this holds the
     # timer; if one is under way, this firing gives way and is retried.
-    incident = await uow.session.get(MajorIncident, incident_id, with_for_update={"nowait": True})
+    incident = await repo.get_nowait(uow, incident_id)
     if incident is None or incident.state != "open":
         return None
     _announce(uow, incident, "incident.update_due", recipients=DECLARED_TO,
@@ -329,39 +290,21 @@ async def check_p1(uow: UnitOfWork, ticket_id: uuid.UUID, now: datetime) -> None
     """A P1 ticket on a device opened: link it to its product family's open incident, or
     declare one when more than K P1 tickets of that family opened within M minutes."""
     settings = get_settings()
-    row = (
-        await uow.session.execute(
-            text(
-                "SELECT d.product_family FROM tickets t JOIN devices d ON d.id = t.device_id"
-                " WHERE t.id = :t AND t.priority = 'P1' AND t.status = ANY(:open)"
-            ),
-            {"t": ticket_id, "open": list(OPEN_STATUSES)},
-        )
-    ).first()
-    if row is None or settings.incident_auto_threshold <= 0:
+    family = await repo.open_p1_family(uow, ticket_id)
+    if family is None or settings.incident_auto_threshold <= 0:
         return
-    family = row[0]
-    await _lock_family(uow, family)
-    existing = await _open_for(uow, family)
+    await repo.lock_family(uow, family)
+    existing = await repo.open_for(uow, family)
     if existing is not None:
-        ticket = await uow.session.get(Ticket, ticket_id)
+        ticket = await repo.ticket(uow, ticket_id)
         assert ticket is not None
         await _link(uow, existing, [ticket], SYSTEM, now)
         return
     since = now - timedelta(minutes=settings.incident_auto_window_minutes)
-    recent = (
-        await uow.session.execute(
-            text(
-                "SELECT t.id FROM tickets t JOIN devices d ON d.id = t.device_id"
-                " WHERE d.product_family = :f AND t.priority = 'P1' AND t.created_at >= :since"
-                " AND t.status = ANY(:open) ORDER BY t.id"
-            ),
-            {"f": family, "since": since, "open": list(OPEN_STATUSES)},
-        )
-    ).all()
+    recent = await repo.recent_open_p1(uow, family, since)
     if len(recent) <= settings.incident_auto_threshold:
         return
-    to_link = [t for t in [await uow.session.get(Ticket, r[0]) for r in recent] if t is not None]
+    to_link = await repo.tickets(uow, recent)
     await declare(
         uow, SYSTEM,
         f"{family}: {len(recent)} P1 tickets in {settings.incident_auto_window_minutes} min",
