@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
+from app.catalogue import repository as repo
 from app.catalogue.models import Category, ProductFamily, ServiceLevel
 from app.catalogue.schemas import (
     CategoryCreate,
@@ -30,10 +30,7 @@ _NOT_NULL = {"name", "name_en", "active", "is_default"}
 
 
 async def _get(uow: UnitOfWork, model: type[M], code: str, what: str, lock: bool = False) -> M:
-    stmt = select(model).where(model.code == code)  # type: ignore[attr-defined]
-    if lock:
-        stmt = stmt.with_for_update()
-    row = (await uow.session.execute(stmt)).scalar_one_or_none()
+    row = await repo.by_code(uow, model, code, lock=lock)
     if row is None:
         raise NotFound(f"{what} '{code}' not found.")
     return row
@@ -42,11 +39,11 @@ async def _get(uow: UnitOfWork, model: type[M], code: str, what: str, lock: bool
 async def _insert(uow: UnitOfWork, row: SQLModel, what: str, code: str) -> None:
     # The explicit check gives the common case a clear answer; the unique key still
     # decides a race between two creates (then the later one gets the same 409).
-    if await uow.session.get(type(row), code) is not None:
+    if await repo.find(uow, type(row), code) is not None:
         raise Conflict(f"A {what} with code '{code}' exists.", field="code")
-    uow.session.add(row)
+    repo.add(uow, row)
     try:
-        await uow.session.flush()
+        await repo.flush(uow)
     except IntegrityError as exc:
         raise Conflict(f"A {what} with code '{code}' exists.", field="code") from exc
 
@@ -60,24 +57,11 @@ def _apply(row: Any, changes: dict[str, Any]) -> None:
     row.updated_at = get_clock().now()
 
 
-async def _list(
-    uow: UnitOfWork, model: type[M], page: CodePageParams, active: bool | None, *conds: Any
-) -> Page[M]:
-    code = model.code  # type: ignore[attr-defined]
-    stmt = select(model).where(*conds)
-    if active is not None:
-        stmt = stmt.where(model.active == active)  # type: ignore[attr-defined]
-    if page.after is not None:
-        stmt = stmt.where(code > page.after)
-    stmt = stmt.order_by(code).limit(page.limit + 1)
-    return make_page(list((await uow.session.execute(stmt)).scalars()), page.limit, key="code")
-
-
 # -- categories ---------------------------------------------------------------------
 
 
 async def _check_parent(uow: UnitOfWork, code: str, parent_code: str) -> None:
-    parent = await uow.session.get(Category, parent_code)
+    parent = await repo.find(uow, Category, parent_code)
     if parent is None or not parent.active:
         raise Unprocessable(
             f"parent_code '{parent_code}' does not name an active category.", field="parent_code"
@@ -92,7 +76,7 @@ async def _check_parent(uow: UnitOfWork, code: str, parent_code: str) -> None:
                 field="parent_code",
             )
         seen.add(node.code)
-        node = await uow.session.get(Category, node.parent_code) if node.parent_code else None
+        node = await repo.find(uow, Category, node.parent_code) if node.parent_code else None
 
 
 async def create_category(uow: UnitOfWork, data: CategoryCreate) -> Category:
@@ -109,8 +93,8 @@ async def list_categories(
     active: bool | None = None,
     parent_code: str | None = None,
 ) -> Page[Category]:
-    conds = [Category.parent_code == parent_code] if parent_code is not None else []
-    return await _list(uow, Category, page, active, *conds)
+    rows = await repo.categories(uow, page, active, parent_code)
+    return make_page(rows, page.limit, key="code")
 
 
 async def get_category(uow: UnitOfWork, code: str) -> Category:
@@ -126,7 +110,7 @@ async def update_category(
     if changes.get("parent_code") is not None and changes["parent_code"] != row.parent_code:
         await _check_parent(uow, code, changes["parent_code"])
     _apply(row, changes)
-    await uow.session.flush()
+    await repo.flush(uow)
     return row
 
 
@@ -142,7 +126,8 @@ async def create_product_family(uow: UnitOfWork, data: ProductFamilyCreate) -> P
 async def list_product_families(
     uow: UnitOfWork, page: CodePageParams, active: bool | None = None
 ) -> Page[ProductFamily]:
-    return await _list(uow, ProductFamily, page, active)
+    rows = await repo.product_families(uow, page, active)
+    return make_page(rows, page.limit, key="code")
 
 
 async def get_product_family(uow: UnitOfWork, code: str) -> ProductFamily:
@@ -151,7 +136,7 @@ async def get_product_family(uow: UnitOfWork, code: str) -> ProductFamily:
 
 async def active_product_family(uow: UnitOfWork, code: str) -> ProductFamily | None:
     """For other domains (devices): the family if it exists and is active."""
-    row = await uow.session.get(ProductFamily, code)
+    row = await repo.find(uow, ProductFamily, code)
     return row if row is not None and row.active else None
 
 
@@ -161,7 +146,7 @@ async def update_product_family(
     row = await _get(uow, ProductFamily, code, "Product family", lock=True)
     check_if_match(if_match, row.version)
     _apply(row, data.model_dump(exclude_unset=True))
-    await uow.session.flush()
+    await repo.flush(uow)
     return row
 
 
@@ -173,24 +158,17 @@ async def _take_default(uow: UnitOfWork, code: str) -> None:
     locked first, so two concurrent moves queue up instead of both succeeding; the
     partial unique index backs this up."""
     now = get_clock().now()
-    current = (
-        await uow.session.execute(
-            select(ServiceLevel)
-            .where(ServiceLevel.is_default, ServiceLevel.code != code)  # type: ignore[arg-type]
-            .with_for_update()
-        )
-    ).scalars()
-    for old in current:
+    for old in await repo.lock_defaults_other_than(uow, code):
         old.is_default = False
         old.version += 1
         old.updated_at = now
-    await uow.session.flush()
+    await repo.flush(uow)
 
 
 async def create_service_level(uow: UnitOfWork, data: ServiceLevelCreate) -> ServiceLevel:
     if data.is_default and not data.active:
         raise Unprocessable("An inactive level cannot be the default.", field="is_default")
-    if await uow.session.get(ServiceLevel, data.code) is not None:
+    if await repo.find(uow, ServiceLevel, data.code) is not None:
         raise Conflict(f"A service level with code '{data.code}' exists.", field="code")
     if data.is_default:
         await _take_default(uow, data.code)
@@ -202,7 +180,8 @@ async def create_service_level(uow: UnitOfWork, data: ServiceLevelCreate) -> Ser
 async def list_service_levels(
     uow: UnitOfWork, page: CodePageParams, active: bool | None = None
 ) -> Page[ServiceLevel]:
-    return await _list(uow, ServiceLevel, page, active)
+    rows = await repo.service_levels(uow, page, active)
+    return make_page(rows, page.limit, key="code")
 
 
 async def get_service_level(uow: UnitOfWork, code: str) -> ServiceLevel:
@@ -211,15 +190,14 @@ async def get_service_level(uow: UnitOfWork, code: str) -> ServiceLevel:
 
 async def active_service_level(uow: UnitOfWork, code: str) -> ServiceLevel | None:
     """For other domains (contracts): the level if it exists and is active."""
-    row = await uow.session.get(ServiceLevel, code)
+    row = await repo.find(uow, ServiceLevel, code)
     return row if row is not None and row.active else None
 
 
 async def default_service_level(uow: UnitOfWork) -> ServiceLevel | None:
     """The level uncontracted tickets get (None only if an operator removed every default,
     which the API does not allow)."""
-    stmt = select(ServiceLevel).where(ServiceLevel.is_default)  # type: ignore[arg-type]
-    return (await uow.session.execute(stmt)).scalar_one_or_none()
+    return await repo.default_service_level(uow)
 
 
 async def update_service_level(
@@ -242,7 +220,7 @@ async def update_service_level(
         await _take_default(uow, code)
     _apply(row, changes)
     try:
-        await uow.session.flush()
+        await repo.flush(uow)
     except IntegrityError as exc:  # a concurrent default move won the race
         raise Conflict("Another service level became the default meanwhile.") from exc
     return row
