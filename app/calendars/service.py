@@ -20,7 +20,6 @@ import re
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from itertools import pairwise
@@ -28,12 +27,11 @@ from typing import Any, Protocol
 from zoneinfo import available_timezones
 
 import holidays as pyholidays
-import orjson
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 
 from app.calendars import businesstime as bt
+from app.calendars import repository as repo
 from app.calendars.businesstime import END_OF_DAY, CalendarSpec
 from app.calendars.holiday_source import PublicHolidays
 from app.calendars.models import Calendar
@@ -260,17 +258,10 @@ def _validated(
 # -- CRUD -----------------------------------------------------------------------------
 
 
-async def _code_taken(uow: UnitOfWork, code: str, other_than: uuid.UUID | None = None) -> bool:
-    stmt = select(col(Calendar.id)).where(Calendar.code == code)
-    if other_than is not None:
-        stmt = stmt.where(col(Calendar.id) != other_than)
-    return (await uow.session.execute(stmt)).first() is not None
-
-
 async def _flush(uow: UnitOfWork, code: str) -> None:
     # The explicit check answers the common case; the unique key decides a race.
     try:
-        await uow.session.flush()
+        await repo.flush(uow)
     except IntegrityError as exc:
         raise Conflict(f"A calendar with code '{code}' exists.", field="code") from exc
 
@@ -283,7 +274,7 @@ async def create(uow: UnitOfWork, data: CalendarCreate) -> Calendar:
         holiday_country=data.holiday_country,
         holiday_subdivision=data.holiday_subdivision,
     )
-    if await _code_taken(uow, data.code):
+    if await repo.code_taken(uow, data.code):
         raise Conflict(f"A calendar with code '{data.code}' exists.", field="code")
     now = get_clock().now()
     row = Calendar(
@@ -297,24 +288,20 @@ async def create(uow: UnitOfWork, data: CalendarCreate) -> Calendar:
         updated_at=now,
         **stored,
     )
-    uow.session.add(row)
+    repo.add(uow, row)
     await _flush(uow, data.code)
     return row
 
 
 async def get(uow: UnitOfWork, calendar_id: uuid.UUID, *, lock: bool = False) -> Calendar:
-    stmt = select(Calendar).where(col(Calendar.id) == calendar_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = (await uow.session.execute(stmt)).scalar_one_or_none()
+    row = await repo.get(uow, calendar_id, lock=lock)
     if row is None:
         raise NotFound("Calendar not found.")
     return row
 
 
 async def get_by_code(uow: UnitOfWork, code: str) -> Calendar:
-    stmt = select(Calendar).where(Calendar.code == code)
-    row = (await uow.session.execute(stmt)).scalar_one_or_none()
+    row = await repo.by_code(uow, code)
     if row is None:
         raise NotFound(f"Calendar '{code}' not found.")
     return row
@@ -324,13 +311,7 @@ async def list_calendars(
     uow: UnitOfWork, page: PageParams, active: bool | None = None
 ) -> Page[Calendar]:
     """Oldest first (by id, so the system defaults lead), cursor-paginated."""
-    stmt = select(Calendar)
-    if active is not None:
-        stmt = stmt.where(Calendar.active == active)
-    if page.after is not None:
-        stmt = stmt.where(col(Calendar.id) > page.after)
-    stmt = stmt.order_by(col(Calendar.id)).limit(page.limit + 1)
-    rows = list((await uow.session.execute(stmt)).scalars())
+    rows = await repo.page(uow, page, active)
     return make_page(rows, page.limit)
 
 
@@ -357,7 +338,7 @@ async def update(
         holiday_country=changes.get("holiday_country", row.holiday_country),
         holiday_subdivision=changes.get("holiday_subdivision", row.holiday_subdivision),
     )
-    if new_code != row.code and await _code_taken(uow, new_code, other_than=row.id):
+    if new_code != row.code and await repo.code_taken(uow, new_code, other_than=row.id):
         raise Conflict(f"A calendar with code '{new_code}' exists.", field="code")
     for field in ("code", "name", "name_en", "tz", "active"):
         if field in changes:
@@ -401,18 +382,6 @@ class StoredCalendar(Protocol):
     def holiday_subdivision(self) -> str | None: ...
     @property
     def overrides(self) -> list[Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Columns:
-    id: uuid.UUID
-    version: int
-    updated_at: datetime
-    tz: str
-    weekly: list[Any]
-    holiday_country: str | None
-    holiday_subdivision: str | None
-    overrides: list[Any]
 
 
 def to_spec(calendar: StoredCalendar) -> CalendarSpec:
@@ -472,26 +441,6 @@ def spec_for(calendar: StoredCalendar) -> CalendarSpec:
     return spec
 
 
-_VERSIONS = "SELECT id, version, updated_at FROM calendars WHERE id = ANY($1::uuid[])"
-_ROWS = (
-    "SELECT id, version, updated_at, tz, weekly, holiday_country, holiday_subdivision,"
-    " overrides FROM calendars WHERE id = ANY($1::uuid[])"
-)
-
-
-async def _connection(uow: UnitOfWork) -> Any:
-    # Run on whatever the unit of work already uses: the raw connection of a hot path
-    # that started raw (it may not open a session any more), else the session's own
-    # connection (opening the session, so the caller may still use it afterwards).
-    if getattr(uow, "_raw", None) is None:
-        uow.session  # noqa: B018  (opens the session: connection() then joins its transaction)
-    return await uow.connection()
-
-
-def _json(value: Any) -> Any:
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
-
-
 async def specs(uow: UnitOfWork, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, CalendarSpec]:
     """The engine's calendar of each id that names a calendar (active or not; ids that
     name none are left out). One small query (id, version, updated_at) when every spec
@@ -500,21 +449,18 @@ async def specs(uow: UnitOfWork, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Ca
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return {}
-    conn = await _connection(uow)
+    conn = await repo.connection(uow)
     out: dict[uuid.UUID, CalendarSpec] = {}
     missing: list[uuid.UUID] = []
-    for r in await conn.fetch(_VERSIONS, wanted):
+    for r in await repo.versions(conn, wanted):
         spec = _cached(r["id"], (r["version"], r["updated_at"]))
         if spec is None:
             missing.append(r["id"])
         else:
             out[r["id"]] = spec
     if missing:
-        for r in await conn.fetch(_ROWS, missing):
-            columns = _Columns(
-                **{**r, "weekly": _json(r["weekly"]), "overrides": _json(r["overrides"])}
-            )
-            out[r["id"]] = spec_for(columns)
+        for columns in await repo.engine_columns(conn, missing):
+            out[columns.id] = spec_for(columns)
     return out
 
 
