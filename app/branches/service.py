@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import col, select
-
+from app.branches import repository as repo
 from app.branches.models import Branch
 from app.branches.schemas import BranchCreate, BranchUpdate
 from app.core.clock import get_clock
@@ -15,29 +14,25 @@ from app.core.security import Principal
 
 
 async def create(uow: UnitOfWork, data: BranchCreate) -> Branch:
-    if (await uow.session.execute(select(col(Branch.id)).where(Branch.code == data.code))).first():
+    if await repo.code_taken(uow, data.code):
         raise Conflict(f"A branch with code '{data.code}' exists.", field="code")
-    if data.parent_id and await uow.session.get(Branch, data.parent_id) is None:
+    if data.parent_id and await repo.get(uow, data.parent_id) is None:
         raise Unprocessable("parent_id does not name a branch.", field="parent_id")
     branch = Branch(**data.model_dump())
-    uow.session.add(branch)
-    await uow.session.flush()
+    repo.add(uow, branch)
+    await repo.flush(uow)
     return branch
 
 
 async def get(uow: UnitOfWork, principal: Principal, branch_id: uuid.UUID) -> Branch:
-    branch = await uow.session.get(Branch, branch_id)
+    branch = await repo.get(uow, branch_id)
     if branch is None or not principal.sees_branch(branch.id):
         raise NotFound("Branch not found.")
     return branch
 
 
 async def list_all(uow: UnitOfWork, principal: Principal, page: CodePageParams) -> Page[Branch]:
-    stmt = principal.scope(select(Branch), Branch.id)
-    if page.after is not None:
-        stmt = stmt.where(col(Branch.code) > page.after)
-    stmt = stmt.order_by(col(Branch.code)).limit(page.limit + 1)
-    rows = list((await uow.session.execute(stmt)).scalars())
+    rows = await repo.list_page(uow, principal, page)
     return make_page(rows, page.limit, key="code")
 
 
@@ -56,5 +51,5 @@ async def update(
         setattr(branch, field, value)
     branch.version += 1
     branch.updated_at = get_clock().now()
-    await uow.session.flush()
+    await repo.flush(uow)
     return branch

@@ -45,7 +45,7 @@ async def by_code(uow: UnitOfWork, code: str) -> Calendar | None:
     return (await uow.session.execute(stmt)).scalar_one_or_none()
 
 
-async def page(uow: UnitOfWork, page: PageParams, active: bool | None) -> list[Calendar]:
+async def list_page(uow: UnitOfWork, page: PageParams, active: bool | None) -> list[Calendar]:
     """Oldest first (by id), one more than the page's limit (to tell whether a next page
     exists)."""
     stmt = select(Calendar)

@@ -311,7 +311,7 @@ async def list_calendars(
     uow: UnitOfWork, page: PageParams, active: bool | None = None
 ) -> Page[Calendar]:
     """Oldest first (by id, so the system defaults lead), cursor-paginated."""
-    rows = await repo.page(uow, page, active)
+    rows = await repo.list_page(uow, page, active)
     return make_page(rows, page.limit)
 
 
