@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 from tests.conftest import issue_key
@@ -74,6 +76,31 @@ async def test_validation_errors_are_problems(
         "/v1/api-keys", json={"name": "x", "role": "agent", "extra": 1}, headers=admin
     )
     assert r.status_code == 422
+
+
+async def test_key_for_an_unknown_branch_is_a_422_naming_the_field(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    r = await client.post(
+        "/v1/api-keys",
+        json={"name": "x", "role": "agent", "branch_id": str(uuid.uuid4())},
+        headers=admin,
+    )
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["type"].endswith("/validation-error")
+    assert body["title"] == "The request is not valid"
+    assert body["detail"] == "branch_id does not name a branch."
+    assert body["field"] == "branch_id"
+    assert body["errors"] == [
+        {
+            "loc": ["body", "branch_id"],
+            "msg": "branch_id does not name a branch.",
+            "type": "value_error",
+        }
+    ]
+    listing = await client.get("/v1/api-keys", headers=admin)
+    assert all(k["name"] != "x" for k in listing.json()["items"])
 
 
 async def test_unknown_route_is_problem(client: httpx.AsyncClient) -> None:
