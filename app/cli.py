@@ -72,6 +72,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_create_api_key(args: argparse.Namespace) -> int:
+    from app import models  # noqa: F401  (complete metadata before the first query)
     from app.access import service
     from app.core.db import dispose_engine, open_uow
     from app.core.security import Role
@@ -107,6 +108,7 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from app import models  # noqa: F401  (complete metadata before the first query)
     from app.demo import load_demo
 
     return asyncio.run(load_demo(force=args.force))

@@ -5,13 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 
-from sqlmodel import col, select
-
+from app.access import repository as repo
 from app.access.models import ApiKey
-from app.branches.models import Branch
 from app.core.clock import get_clock
 from app.core.config import get_settings
-from app.core.db import UnitOfWork, sessionmaker
+from app.core.db import UnitOfWork
 from app.core.errors import NotFound, Unprocessable
 from app.core.pagination import Page, PageParams, make_page
 from app.core.security import Principal, Role, generate_api_key, hash_api_key
@@ -29,32 +27,28 @@ def clear_cache() -> None:
 async def create_key(
     uow: UnitOfWork, name: str, role: Role, branch_id: uuid.UUID | None
 ) -> tuple[ApiKey, str]:
-    if branch_id is not None and await uow.session.get(Branch, branch_id) is None:
+    if branch_id is not None and not await repo.branch_exists(uow, branch_id):
         raise Unprocessable("branch_id does not name a branch.", field="branch_id")
     plain, prefix, digest = generate_api_key()
     key = ApiKey(name=name, prefix=prefix, key_hash=digest, role=role.value, branch_id=branch_id)
-    uow.session.add(key)
-    await uow.session.flush()
+    repo.add(uow, key)
+    await repo.flush(uow)
     return key, plain
 
 
 async def list_keys(uow: UnitOfWork, page: PageParams) -> Page[ApiKey]:
     """Oldest first (ids are time-ordered)."""
-    stmt = select(ApiKey)
-    if page.after is not None:
-        stmt = stmt.where(col(ApiKey.id) > page.after)
-    rows = await uow.session.execute(stmt.order_by(col(ApiKey.id)).limit(page.limit + 1))
-    return make_page(list(rows.scalars()), page.limit)
+    return make_page(await repo.list_page(uow, page), page.limit)
 
 
 async def revoke_key(uow: UnitOfWork, key_id: uuid.UUID) -> ApiKey:
-    key = await uow.session.get(ApiKey, key_id)
+    key = await repo.get(uow, key_id)
     if key is None:
         raise NotFound("API key not found.")
     if key.active:
         key.active = False
         key.revoked_at = get_clock().now()
-        await uow.session.flush()
+        await repo.flush(uow)
     for digest, (_, principal) in list(_cache.items()):
         if principal is not None and principal.id == key_id:
             _cache.pop(digest, None)
@@ -67,17 +61,7 @@ async def resolve(plain: str) -> Principal | None:
     hit = _cache.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]
-    async with sessionmaker()() as session:
-        row = (
-            await session.execute(
-                select(
-                    col(ApiKey.id), col(ApiKey.name), col(ApiKey.role), col(ApiKey.branch_id)
-                ).where(
-                    ApiKey.key_hash == digest,
-                    ApiKey.active.is_(True),  # type: ignore[attr-defined]
-                )
-            )
-        ).first()
+    row = await repo.active_by_hash(digest)
     principal = (
         Principal(id=row.id, name=row.name, role=Role(row.role), branch_id=row.branch_id)
         if row
