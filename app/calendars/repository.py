@@ -86,7 +86,7 @@ async def connection(uow: UnitOfWork) -> Any:
     # Run on whatever the unit of work already uses: the raw connection of a hot path
     # that started raw (it may not open a session any more), else the session's own
     # connection (opening the session, so the caller may still use it afterwards).
-    if getattr(uow, "_raw", None) is None:
+    if not uow.holds_raw:
         uow.session  # noqa: B018  (opens the session: connection() then joins its transaction)
     return await uow.connection()
 

@@ -180,6 +180,11 @@ class UnitOfWork:
             self._session = self._maker()
         return self._session
 
+    @property
+    def holds_raw(self) -> bool:
+        """Whether a raw (sessionless) connection is in use: then no session may open."""
+        return self._raw is not None
+
     async def connection(self) -> asyncpg.Connection:
         if self._session is not None:
             conn = await self._session.connection()
