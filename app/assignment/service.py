@@ -468,16 +468,7 @@ async def defer(
                             ("manager", await _manager_of(uow, previous))):  # fmt: skip
         if candidate is None or candidate == previous:
             continue
-        try:
-            await _check_identity(uow, ticket, candidate, "owner_id")
-        except Unprocessable:
-            continue  # revoked, or limited to another branch: cannot take it
-        try:
-            async with uow.session.begin_nested():
-                await uow.session.connection()
-                await load.adjust(uow, before, Holding(candidate, ticket.status,
-                                                            ticket.priority), now, assigned=True)  # fmt: skip
-        except AtMaximumLoad:
+        if not await _takes_over(uow, ticket, candidate, before, now):
             continue
         decision["to"] = role
         if role == "secondary":
@@ -490,6 +481,25 @@ async def defer(
         "can take the ticket; assign it to someone else.",
         due=decision["due"],
     )
+
+
+async def _takes_over(
+    uow: UnitOfWork, ticket: Ticket, candidate: uuid.UUID, before: Holding, now: datetime
+) -> bool:
+    """Moves the ticket's load to `candidate` as it is (no status change) if he may and
+    can take it; False, nothing moved, otherwise."""
+    try:
+        await _check_identity(uow, ticket, candidate, "owner_id")
+    except Unprocessable:
+        return False  # revoked, or limited to another branch: cannot take it
+    try:
+        async with uow.session.begin_nested():
+            await uow.session.connection()
+            await load.adjust(uow, before, Holding(candidate, ticket.status,
+                                                        ticket.priority), now, assigned=True)  # fmt: skip
+    except AtMaximumLoad:
+        return False
+    return True
 
 
 async def _manager_of(uow: UnitOfWork, engineer_id: uuid.UUID) -> uuid.UUID | None:

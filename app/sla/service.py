@@ -354,8 +354,25 @@ async def recompute(uow: UnitOfWork, ticket: TicketFacts, at: datetime) -> dict[
         uow, [c.calendar_id for c in clocks] + [t["calendar_id"] for t in targets.values()]
     )
     segments = await segments_of(uow, [c.id for c in clocks])
-    by_metric = {c.metric: c for c in clocks}
     changes: dict[str, Any] = {}
+    await _start_now_applying(uow, ticket, clocks, targets, segments, at, changes)
+    for c in clocks:
+        await _retarget(uow, ticket, c, targets, specs, segments, at, changes)
+    return changes
+
+
+async def _start_now_applying(
+    uow: UnitOfWork,
+    ticket: TicketFacts,
+    clocks: list[TicketClock],
+    targets: dict[str, dict[str, Any]],
+    segments: list[ClockSegment],
+    at: datetime,
+    changes: dict[str, Any],
+) -> None:
+    """Starts the clocks of the metrics that apply only now (added to `clocks` and
+    `segments`, their change to `changes`)."""
+    by_metric = {c.metric: c for c in clocks}
     for metric, target in targets.items():
         if metric in by_metric or metric not in STARTED_WITH_TICKET:
             continue
@@ -374,44 +391,56 @@ async def recompute(uow: UnitOfWork, ticket: TicketFacts, at: datetime) -> dict[
         segments.extend(await segments_of(uow, [clock.id]))
         clocks.append(clock)
         changes[metric] = {"from_seconds": None, "to_seconds": clock.target_seconds}
-    for c in clocks:
-        found = targets.get(c.metric)
-        if found is None or not applies(c.metric, ticket.service_type):
-            if c.state != "stopped":
-                await stop(uow, c, specs[c.calendar_id], "cancelled", at)
-                changes[c.metric] = {"from_seconds": c.target_seconds, "to_seconds": None}
-            continue
-        target = found
-        seconds = int(target["minutes"]) * 60
-        if (seconds, target["calendar_id"], int(target["warn_percent"])) == (
-            c.target_seconds, c.calendar_id, c.warn_percent
-        ):  # fmt: skip
-            continue
-        changes.setdefault(c.metric, {"from_seconds": c.target_seconds, "to_seconds": seconds})
-        spec = specs[target["calendar_id"]]
-        own = [g for g in segments if g.clock_id == c.id]
-        c.target_seconds = seconds
-        c.calendar_id = target["calendar_id"]
-        c.warn_percent = int(target["warn_percent"])
-        c.updated_at = at
-        if c.state == "running":
-            # Close the open segment now and count everything again on the new calendar.
-            for g in own:
-                if g.ended_at is None:
-                    g.ended_at = max(at, g.started_at)
-            c.used_seconds = _business(spec, own, at)
-            c.running_since = at
-            repository.add_segment(uow, c.id, "running", "recomputed", at)
-            warn_point = seconds * c.warn_percent // 100
-            if c.warned_at is not None and c.outcome is None and c.used_seconds < warn_point:
-                c.warned_at = None  # the new warning point is still ahead
-            await _arm(uow, c, spec)
-        else:
-            c.used_seconds = _business(spec, own, c.stopped_at or at)
-            if c.state == "stopped" and c.outcome == "met" and c.used_seconds > seconds:
-                await _publish(uow, c, BREACH, c.stopped_at or at)
-                c.outcome, c.breached_at = "breached", c.stopped_at
-    return changes
+
+
+async def _retarget(
+    uow: UnitOfWork,
+    ticket: TicketFacts,
+    c: TicketClock,
+    targets: dict[str, dict[str, Any]],
+    specs: dict[uuid.UUID, CalendarSpec],
+    segments: list[ClockSegment],
+    at: datetime,
+    changes: dict[str, Any],
+) -> None:
+    """Gives a clock its new target and counts it again on its new calendar; cancels
+    it when its metric no longer applies (its change to `changes`)."""
+    found = targets.get(c.metric)
+    if found is None or not applies(c.metric, ticket.service_type):
+        if c.state != "stopped":
+            await stop(uow, c, specs[c.calendar_id], "cancelled", at)
+            changes[c.metric] = {"from_seconds": c.target_seconds, "to_seconds": None}
+        return
+    target = found
+    seconds = int(target["minutes"]) * 60
+    if (seconds, target["calendar_id"], int(target["warn_percent"])) == (
+        c.target_seconds, c.calendar_id, c.warn_percent
+    ):  # fmt: skip
+        return
+    changes.setdefault(c.metric, {"from_seconds": c.target_seconds, "to_seconds": seconds})
+    spec = specs[target["calendar_id"]]
+    own = [g for g in segments if g.clock_id == c.id]
+    c.target_seconds = seconds
+    c.calendar_id = target["calendar_id"]
+    c.warn_percent = int(target["warn_percent"])
+    c.updated_at = at
+    if c.state == "running":
+        # Close the open segment now and count everything again on the new calendar.
+        for g in own:
+            if g.ended_at is None:
+                g.ended_at = max(at, g.started_at)
+        c.used_seconds = _business(spec, own, at)
+        c.running_since = at
+        repository.add_segment(uow, c.id, "running", "recomputed", at)
+        warn_point = seconds * c.warn_percent // 100
+        if c.warned_at is not None and c.outcome is None and c.used_seconds < warn_point:
+            c.warned_at = None  # the new warning point is still ahead
+        await _arm(uow, c, spec)
+    else:
+        c.used_seconds = _business(spec, own, c.stopped_at or at)
+        if c.state == "stopped" and c.outcome == "met" and c.used_seconds > seconds:
+            await _publish(uow, c, BREACH, c.stopped_at or at)
+            c.outcome, c.breached_at = "breached", c.stopped_at
 
 
 async def _start_late(
