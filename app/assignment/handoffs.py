@@ -8,8 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlmodel import col, select
-
+from app.assignment import repository
 from app.assignment.models import Handoff
 from app.core.db import UnitOfWork
 from app.timers import service as timers
@@ -20,8 +19,7 @@ HANDOFF_TIMER = "assignment.handoff"
 async def cancel_open(uow: UnitOfWork, ticket_id: uuid.UUID, now: datetime) -> list[Handoff]:
     """Cancels the ticket's open handoffs and their overdue timers; returns them. The
     handoff is locked before its timer, as a report does (the timer's handler gives way)."""
-    stmt = select(Handoff).where(col(Handoff.ticket_id) == ticket_id, col(Handoff.state) == "open")
-    ended = list((await uow.session.execute(stmt.with_for_update())).scalars())
+    ended = await repository.lock_open_handoffs(uow, ticket_id)
     for h in ended:
         h.state, h.updated_at = "cancelled", now
     if ended:

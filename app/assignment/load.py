@@ -27,7 +27,8 @@ from datetime import datetime
 
 import asyncpg
 
-from app.core.db import RawSQL, UnitOfWork
+from app.assignment import repository
+from app.core.db import UnitOfWork
 from app.core.errors import AtMaximumLoad
 from app.tickets.events import Holding
 from app.tickets.interface import OPEN_STATUSES
@@ -39,37 +40,6 @@ WEIGHTS = {"P1": 4, "P2": 3, "P3": 2, "P4": 1}
 def counted(h: Holding) -> bool:
     """Whether the ticket weighs on an owner: it has one and is open."""
     return h.owner_id is not None and h.status in OPEN_STATUSES
-
-
-_GAIN = RawSQL(
-    """
-    UPDATE engineers SET open_tickets = open_tickets + :n::int,
-                         open_load = open_load + :w::int,
-                         last_assigned_at = :now::timestamptz
-    WHERE id = :id::uuid AND open_tickets + :n::int <= max_load
-    RETURNING open_tickets
-    """
-)
-_CHANGE = RawSQL(
-    """
-    UPDATE engineers SET open_tickets = greatest(open_tickets + :n::int, 0),
-                         open_load = greatest(open_load + :w::int, 0)
-    WHERE id = :id::uuid
-    RETURNING max_load
-    """
-)
-_MAX = RawSQL("SELECT max_load, open_tickets FROM engineers WHERE id = :id::uuid")
-_SHARE_IDENTITY = RawSQL("SELECT 1 FROM api_keys WHERE id = :id::uuid FOR SHARE")
-_RECOUNT = RawSQL(
-    """
-    UPDATE engineers e SET open_tickets = c.n, open_load = c.w
-    FROM (SELECT count(*)::int AS n,
-                 coalesce(sum(CASE priority WHEN 'P1' THEN 4 WHEN 'P2' THEN 3
-                                            WHEN 'P3' THEN 2 ELSE 1 END), 0)::int AS w
-          FROM tickets WHERE owner_id = :id::uuid AND status = ANY(:open::text[])) c
-    WHERE e.id = :id::uuid
-    """
-)
 
 
 async def adjust(
@@ -101,7 +71,7 @@ async def adjust(
             continue
         # No counter row visible: no profile, or one being created right now. Wait for
         # such a creation to end (see the module's docstring), then look again.
-        await conn.execute(_SHARE_IDENTITY.sql, *_SHARE_IDENTITY.args({"id": owner}))
+        await repository.share_identity(conn, owner)
         await _move(conn, owner, n, w, now, gain)
 
 
@@ -110,12 +80,10 @@ async def _move(
 ) -> bool:
     """Moves one engineer's counters; False when the identity has no counter row."""
     if not gain:
-        status = await conn.execute(_CHANGE.sql, *_CHANGE.args({"n": n, "w": w, "id": owner}))
-        return bool(status != "UPDATE 0")
-    got = await conn.fetchval(_GAIN.sql, *_GAIN.args({"n": n, "w": w, "now": now, "id": owner}))
-    if got is not None:
+        return await repository.change_load(conn, owner, n, w)
+    if await repository.gain_load(conn, owner, n, w, now):
         return True
-    row = await conn.fetchrow(_MAX.sql, *_MAX.args({"id": owner}))
+    row = await repository.max_load(conn, owner)
     if row is None:
         return False
     raise AtMaximumLoad(  # an engineer, and full
@@ -130,7 +98,4 @@ async def _move(
 async def recount(uow: UnitOfWork, engineer_id: uuid.UUID) -> None:
     """Counts an engineer's open tickets from scratch (a profile created for an
     identity that already owns tickets)."""
-    conn = await uow.connection()
-    await conn.execute(
-        _RECOUNT.sql, *_RECOUNT.args({"id": engineer_id, "open": list(OPEN_STATUSES)})
-    )
+    await repository.recount(uow, engineer_id, list(OPEN_STATUSES))

@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlmodel import col, select
-
-from app.assignment import handoffs, load
+from app.assignment import handoffs, load, repository
 from app.assignment.handoffs import HANDOFF_TIMER
 from app.assignment.models import Handoff
 from app.assignment.select import Place, explain, rank, rule
@@ -33,7 +30,7 @@ from app.core.errors import (
 from app.core.etag import check_if_match
 from app.core.security import Permission, Principal
 from app.people.roster import top_candidates
-from app.sla.models import TicketClock
+from app.sla import service as sla
 from app.tickets import interface as tickets
 from app.tickets.events import Holding, holding
 from app.tickets.interface import OPEN_STATUSES, Ticket
@@ -49,26 +46,12 @@ class TicketFacts:
     skills: list[tuple[str, str]]
 
 
-_FACTS = text(
-    """
-    SELECT b.parent_id, b.region, d.product_family, c.parent_code
-    FROM branches b
-    LEFT JOIN devices d ON d.id = :device
-    LEFT JOIN categories c ON c.code = :category
-    WHERE b.id = :branch
-    """
-)
-
-
 async def facts(uow: UnitOfWork, ticket: Ticket) -> TicketFacts:
     """Where the ticket is and what skill it needs: its device's product family, or its
     category (or the category's parent)."""
-    row = (
-        await uow.session.execute(
-            _FACTS,
-            {"device": ticket.device_id, "category": ticket.category, "branch": ticket.branch_id},
-        )
-    ).one()
+    row = await repository.place_and_skills(
+        uow, ticket.branch_id, ticket.device_id, ticket.category
+    )
     skills = [("category", ticket.category)]
     if row.parent_code:
         skills.append(("category", row.parent_code))
@@ -254,7 +237,7 @@ async def assign_new(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
     """Automatic assignment right after creation (the ticket's SLA policy says so), in
     the creation's transaction. Nobody available is not an error: the ticket waits for a
     dispatcher, and the timeline and the outbox say so."""
-    ticket = await uow.session.get(Ticket, ticket_id, with_for_update={"key_share": True})
+    ticket = await repository.ticket(uow, ticket_id, key_share=True)
     assert ticket is not None
     now = get_clock().now()
     chosen = await choose(uow, ticket, now, "creation")
@@ -329,8 +312,7 @@ def _require_open(ticket: Ticket) -> None:
 
 
 async def _open_handoff(uow: UnitOfWork, ticket_id: uuid.UUID) -> Handoff | None:
-    stmt = select(Handoff).where(col(Handoff.ticket_id) == ticket_id, col(Handoff.state) == "open")
-    return (await uow.session.execute(stmt)).scalars().first()
+    return await repository.open_handoff(uow, ticket_id)
 
 
 def _may_lead(principal: Principal, ticket: Ticket) -> None:
@@ -370,7 +352,7 @@ async def start_handoff(
         _change_secondary(uow, ticket, principal, channel, target)
     handoff = Handoff(ticket_id=ticket.id, from_id=ticket.owner_id, to_id=target, what=what,
                       until=until, created_at=now, updated_at=now)  # fmt: skip
-    uow.session.add(handoff)
+    repository.add_handoff(uow, handoff)
     tickets.touch(ticket)
     tickets.record_event(
         uow, ticket, principal, channel, "ticket.handoff_started",
@@ -392,7 +374,7 @@ async def report_handoff(
 ) -> Handoff:
     """The secondary reports back: the lead returns to the primary owner."""
     ticket = await tickets.get_for_update(uow, principal, ticket_id)
-    handoff = await uow.session.get(Handoff, handoff_id, with_for_update=True)
+    handoff = await repository.handoff_for_update(uow, handoff_id)
     if handoff is None or handoff.ticket_id != ticket.id:
         raise NotFound("Handoff not found.")
     if principal.id != handoff.to_id and not principal.can(Permission.tickets_assign):
@@ -418,8 +400,7 @@ async def list_handoffs(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID
 ) -> list[Handoff]:
     await tickets.get(uow, principal, ticket_id)
-    stmt = select(Handoff).where(col(Handoff.ticket_id) == ticket_id).order_by(col(Handoff.id))
-    return list((await uow.session.execute(stmt)).scalars())
+    return await repository.handoffs_of(uow, ticket_id)
 
 
 async def handoff_overdue(uow: UnitOfWork, handoff_id: uuid.UUID, now: datetime) -> None:
@@ -427,10 +408,10 @@ async def handoff_overdue(uow: UnitOfWork, handoff_id: uuid.UUID, now: datetime)
     of it (timeline + outbox)."""
     # NOWAIT: a report locks the handoff before its timer, this holds the timer; if the
     # report is under way, this firing gives way and is retried (a transient failure).
-    handoff = await uow.session.get(Handoff, handoff_id, with_for_update={"nowait": True})
+    handoff = await repository.handoff_for_update(uow, handoff_id, nowait=True)
     if handoff is None or handoff.state != "open":
         return
-    ticket = await uow.session.get(Ticket, handoff.ticket_id)
+    ticket = await repository.ticket(uow, handoff.ticket_id)
     assert ticket is not None
     if ticket.status not in OPEN_STATUSES:
         handoff.state, handoff.updated_at = "cancelled", now  # the ticket moved on
@@ -467,12 +448,7 @@ async def defer(
         raise Unprocessable("until must be in the future.", field="until")
     if ticket.owner_id is None:
         raise Conflict("The ticket has no primary owner to defer.")
-    stmt = select(TicketClock).where(
-        col(TicketClock.ticket_id) == ticket.id,
-        col(TicketClock.state) == "running",
-        col(TicketClock.due_at) < until,
-    )
-    pressing = list((await uow.session.execute(stmt)).scalars())
+    pressing = await sla.clocks_due_before(uow, ticket.id, until)
     data: dict[str, Any] = {"until": until.isoformat(), "reason": reason}
     tickets.record_event(uow, ticket, principal, channel, "ticket.deferred", data=data)
     if not pressing:
@@ -492,16 +468,7 @@ async def defer(
                             ("manager", await _manager_of(uow, previous))):  # fmt: skip
         if candidate is None or candidate == previous:
             continue
-        try:
-            await _check_identity(uow, ticket, candidate, "owner_id")
-        except Unprocessable:
-            continue  # revoked, or limited to another branch: cannot take it
-        try:
-            async with uow.session.begin_nested():
-                await uow.session.connection()
-                await load.adjust(uow, before, Holding(candidate, ticket.status,
-                                                            ticket.priority), now, assigned=True)  # fmt: skip
-        except AtMaximumLoad:
+        if not await _takes_over(uow, ticket, candidate, before, now):
             continue
         decision["to"] = role
         if role == "secondary":
@@ -516,14 +483,24 @@ async def defer(
     )
 
 
+async def _takes_over(
+    uow: UnitOfWork, ticket: Ticket, candidate: uuid.UUID, before: Holding, now: datetime
+) -> bool:
+    """Moves the ticket's load to `candidate` as it is (no status change) if he may and
+    can take it; False, nothing moved, otherwise."""
+    try:
+        await _check_identity(uow, ticket, candidate, "owner_id")
+    except Unprocessable:
+        return False  # revoked, or limited to another branch: cannot take it
+    try:
+        async with uow.session.begin_nested():
+            await uow.session.connection()
+            await load.adjust(uow, before, Holding(candidate, ticket.status,
+                                                        ticket.priority), now, assigned=True)  # fmt: skip
+    except AtMaximumLoad:
+        return False
+    return True
+
+
 async def _manager_of(uow: UnitOfWork, engineer_id: uuid.UUID) -> uuid.UUID | None:
-    row = (
-        await uow.session.execute(
-            text(
-                "SELECT t.manager_id FROM engineers e JOIN teams t ON t.id = e.team_id"
-                " WHERE e.id = :e"
-            ),
-            {"e": engineer_id},
-        )
-    ).first()
-    return row[0] if row else None
+    return await repository.manager_of(uow, engineer_id)

@@ -16,35 +16,13 @@ from typing import Any
 
 import orjson
 
-from app.core.db import RawSQL, UnitOfWork
+from app.core.db import UnitOfWork
 from app.core.ids import uuid7
+from app.escalation import repository
 from app.tickets import interface as tickets
 from app.tickets.interface import OPEN_STATUSES
 
 EVENT = "ticket.escalation_notice"
-
-_READ = RawSQL(
-    """
-    SELECT n.id, n.ticket_id, n.clock_id, n.after, n.level, n.recipients,
-           c.state AS clock_state, c.outcome, t.status, t.number, t.branch_id, t.priority,
-           (SELECT tm.manager_id FROM engineers e JOIN teams tm ON tm.id = e.team_id
-            WHERE e.id = COALESCE(t.owner_id, t.secondary_owner_id)) AS manager_id
-    FROM escalation_notices n
-    JOIN tickets t ON t.id = n.ticket_id
-    LEFT JOIN ticket_clocks c ON c.id = n.clock_id
-    WHERE n.id = ANY(:ids::uuid[]) AND n.state = 'pending'
-    ORDER BY n.id
-    FOR UPDATE OF n
-    """
-)
-_STATES = RawSQL(
-    """
-    UPDATE escalation_notices n SET state = x.state,
-           sent_at = CASE WHEN x.state = 'sent' THEN :now::timestamptz END
-    FROM unnest(:ids::uuid[], :states::text[]) AS x(id, state)
-    WHERE n.id = x.id
-    """
-)
 
 
 def _live(r: Any) -> bool:
@@ -57,7 +35,7 @@ def _live(r: Any) -> bool:
 
 async def send(uow: UnitOfWork, notice_ids: list[uuid.UUID], now: datetime) -> None:
     conn = await uow.connection()
-    rows = await conn.fetch(_READ.sql, *_READ.args({"ids": notice_ids}))
+    rows = await repository.lock_pending_notices(conn, notice_ids)
     if not rows:
         return
     ids, states = [], []
@@ -90,7 +68,7 @@ async def send(uow: UnitOfWork, notice_ids: list[uuid.UUID], now: datetime) -> N
         events["ats"].append(now)
         events["outbox"].append(uuid7())
         events["payloads"].append(orjson.dumps(payload).decode())
-    await conn.execute(_STATES.sql, *_STATES.args({"now": now, "ids": ids, "states": states}))
+    await repository.set_notice_states(conn, now, ids, states)
     if events["ids"]:
         await tickets.insert_system_events(
             uow, now, tickets.SYSTEM.name, tickets.SYSTEM.role.value, events

@@ -22,15 +22,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlmodel import col, select
-
 from app.assignment import service as assignment
 from app.core.clock import get_clock
 from app.core.db import UnitOfWork
 from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
 from app.core.security import Principal, Role
-from app.escalation.models import Escalation, EscalationPolicy
+from app.escalation import repository
+from app.escalation.models import Escalation
 from app.tickets import interface as tickets
 from app.tickets.interface import OPEN_STATUSES, Ticket
 
@@ -50,13 +48,7 @@ BUILTIN_POLICY: dict[str, Any] = {
 
 
 async def policy_for(uow: UnitOfWork, service_level: str | None) -> dict[str, Any]:
-    rows = (
-        await uow.session.execute(
-            select(EscalationPolicy).where(
-                col(EscalationPolicy.service_level).in_([service_level or "*", "*"])
-            )
-        )
-    ).scalars()
+    rows = await repository.policies_of(uow, [service_level or "*", "*"])
     found = {p.service_level: p for p in rows}
     p = found.get(service_level or "*") or found.get("*")
     if p is None:
@@ -71,11 +63,7 @@ def next_line(line: str) -> str | None:
 
 
 async def _open_escalation(uow: UnitOfWork, ticket_id: uuid.UUID) -> Escalation | None:
-    stmt = select(Escalation).where(
-        col(Escalation.ticket_id) == ticket_id,
-        col(Escalation.state).in_(("requested", "approved", "accepted", "closure_proposed")),
-    )
-    return (await uow.session.execute(stmt.with_for_update())).scalars().first()
+    return await repository.lock_open_escalation(uow, ticket_id)
 
 
 def _out(e: Escalation) -> dict[str, Any]:
@@ -99,25 +87,68 @@ async def escalate(
     triggers only move line 1 to line 2 and return None otherwise."""
     now = get_clock().now()
     automatic = trigger != "manual"
-    if ticket.status not in OPEN_STATUSES:
-        if automatic:
-            return None
-        raise InvalidTransition(
-            f"A ticket that is '{ticket.status}' cannot be escalated.",
-            current_state=ticket.status,
-            allowed_actions=tickets.allowed_actions(ticket),
-        )
+    if not _escalable(ticket, automatic):
+        return None
     target = to_line or next_line(ticket.support_line)
-    if automatic and (
-        ticket.support_line != "l1"
-        or target != "l2"
-        or await _open_escalation(uow, ticket.id) is not None  # (to R&D, from line 1)
-    ):
+    if automatic and not await _moves_automatically(uow, ticket, target):
         tickets.record_event(
             uow, ticket, actor, channel, "ticket.escalation_due",
             data={"trigger": trigger, "reason": reason, "line": ticket.support_line},
         )  # fmt: skip
         return None
+    target = await _check_target(uow, ticket, target, work_order, vendor)
+    e = Escalation(
+        ticket_id=ticket.id,
+        from_line=ticket.support_line,
+        to_line=target,
+        trigger=trigger,
+        reason=reason,
+        requested_by=actor.id,
+        state="requested" if target == "l3" else "closed",
+        work_order=work_order,
+        vendor=vendor,
+        vendor_case_ref=vendor_case_ref,
+        closed_at=None if target == "l3" else now,
+        created_at=now,
+        updated_at=now,
+    )
+    repository.add_escalation(uow, e)
+    await _move_up(uow, ticket, actor, channel, e)
+    await uow.session.flush()
+    return e
+
+
+def _escalable(ticket: Ticket, automatic: bool) -> bool:
+    """Only an open ticket escalates: a closed one is refused (by hand) or left alone."""
+    if ticket.status in OPEN_STATUSES:
+        return True
+    if automatic:
+        return False
+    raise InvalidTransition(
+        f"A ticket that is '{ticket.status}' cannot be escalated.",
+        current_state=ticket.status,
+        allowed_actions=tickets.allowed_actions(ticket),
+    )
+
+
+async def _moves_automatically(uow: UnitOfWork, ticket: Ticket, target: str | None) -> bool:
+    """An automatic trigger moves line 1 to line 2, unless an escalation (to R&D, from
+    line 1) is open; past line 1 the line's people decide."""
+    return (
+        ticket.support_line == "l1"
+        and target == "l2"
+        and await _open_escalation(uow, ticket.id) is None
+    )
+
+
+async def _check_target(
+    uow: UnitOfWork,
+    ticket: Ticket,
+    target: str | None,
+    work_order: dict[str, Any] | None,
+    vendor: str | None,
+) -> str:
+    """The line the ticket may go to, with what it needs there; refusals raise."""
     if target is None:
         raise Conflict("The ticket is with the vendor already: there is no line above.",
                        current_line=ticket.support_line)  # fmt: skip
@@ -139,22 +170,15 @@ async def escalate(
             )
     if target == "vendor" and not vendor:
         raise Unprocessable("Name the vendor.", field="vendor")
-    e = Escalation(
-        ticket_id=ticket.id,
-        from_line=ticket.support_line,
-        to_line=target,
-        trigger=trigger,
-        reason=reason,
-        requested_by=actor.id,
-        state="requested" if target == "l3" else "closed",
-        work_order=work_order,
-        vendor=vendor,
-        vendor_case_ref=vendor_case_ref,
-        closed_at=None if target == "l3" else now,
-        created_at=now,
-        updated_at=now,
-    )
-    uow.session.add(e)
+    return target
+
+
+async def _move_up(
+    uow: UnitOfWork, ticket: Ticket, actor: Any, channel: str | None, e: Escalation
+) -> None:
+    """The ticket moves to the new line at once (to R&D only once accepted), with its
+    event; on line 2 it changes hands."""
+    target = e.to_line
     before = {"support_line": ticket.support_line}
     if target != "l3":
         ticket.support_line = target
@@ -166,8 +190,6 @@ async def escalate(
         # The ticket changes hands by line 2's assignment rules (or waits in its queue).
         # The vendor is no line of ours: the owner stays, to follow the vendor's case.
         await assignment.hand_over(uow, ticket, actor, channel, _why(e))
-    await uow.session.flush()
-    return e
 
 
 def _why(e: Escalation) -> dict[str, Any]:
@@ -210,7 +232,7 @@ async def _escalation_for(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID, escalation_id: uuid.UUID
 ) -> tuple[Ticket, Escalation]:
     ticket = await tickets.get_for_update(uow, principal, ticket_id)
-    e = await uow.session.get(Escalation, escalation_id, with_for_update=True)
+    e = await repository.escalation_for_update(uow, escalation_id)
     if e is None or e.ticket_id != ticket.id:
         raise NotFound("Escalation not found.")
     return ticket, e
@@ -236,13 +258,7 @@ class SeparationOfDuties(Forbidden):
 
 async def _manages_line(uow: UnitOfWork, principal: Principal, line: str) -> bool:
     """Whether the principal manages an active team of `line`."""
-    found = (
-        await uow.session.execute(
-            text("SELECT 1 FROM teams WHERE manager_id = :p AND line = :l AND active LIMIT 1"),
-            {"p": principal.id, "l": line},
-        )
-    ).first()
-    return found is not None
+    return await repository.manages_line(uow, principal.id, line)
 
 
 async def _require_requesting_manager(uow: UnitOfWork, principal: Principal, e: Escalation) -> None:
@@ -292,12 +308,7 @@ async def accept(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
     ticket, e = await _escalation_for(uow, principal, ticket_id, escalation_id)
     await _require_receiving_manager(uow, principal, e)
     _state(e, "approved")
-    line = (
-        await uow.session.execute(
-            text("SELECT line FROM engineers WHERE id = :e AND active"), {"e": rd_owner_id}
-        )
-    ).scalar_one_or_none()
-    if line != "l3":
+    if await repository.active_engineer_line(uow, rd_owner_id) != "l3":
         raise Unprocessable("rd_owner_id must name an active R&D (line 3) engineer.",
                             field="rd_owner_id")  # fmt: skip
     now = get_clock().now()
@@ -389,29 +400,19 @@ async def answer_closure(uow: UnitOfWork, principal: Principal, ticket_id: uuid.
 
 async def list_for(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID) -> list[Escalation]:
     await tickets.get(uow, principal, ticket_id)
-    stmt = select(Escalation).where(col(Escalation.ticket_id) == ticket_id)
-    return list((await uow.session.execute(stmt.order_by(col(Escalation.id)))).scalars())
+    return await repository.escalations_of(uow, ticket_id)
 
 
 async def sla_escalations(uow: UnitOfWork, clock_ids: list[uuid.UUID], now: datetime) -> None:
     """The `escalation.sla` timers of clocks that breached (or warned, per policy): each
     ticket still on line 1 and open goes to line 2, once, with its timeline event."""
-    rows = (
-        await uow.session.execute(
-            text(
-                "SELECT c.id AS clock_id, c.metric, c.outcome, c.warned_at, t.id AS ticket_id"
-                " FROM ticket_clocks c JOIN tickets t ON t.id = c.ticket_id"
-                " WHERE c.id = ANY(:ids) ORDER BY t.id"
-            ),
-            {"ids": clock_ids},
-        )
-    ).all()
+    rows = await repository.clocks_with_tickets(uow, clock_ids)
     seen: set[uuid.UUID] = set()
     for r in rows:
         if r.ticket_id in seen:
             continue
         seen.add(r.ticket_id)
-        ticket = await uow.session.get(Ticket, r.ticket_id, with_for_update={"key_share": True})
+        ticket = await repository.ticket_key_share(uow, r.ticket_id)
         if ticket is None:
             continue
         trigger = "sla_breach" if r.outcome == "breached" else "sla_warning"

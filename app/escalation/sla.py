@@ -16,6 +16,7 @@ import orjson
 
 from app.core.db import RawSQL
 from app.core.ids import uuid7
+from app.escalation import repository
 from app.timers import rows as timer_rows
 
 ESCALATE_TIMER = "escalation.sla"
@@ -27,7 +28,6 @@ BUILTIN_LEVELS: list[dict[str, Any]] = [
     {"level": 3, "after": "breach", "delay_minutes": 60, "recipients": ["role:admin"]},
 ]  # fmt: skip
 
-_POLICIES = "SELECT service_level, functional_on, notify_levels FROM escalation_policies"
 _TIMERS = RawSQL(
     timer_rows.insert_select(
         id="x.id",
@@ -40,19 +40,6 @@ _TIMERS = RawSQL(
                          :soon::bool[]) AS x(id, kind, subject, due, soon)""",
         on_conflict="ON CONFLICT (kind, subject_id) DO NOTHING",
     )
-)
-_NOTICES = RawSQL(
-    """
-    INSERT INTO escalation_notices (id, ticket_id, clock_id, after, level, recipients,
-                                    due_at, state, created_at)
-    SELECT x.id, x.ticket, x.clock, x.after, x.level, x.recipients::jsonb, x.due,
-           'pending', :now::timestamptz
-    FROM unnest(:ids::uuid[], :tickets::uuid[], :clocks::uuid[], :afters::text[],
-                :levels::int[], :recipients::text[], :dues::timestamptz[])
-         AS x(id, ticket, clock, after, level, recipients, due)
-    ON CONFLICT ON CONSTRAINT uq_escalation_notices_key DO NOTHING
-    RETURNING id, due_at
-    """
 )
 
 
@@ -69,7 +56,7 @@ async def on_announcements(
     of the timers set (the caller wakes a worker for those due soon)."""
     if not announced:
         return []
-    policies = {r["service_level"]: r for r in await conn.fetch(_POLICIES)}
+    policies = await repository.policy_rows(conn)
     default = policies.get("*")
     timers: dict[str, list[Any]] = {"ids": [], "kinds": [], "subjects": [], "dues": [], "soon": []}
     notices: dict[str, list[Any]] = {"ids": [], "tickets": [], "clocks": [], "afters": [],
@@ -97,7 +84,7 @@ async def on_announcements(
             delay = timedelta(minutes=int(lv.get("delay_minutes", 0)))
             notices["dues"].append(fell_due + delay)
     if notices["ids"]:
-        for r in await conn.fetch(_NOTICES.sql, *_NOTICES.args({"now": now, **notices})):
+        for r in await repository.insert_notices(conn, now, notices):
             timers["ids"].append(uuid7())
             timers["kinds"].append(NOTICE_TIMER)
             timers["subjects"].append(r["id"])

@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from app.core import events
-from app.core.db import RawSQL, UnitOfWork
+from app.core.db import UnitOfWork
+from app.sla import repository
 from app.sla.events import Announced, SlaAnnounced
 
 WARN = "sla.warning"
@@ -64,41 +65,16 @@ def outbox_payload(
     }
 
 
-# Lock order: the firing took the clocks' timers first; a ticket change takes them in the
-# same order (timers, then clocks), so the two wait for each other but cannot deadlock.
-_CLOCKS = RawSQL(
-    """
-    SELECT c.id, c.ticket_id, c.metric, c.state, c.outcome, c.warn_at, c.due_at,
-           c.warned_at, c.target_seconds, t.number, t.branch_id, t.status, t.priority,
-           t.owner_id, t.service_level
-    FROM ticket_clocks c JOIN tickets t ON t.id = c.ticket_id
-    WHERE c.id = ANY(:ids::uuid[])
-    ORDER BY c.id
-    FOR UPDATE OF c
-    """
-)
-_WRITE = RawSQL(
-    """
-    UPDATE ticket_clocks c SET
-        warned_at = COALESCE(x.warned_at, c.warned_at),
-        outcome = COALESCE(x.outcome, c.outcome),
-        breached_at = COALESCE(x.breached_at, c.breached_at),
-        updated_at = :now::timestamptz
-    FROM unnest(:clock_ids::uuid[], :warned_at::timestamptz[], :outcome::text[],
-                :breached_at::timestamptz[]) AS x(id, warned_at, outcome, breached_at)
-    WHERE c.id = x.id
-    """
-)
-
-
 async def on_timers(
     uow: UnitOfWork, clock_ids: list[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, datetime]:
     """The clocks' timers fired: announce what is due on each running clock (a warning,
     a breach, or both when the workers were down past both points). Returns, per clock
     that must be announced again, when (its due time, after a warning)."""
-    conn = await uow.connection()
-    rows = await conn.fetch(_CLOCKS.sql, *_CLOCKS.args({"ids": clock_ids}))
+    # Lock order: the firing took the clocks' timers first; a ticket change takes them in
+    # the same order (timers, then clocks), so the two wait for each other but cannot
+    # deadlock.
+    rows = await repository.lock_clocks(uow, clock_ids)
     again: dict[uuid.UUID, datetime] = {}
     clocks: dict[str, list[Any]] = {"ids": [], "warned": [], "outcome": [], "breached": []}
     items: list[Announced] = []
@@ -129,17 +105,8 @@ async def on_timers(
         data = event_data(r["id"], r["metric"], r["due_at"], r["warn_at"], r["target_seconds"])
         items += [announced(r, kind, fell_due[kind], data) for kind in kinds]
     if clocks["ids"]:
-        await conn.execute(
-            _WRITE.sql,
-            *_WRITE.args(
-                {
-                    "now": now,
-                    "clock_ids": clocks["ids"],
-                    "warned_at": clocks["warned"],
-                    "outcome": clocks["outcome"],
-                    "breached_at": clocks["breached"],
-                }
-            ),
+        await repository.write_announced(
+            uow, now, clocks["ids"], clocks["warned"], clocks["outcome"], clocks["breached"]
         )
         # The timeline, the outbox and escalation's part: their domains' handlers.
         await events.publish(uow, SlaAnnounced(items, now, SYSTEM_NAME, SYSTEM_ROLE))

@@ -8,11 +8,10 @@ is for databases that start empty without migrating (tests after a TRUNCATE).
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from app.core.clock import get_clock
 from app.core.db import UnitOfWork
 from app.core.ids import uuid7
+from app.sla import repository
 
 BUSINESS_DAY = 540  # minutes of a cn-5x8 day
 
@@ -69,29 +68,9 @@ TARGETS: list[tuple[str, str, str, int, str]] = [
 async def ensure_sla_defaults(uow: UnitOfWork) -> None:
     """Inserts the missing default policies and their targets; never overwrites."""
     now = get_clock().now()
-    session = uow.session
     for level, (name, name_en, pause_on_vendor) in POLICIES.items():
-        await session.execute(
-            text(
-                "INSERT INTO sla_policies (id, service_level, name, name_en, pause_on_vendor, "
-                "active, version, created_at, updated_at) "
-                "SELECT :id, CAST(:level AS varchar), :name, :name_en, :pov, true, 1, :now, :now "
-                "WHERE EXISTS (SELECT 1 FROM service_levels WHERE code = CAST(:level AS varchar)) "
-                "ON CONFLICT (service_level) DO NOTHING"
-            ),
-            {"id": uuid7(), "level": level, "name": name, "name_en": name_en,
-             "pov": pause_on_vendor, "now": now},
-        )  # fmt: skip
+        await repository.insert_default_policy(uow, uuid7(), level, name, name_en,
+                                               pause_on_vendor, now)  # fmt: skip
     for level, priority, metric, minutes, calendar in TARGETS:
-        await session.execute(
-            text(
-                "INSERT INTO sla_targets (id, policy_id, priority, metric, minutes, "
-                "calendar_id, warn_percent) "
-                "SELECT :id, p.id, :priority, :metric, :minutes, c.id, 75 "
-                "FROM sla_policies p, calendars c "
-                "WHERE p.service_level = :level AND c.code = :calendar "
-                "ON CONFLICT ON CONSTRAINT uq_sla_targets_key DO NOTHING"
-            ),
-            {"id": uuid7(), "level": level, "priority": priority, "metric": metric,
-             "minutes": minutes, "calendar": calendar},
-        )  # fmt: skip
+        await repository.insert_default_target(uow, uuid7(), level, priority, metric,
+                                               minutes, calendar)  # fmt: skip

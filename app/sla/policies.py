@@ -4,25 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, text
-from sqlmodel import col, select
-
 from app.core.clock import get_clock
 from app.core.db import UnitOfWork
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.etag import check_if_match
 from app.core.pagination import CodePageParams, Page, make_page
+from app.sla import repository
 from app.sla.models import SlaPolicy, SlaTarget
 from app.sla.schemas import SlaPolicyCreate, SlaPolicyOut, SlaPolicyUpdate, TargetIn, TargetOut
 
 
 async def _calendar_ids(uow: UnitOfWork, targets: list[TargetIn]) -> dict[str, Any]:
     codes = sorted({t.calendar_code for t in targets})
-    rows = await uow.session.execute(
-        text("SELECT code, id FROM calendars WHERE code = ANY(:codes) AND active"),
-        {"codes": codes},
-    )
-    found = {r[0]: r[1] for r in rows}
+    found = await repository.active_calendar_ids(uow, codes)
     missing = [c for c in codes if c not in found]
     if missing:
         raise Unprocessable(f"Unknown or inactive calendar: {', '.join(missing)}.", field="targets")
@@ -44,25 +38,22 @@ def _check_targets(targets: list[TargetIn]) -> None:
 async def _replace_targets(uow: UnitOfWork, policy: SlaPolicy, targets: list[TargetIn]) -> None:
     _check_targets(targets)
     calendars = await _calendar_ids(uow, targets)
-    await uow.session.execute(delete(SlaTarget).where(col(SlaTarget.policy_id) == policy.id))
-    for t in targets:
-        uow.session.add(
-            SlaTarget(
-                policy_id=policy.id,
-                priority=t.priority,
-                metric=t.metric,
-                minutes=t.minutes,
-                calendar_id=calendars[t.calendar_code],
-                warn_percent=t.warn_percent,
-            )
+    rows = [
+        SlaTarget(
+            policy_id=policy.id,
+            priority=t.priority,
+            metric=t.metric,
+            minutes=t.minutes,
+            calendar_id=calendars[t.calendar_code],
+            warn_percent=t.warn_percent,
         )
+        for t in targets
+    ]
+    await repository.replace_targets(uow, policy.id, rows)
 
 
 async def get(uow: UnitOfWork, service_level: str, lock: bool = False) -> SlaPolicy:
-    stmt = select(SlaPolicy).where(col(SlaPolicy.service_level) == service_level)
-    if lock:
-        stmt = stmt.with_for_update()
-    policy = (await uow.session.execute(stmt)).scalars().first()
+    policy = await repository.policy(uow, service_level, lock)
     if policy is None:
         raise NotFound(f"No SLA policy for service level '{service_level}'.")
     return policy
@@ -70,16 +61,7 @@ async def get(uow: UnitOfWork, service_level: str, lock: bool = False) -> SlaPol
 
 async def out(uow: UnitOfWork, policies: list[SlaPolicy]) -> list[SlaPolicyOut]:
     ids = [p.id for p in policies]
-    rows = (
-        await uow.session.execute(
-            text(
-                "SELECT t.policy_id, t.priority, t.metric, t.minutes, t.calendar_id, c.code, "
-                "t.warn_percent FROM sla_targets t JOIN calendars c ON c.id = t.calendar_id "
-                "WHERE t.policy_id = ANY(:ids) ORDER BY t.priority, t.metric"
-            ),
-            {"ids": ids},
-        )
-    ).all()
+    rows = await repository.targets_of(uow, ids)
     result = []
     for p in policies:
         targets = [
@@ -101,24 +83,14 @@ async def out(uow: UnitOfWork, policies: list[SlaPolicy]) -> list[SlaPolicyOut]:
 
 async def list_page(uow: UnitOfWork, page: CodePageParams) -> Page[SlaPolicyOut]:
     """Ordered by service level, the policy's unique key."""
-    stmt = select(SlaPolicy)
-    if page.after is not None:
-        stmt = stmt.where(col(SlaPolicy.service_level) > page.after)
-    stmt = stmt.order_by(col(SlaPolicy.service_level)).limit(page.limit + 1)
-    rows = make_page(list((await uow.session.execute(stmt)).scalars()), page.limit, "service_level")
+    rows = make_page(await repository.policies_page(uow, page), page.limit, "service_level")
     return Page[SlaPolicyOut](items=await out(uow, rows.items), next_cursor=rows.next_cursor)
 
 
 async def create(uow: UnitOfWork, data: SlaPolicyCreate) -> SlaPolicy:
-    level = await uow.session.execute(
-        text("SELECT 1 FROM service_levels WHERE code = :c"), {"c": data.service_level}
-    )
-    if level.first() is None:
+    if not await repository.service_level_exists(uow, data.service_level):
         raise Unprocessable(f"Unknown service level '{data.service_level}'.", field="service_level")
-    taken = await uow.session.execute(
-        select(col(SlaPolicy.id)).where(col(SlaPolicy.service_level) == data.service_level)
-    )
-    if taken.first() is not None:
+    if await repository.policy_taken(uow, data.service_level):
         raise Conflict(
             f"Service level '{data.service_level}' already has a policy.", field="service_level"
         )
@@ -132,8 +104,7 @@ async def create(uow: UnitOfWork, data: SlaPolicyCreate) -> SlaPolicy:
         created_at=now,
         updated_at=now,
     )
-    uow.session.add(policy)
-    await uow.session.flush()
+    await repository.add_policy(uow, policy)
     await _replace_targets(uow, policy, data.targets)
     await uow.session.flush()
     return policy
@@ -150,16 +121,11 @@ async def update(
             raise Unprocessable(f"{field} cannot be null.", field=field)
     if not changes:
         return policy
-    if changes.get("active") is False:
-        default = await uow.session.execute(
-            text("SELECT is_default FROM service_levels WHERE code = :c"), {"c": service_level}
-        )
-        if default.scalar_one_or_none():
-            # Uncontracted tickets fall back to the default level: without its policy they
-            # would get no clocks at all.
-            raise Conflict(
-                "The default service level's policy cannot be deactivated.", field="active"
-            )
+    deactivating = changes.get("active") is False
+    if deactivating and await repository.is_default_level(uow, service_level):
+        # Uncontracted tickets fall back to the default level: without its policy they
+        # would get no clocks at all.
+        raise Conflict("The default service level's policy cannot be deactivated.", field="active")
     targets = changes.pop("targets", None)
     for field, value in changes.items():
         setattr(policy, field, value)

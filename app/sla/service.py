@@ -15,19 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import text
-from sqlmodel import col, select
-
 from app.calendars import service as calendar_service
 from app.calendars.businesstime import CalendarSpec, between
 from app.core import events
 from app.core.clock import get_clock
-from app.core.db import RawSQL, UnitOfWork
+from app.core.db import UnitOfWork
 from app.core.ids import uuid7
-from app.sla import announcements
+from app.sla import announcements, repository
 from app.sla import clock as clockmath
 from app.sla.events import SlaAnnounced
-from app.sla.models import ClockSegment, SlaPolicy, TicketClock
+from app.sla.models import ClockSegment, TicketClock
 from app.sla.schemas import ClockBrief, ClockOut, SegmentOut
 from app.timers import service as timers
 
@@ -138,32 +135,23 @@ def new_clocks(
 # --- reading ----------------------------------------------------------------------------
 
 
-async def clocks_of(uow: UnitOfWork, ticket_id: uuid.UUID, lock: bool = False) -> list[TicketClock]:
-    stmt = select(TicketClock).where(col(TicketClock.ticket_id) == ticket_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return list((await uow.session.execute(stmt.order_by(col(TicketClock.id)))).scalars())
+clocks_of = repository.clocks_of
+segments_of = repository.segments_of
 
 
-async def segments_of(uow: UnitOfWork, clock_ids: list[uuid.UUID]) -> list[ClockSegment]:
-    if not clock_ids:
-        return []
-    stmt = (
-        select(ClockSegment)
-        .where(col(ClockSegment.clock_id).in_(clock_ids))
-        .order_by(col(ClockSegment.id))
-    )
-    return list((await uow.session.execute(stmt)).scalars())
+async def clocks_due_before(
+    uow: UnitOfWork, ticket_id: uuid.UUID, until: datetime
+) -> list[TicketClock]:
+    """The ticket's running clocks that fall due before `until` (a deferral that long
+    would miss them)."""
+    return await repository.running_due_before(uow, ticket_id, until)
 
 
 # --- changes ----------------------------------------------------------------------------
 
 
 async def _open_segment(uow: UnitOfWork, clock: TicketClock) -> ClockSegment | None:
-    stmt = select(ClockSegment).where(
-        col(ClockSegment.clock_id) == clock.id, col(ClockSegment.ended_at).is_(None)
-    )
-    return (await uow.session.execute(stmt)).scalars().first()
+    return await repository.open_segment(uow, clock.id)
 
 
 async def _close_running(
@@ -211,7 +199,7 @@ async def pause(uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec, reason:
         # Paused late, before its timer fired: the breach it would have announced is
         # announced now, or the pause would hide it until the clock runs again.
         await _breach_if_late(uow, clock, at)
-    uow.session.add(ClockSegment(clock_id=clock.id, kind="paused", reason=reason, started_at=at))
+    repository.add_segment(uow, clock.id, "paused", reason, at)
     clock.state = "paused"
     clock.updated_at = at
     await _disarm(uow, clock)
@@ -226,7 +214,7 @@ async def run(uow: UnitOfWork, clock: TicketClock, spec: CalendarSpec, reason: s
     seg = await _open_segment(uow, clock)
     if seg is not None:
         seg.ended_at = max(at, seg.started_at)
-    uow.session.add(ClockSegment(clock_id=clock.id, kind="running", reason=reason, started_at=at))
+    repository.add_segment(uow, clock.id, "running", reason, at)
     clock.state = "running"
     clock.running_since = at
     clock.stopped_at = None
@@ -274,26 +262,13 @@ async def _breach_if_late(uow: UnitOfWork, clock: TicketClock, at: datetime) -> 
 # --- what ticket changes do to the clocks ------------------------------------------------
 
 
-async def _policy(uow: UnitOfWork, service_level: str | None) -> SlaPolicy | None:
-    if service_level is None:
-        return None
-    stmt = select(SlaPolicy).where(col(SlaPolicy.service_level) == service_level)
-    return (await uow.session.execute(stmt)).scalars().first()
-
-
 async def _with_specs(
     uow: UnitOfWork, ticket: TicketFacts
 ) -> tuple[list[TicketClock], dict[uuid.UUID, CalendarSpec]]:
     # Lock order: the clocks' timers before the clocks, the order a firing timer takes
     # them (`timers.fire` locks its timer, then the handler its clock); the other way
     # round, a ticket change and a timer firing together could deadlock.
-    await uow.session.execute(
-        text(
-            "SELECT t.id FROM timers t JOIN ticket_clocks c ON c.id = t.subject_id "
-            "WHERE c.ticket_id = :ticket AND t.kind = :kind ORDER BY t.id FOR UPDATE OF t"
-        ),
-        {"ticket": ticket.id, "kind": CLOCK_TIMER},
-    )
+    await repository.lock_clock_timers(uow, ticket.id, CLOCK_TIMER)
     clocks = await clocks_of(uow, ticket.id, lock=True)
     return clocks, await calendar_specs(uow, [c.calendar_id for c in clocks])
 
@@ -312,7 +287,8 @@ async def on_action(
         fr = by_metric["first_response"]
         await stop(uow, fr, specs[fr.calendar_id], "met", at)
     elif action == "wait":
-        policy = await _policy(uow, ticket.service_level)
+        level = ticket.service_level
+        policy = None if level is None else await repository.policy(uow, level)
         pauses = waiting_on == "customer" or (
             waiting_on == "vendor" and policy is not None and policy.pause_on_vendor
         )
@@ -378,8 +354,25 @@ async def recompute(uow: UnitOfWork, ticket: TicketFacts, at: datetime) -> dict[
         uow, [c.calendar_id for c in clocks] + [t["calendar_id"] for t in targets.values()]
     )
     segments = await segments_of(uow, [c.id for c in clocks])
-    by_metric = {c.metric: c for c in clocks}
     changes: dict[str, Any] = {}
+    await _start_now_applying(uow, ticket, clocks, targets, segments, at, changes)
+    for c in clocks:
+        await _retarget(uow, ticket, c, targets, specs, segments, at, changes)
+    return changes
+
+
+async def _start_now_applying(
+    uow: UnitOfWork,
+    ticket: TicketFacts,
+    clocks: list[TicketClock],
+    targets: dict[str, dict[str, Any]],
+    segments: list[ClockSegment],
+    at: datetime,
+    changes: dict[str, Any],
+) -> None:
+    """Starts the clocks of the metrics that apply only now (added to `clocks` and
+    `segments`, their change to `changes`)."""
+    by_metric = {c.metric: c for c in clocks}
     for metric, target in targets.items():
         if metric in by_metric or metric not in STARTED_WITH_TICKET:
             continue
@@ -398,46 +391,56 @@ async def recompute(uow: UnitOfWork, ticket: TicketFacts, at: datetime) -> dict[
         segments.extend(await segments_of(uow, [clock.id]))
         clocks.append(clock)
         changes[metric] = {"from_seconds": None, "to_seconds": clock.target_seconds}
-    for c in clocks:
-        found = targets.get(c.metric)
-        if found is None or not applies(c.metric, ticket.service_type):
-            if c.state != "stopped":
-                await stop(uow, c, specs[c.calendar_id], "cancelled", at)
-                changes[c.metric] = {"from_seconds": c.target_seconds, "to_seconds": None}
-            continue
-        target = found
-        seconds = int(target["minutes"]) * 60
-        if (seconds, target["calendar_id"], int(target["warn_percent"])) == (
-            c.target_seconds, c.calendar_id, c.warn_percent
-        ):  # fmt: skip
-            continue
-        changes.setdefault(c.metric, {"from_seconds": c.target_seconds, "to_seconds": seconds})
-        spec = specs[target["calendar_id"]]
-        own = [g for g in segments if g.clock_id == c.id]
-        c.target_seconds = seconds
-        c.calendar_id = target["calendar_id"]
-        c.warn_percent = int(target["warn_percent"])
-        c.updated_at = at
-        if c.state == "running":
-            # Close the open segment now and count everything again on the new calendar.
-            for g in own:
-                if g.ended_at is None:
-                    g.ended_at = max(at, g.started_at)
-            c.used_seconds = _business(spec, own, at)
-            c.running_since = at
-            uow.session.add(
-                ClockSegment(clock_id=c.id, kind="running", reason="recomputed", started_at=at)
-            )
-            warn_point = seconds * c.warn_percent // 100
-            if c.warned_at is not None and c.outcome is None and c.used_seconds < warn_point:
-                c.warned_at = None  # the new warning point is still ahead
-            await _arm(uow, c, spec)
-        else:
-            c.used_seconds = _business(spec, own, c.stopped_at or at)
-            if c.state == "stopped" and c.outcome == "met" and c.used_seconds > seconds:
-                await _publish(uow, c, BREACH, c.stopped_at or at)
-                c.outcome, c.breached_at = "breached", c.stopped_at
-    return changes
+
+
+async def _retarget(
+    uow: UnitOfWork,
+    ticket: TicketFacts,
+    c: TicketClock,
+    targets: dict[str, dict[str, Any]],
+    specs: dict[uuid.UUID, CalendarSpec],
+    segments: list[ClockSegment],
+    at: datetime,
+    changes: dict[str, Any],
+) -> None:
+    """Gives a clock its new target and counts it again on its new calendar; cancels
+    it when its metric no longer applies (its change to `changes`)."""
+    found = targets.get(c.metric)
+    if found is None or not applies(c.metric, ticket.service_type):
+        if c.state != "stopped":
+            await stop(uow, c, specs[c.calendar_id], "cancelled", at)
+            changes[c.metric] = {"from_seconds": c.target_seconds, "to_seconds": None}
+        return
+    target = found
+    seconds = int(target["minutes"]) * 60
+    if (seconds, target["calendar_id"], int(target["warn_percent"])) == (
+        c.target_seconds, c.calendar_id, c.warn_percent
+    ):  # fmt: skip
+        return
+    changes.setdefault(c.metric, {"from_seconds": c.target_seconds, "to_seconds": seconds})
+    spec = specs[target["calendar_id"]]
+    own = [g for g in segments if g.clock_id == c.id]
+    c.target_seconds = seconds
+    c.calendar_id = target["calendar_id"]
+    c.warn_percent = int(target["warn_percent"])
+    c.updated_at = at
+    if c.state == "running":
+        # Close the open segment now and count everything again on the new calendar.
+        for g in own:
+            if g.ended_at is None:
+                g.ended_at = max(at, g.started_at)
+        c.used_seconds = _business(spec, own, at)
+        c.running_since = at
+        repository.add_segment(uow, c.id, "running", "recomputed", at)
+        warn_point = seconds * c.warn_percent // 100
+        if c.warned_at is not None and c.outcome is None and c.used_seconds < warn_point:
+            c.warned_at = None  # the new warning point is still ahead
+        await _arm(uow, c, spec)
+    else:
+        c.used_seconds = _business(spec, own, c.stopped_at or at)
+        if c.state == "stopped" and c.outcome == "met" and c.used_seconds > seconds:
+            await _publish(uow, c, BREACH, c.stopped_at or at)
+            c.outcome, c.breached_at = "breached", c.stopped_at
 
 
 async def _start_late(
@@ -460,39 +463,23 @@ async def _start_late(
         started_at=ticket.created_at,
         updated_at=at,
     )
-    uow.session.add(clock)
-    await uow.session.flush()
+    await repository.add_clock(uow, clock)
     copied = [
         ClockSegment(clock_id=clock.id, kind=g.kind, reason=g.reason, started_at=g.started_at,
                      ended_at=g.ended_at or at)
         for g in history
     ] or [ClockSegment(clock_id=clock.id, kind="running", reason="created",
                        started_at=ticket.created_at, ended_at=at)]  # fmt: skip
-    uow.session.add_all(copied)
+    repository.add_segments(uow, copied)
     spec = (await calendar_specs(uow, [clock.calendar_id]))[clock.calendar_id]
     clock.used_seconds = _business(spec, copied, at)
     clock.running_since = at
-    uow.session.add(
-        ClockSegment(clock_id=clock.id, kind="running", reason="recomputed", started_at=at)
-    )
+    repository.add_segment(uow, clock.id, "running", "recomputed", at)
     await _arm(uow, clock, spec)
     return clock
 
 
-async def targets_for(
-    uow: UnitOfWork, service_level: str | None, priority: str
-) -> dict[str, dict[str, Any]]:
-    rows = (
-        await uow.session.execute(
-            text(
-                "SELECT t.metric, t.minutes, t.calendar_id, t.warn_percent "
-                "FROM sla_policies p JOIN sla_targets t ON t.policy_id = p.id "
-                "WHERE p.active AND p.service_level = :level AND t.priority = :priority"
-            ),
-            {"level": service_level, "priority": priority},
-        )
-    ).mappings()
-    return {r["metric"]: dict(r) for r in rows}
+targets_for = repository.targets_for
 
 
 # --- warnings and breaches -------------------------------------------------------------
@@ -500,20 +487,11 @@ async def targets_for(
 # change finds a clock already late.
 
 
-_TICKET_FACTS = RawSQL(
-    """
-    SELECT id AS ticket_id, number, branch_id, status, priority, owner_id, service_level
-    FROM tickets WHERE id = :id::uuid
-    """
-)
-
-
 async def _publish(uow: UnitOfWork, clock: TicketClock, event_type: str, at: datetime) -> None:
     """A breach a ticket change found (the clock stopped late, or a recompute): announced
     as its timer would have (announcements.py), with the ticket's facts as they are."""
     await uow.session.flush()
-    conn = await uow.connection()
-    facts = await conn.fetchrow(_TICKET_FACTS.sql, *_TICKET_FACTS.args({"id": clock.ticket_id}))
+    facts = await repository.ticket_facts(uow, clock.ticket_id)
     assert facts is not None
     data = announcements.event_data(
         clock.id, clock.metric, clock.due_at, clock.warn_at, clock.target_seconds
