@@ -1,7 +1,7 @@
 """Warnings and breaches announced by the clocks' timers, a batch at a time: the clocks
 are read and locked in one statement, and the clock updates, timeline events and outbox
-rows of the whole batch are written in another. The shapes of the event data and the
-outbox payload are defined here once, for these and for the breaches a ticket change
+rows of the whole batch are written in another. The shape of the event data is defined
+here once, for these and for the breaches a ticket change
 finds (service.py).
 
 A timer that fires late (workers down, a backlog, or the demo's back-dated tickets) stamps
@@ -40,28 +40,6 @@ def event_data(
         "due_at": due_at.isoformat() if due_at else None,
         "warn_at": warn_at.isoformat() if warn_at else None,
         "target_seconds": target_seconds,
-    }
-
-
-def outbox_payload(
-    ticket_id: uuid.UUID,
-    number: str,
-    branch_id: uuid.UUID,
-    status: str,
-    priority: str,
-    owner_id: uuid.UUID | None,
-    data: dict[str, Any],
-) -> dict[str, Any]:
-    return {
-        "ticket_id": str(ticket_id),
-        "number": number,
-        "branch_id": str(branch_id),
-        "status": status,
-        "priority": priority,
-        "owner_id": str(owner_id) if owner_id else None,
-        "before": None,
-        "after": None,
-        "data": data,
     }
 
 
