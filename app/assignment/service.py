@@ -123,7 +123,7 @@ def _change_secondary(
     data: dict[str, Any] | None = None,
 ) -> None:
     before = {"secondary_owner_id": _s(ticket.secondary_owner_id)}
-    ticket.secondary_owner_id = secondary_id
+    tickets.set_secondary(ticket, secondary_id)
     tickets.record_event(uow, ticket, principal, channel, "ticket.secondary_assigned", before,
                          {"secondary_owner_id": _s(secondary_id)}, data)  # fmt: skip
 
@@ -472,7 +472,7 @@ async def defer(
             continue
         decision["to"] = role
         if role == "secondary":
-            ticket.secondary_owner_id = None  # he is the primary now
+            tickets.set_secondary(ticket, None)  # he is the primary now
         await _set_owner(uow, ticket, principal, candidate, decision, channel)
         await uow.session.flush()
         return ticket

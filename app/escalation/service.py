@@ -181,7 +181,7 @@ async def _move_up(
     target = e.to_line
     before = {"support_line": ticket.support_line}
     if target != "l3":
-        ticket.support_line = target
+        tickets.set_line(ticket, target)
     tickets.touch(ticket)
     kind = "ticket.escalation_requested" if target == "l3" else "ticket.escalated"
     tickets.record_event(uow, ticket, actor, channel, kind, before,
@@ -315,7 +315,7 @@ async def accept(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID,
     e.state, e.decided_by, e.decided_at, e.rd_owner_id = "accepted", principal.id, now, rd_owner_id
     e.updated_at = now
     before = {"support_line": ticket.support_line}
-    ticket.support_line = "l3"
+    tickets.set_line(ticket, "l3")
     tickets.touch(ticket)
     tickets.record_event(uow, ticket, principal, channel, "ticket.escalated", before,
                          {"support_line": "l3"}, {**_out(e), "rd_owner_id": str(rd_owner_id)})  # fmt: skip
@@ -381,7 +381,7 @@ async def answer_closure(uow: UnitOfWork, principal: Principal, ticket_id: uuid.
     before = {"support_line": ticket.support_line}
     if confirm:
         e.state, e.closed_at = "closed", now
-        ticket.support_line = e.from_line
+        tickets.set_line(ticket, e.from_line)
         kind = "ticket.escalation_closed"
     else:
         e.state = "accepted"

@@ -16,7 +16,9 @@ from app.tickets.service import (
     act,
     allowed_actions,
     full_out,
+    set_line,
     set_owner,
+    set_secondary,
     touch,
 )
 from app.tickets.timeline import SYSTEM, insert_system_events, record_event
@@ -34,7 +36,9 @@ __all__ = [
     "insert_system_events",
     "owner_branch",
     "record_event",
+    "set_line",
     "set_owner",
+    "set_secondary",
     "target_status",
     "touch",
 ]

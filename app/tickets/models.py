@@ -16,6 +16,7 @@ from app.core.columns import enum_check, id_field, ts_field
 
 SERVICE_TYPES = ("remote", "onsite", "proactive", "training", "installation", "upgrade")
 PRIORITIES = ("P1", "P2", "P3", "P4")
+SUPPORT_LINES = ("l1", "l2", "l3", "vendor")
 LEVELS = ("high", "medium", "low")
 STATUSES = (
     "new",
@@ -40,7 +41,7 @@ class Ticket(SQLModel, table=True):
         enum_check("status", STATUSES, "ck_tickets_status"),
         enum_check("impact", LEVELS, "ck_tickets_impact"),
         enum_check("urgency", LEVELS, "ck_tickets_urgency"),
-        enum_check("support_line", ("l1", "l2", "l3", "vendor"), "ck_tickets_support_line"),
+        enum_check("support_line", SUPPORT_LINES, "ck_tickets_support_line"),
         # List queries are "filter, newest first by id": each index ends in id so a
         # cursor page is an index range scan, whatever the table size.
         Index("ix_tickets_branch_id_id", "branch_id", "id"),

@@ -9,7 +9,7 @@ from app.tickets.service.attachments import (
     get_attachment_content,
     list_attachments,
 )
-from app.tickets.service.changes import set_owner, touch, update
+from app.tickets.service.changes import set_line, set_owner, set_secondary, touch, update
 from app.tickets.service.creation import BUSINESS_ZONE, create
 from app.tickets.service.views import (
     allowed_actions,
@@ -55,7 +55,9 @@ __all__ = [
     "list_for_query",
     "list_page",
     "list_visits",
+    "set_line",
     "set_owner",
+    "set_secondary",
     "to_out",
     "touch",
     "update",

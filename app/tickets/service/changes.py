@@ -22,6 +22,7 @@ from app.sla import service as sla
 from app.tickets import lifecycle, repository
 from app.tickets.events import Holding, TicketChanged, holding
 from app.tickets.models import (
+    SUPPORT_LINES,
     Ticket,
 )
 from app.tickets.schemas import (
@@ -220,3 +221,17 @@ def _require_open_for_work(ticket: Ticket) -> None:
             current_state=ticket.status,
             allowed_actions=allowed_actions(ticket),
         )
+
+
+def set_secondary(ticket: Ticket, secondary_id: uuid.UUID | None) -> None:
+    """Names the ticket's secondary owner (or none); the caller has checked who may be
+    one, touches the ticket and records the event (assignment)."""
+    ticket.secondary_owner_id = secondary_id
+
+
+def set_line(ticket: Ticket, line: str) -> None:
+    """Moves the ticket to a support line; the caller (escalation) touches it and
+    records the event."""
+    if line not in SUPPORT_LINES:
+        raise ValueError(f"not a support line: {line}")
+    ticket.support_line = line
