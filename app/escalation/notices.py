@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 
 from app.core.db import UnitOfWork
-from app.core.ids import uuid7
 from app.escalation import repository
 from app.tickets import interface as tickets
 from app.tickets.interface import OPEN_STATUSES
@@ -39,8 +38,7 @@ async def send(uow: UnitOfWork, notice_ids: list[uuid.UUID], now: datetime) -> N
     if not rows:
         return
     ids, states = [], []
-    events: dict[str, list[Any]] = {"ids": [], "tickets": [], "types": [], "data": [],
-                                    "ats": [], "outbox": [], "payloads": []}  # fmt: skip
+    events = tickets.SystemEvents()
     for r in rows:
         ids.append(r["id"])
         if not _live(r):
@@ -58,18 +56,11 @@ async def send(uow: UnitOfWork, notice_ids: list[uuid.UUID], now: datetime) -> N
                 resolved.append(str(who))
         data = {"level": r["level"], "after": r["after"], "recipients": resolved,
                 "clock_id": str(r["clock_id"])}  # fmt: skip
-        payload = {"ticket_id": str(r["ticket_id"]), "number": r["number"],
-                   "branch_id": str(r["branch_id"]), "status": r["status"],
-                   "priority": r["priority"], "before": None, "after": None, "data": data}  # fmt: skip
-        events["ids"].append(uuid7())
-        events["tickets"].append(r["ticket_id"])
-        events["types"].append(EVENT)
-        events["data"].append(orjson.dumps(data).decode())
-        events["ats"].append(now)
-        events["outbox"].append(uuid7())
-        events["payloads"].append(orjson.dumps(payload).decode())
-    await repository.set_notice_states(conn, now, ids, states)
-    if events["ids"]:
-        await tickets.insert_system_events(
-            uow, now, tickets.SYSTEM.name, tickets.SYSTEM.role.value, events
+        payload = tickets.outbox_payload(
+            r["ticket_id"], r["number"], r["branch_id"], r["status"], r["priority"], data=data
         )
+        events.add(r["ticket_id"], EVENT, now, data, payload)
+    await repository.set_notice_states(conn, now, ids, states)
+    await tickets.insert_system_events(
+        uow, now, tickets.SYSTEM.name, tickets.SYSTEM.role.value, events
+    )

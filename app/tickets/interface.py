@@ -21,11 +21,18 @@ from app.tickets.service import (
     set_secondary,
     touch,
 )
-from app.tickets.timeline import SYSTEM, insert_system_events, record_event
+from app.tickets.timeline import (
+    SYSTEM,
+    SystemEvents,
+    insert_system_events,
+    outbox_payload,
+    record_event,
+)
 
 __all__ = [
     "OPEN_STATUSES",
     "SYSTEM",
+    "SystemEvents",
     "Ticket",
     "TicketOut",
     "act",
@@ -34,6 +41,7 @@ __all__ = [
     "get",
     "get_for_update",
     "insert_system_events",
+    "outbox_payload",
     "owner_branch",
     "record_event",
     "set_line",

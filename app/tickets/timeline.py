@@ -6,12 +6,16 @@ workers' batches: SLA announcements, escalation notices)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from app.core.clock import get_clock
 from app.core.db import RawSQL, UnitOfWork
+from app.core.ids import uuid7
 from app.core.security import Principal
 from app.outbox import rows as outbox_rows
 from app.outbox.service import publish
@@ -67,19 +71,46 @@ def record_event(
             type_,
             "ticket",
             ticket.id,
-            {
-                "ticket_id": str(ticket.id),
-                "number": ticket.number,
-                "branch_id": str(ticket.branch_id),
-                "status": ticket.status,
-                "priority": ticket.priority,
-                "before": before,
-                "after": after,
-                "data": data,
-            },
+            outbox_payload(
+                ticket.id,
+                ticket.number,
+                ticket.branch_id,
+                ticket.status,
+                ticket.priority,
+                before=before,
+                after=after,
+                data=data,
+            ),
             event_id=event.id,
         )
     return event
+
+
+def outbox_payload(
+    ticket_id: uuid.UUID,
+    number: str,
+    branch_id: uuid.UUID,
+    status: str,
+    priority: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    **facts: Any,
+) -> dict[str, Any]:
+    """The outbox payload of a ticket event: the ticket's facts, the change and its data
+    (`facts`: more of the ticket's, e.g. an SLA announcement's `owner_id`)."""
+    return {
+        "ticket_id": str(ticket_id),
+        "number": number,
+        "branch_id": str(branch_id),
+        "status": status,
+        "priority": priority,
+        **facts,
+        "before": before,
+        "after": after,
+        "data": data,
+    }
 
 
 def insert_select(
@@ -142,12 +173,43 @@ _SYSTEM_EVENTS = RawSQL(
 )
 
 
+@dataclass
+class SystemEvents:
+    """Timeline events of nobody's action, gathered for one statement: parallel lists,
+    as `_SYSTEM_EVENTS` reads them, each event with its outbox row."""
+
+    ids: list[uuid.UUID] = field(default_factory=list)
+    tickets: list[uuid.UUID] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    data: list[str] = field(default_factory=list)
+    ats: list[datetime] = field(default_factory=list)
+    outbox: list[uuid.UUID] = field(default_factory=list)
+    payloads: list[str] = field(default_factory=list)
+
+    def add(
+        self,
+        ticket_id: uuid.UUID,
+        type_: str,
+        at: datetime,
+        data: dict[str, Any],
+        payload: dict[str, Any],
+    ) -> None:
+        self.ids.append(uuid7())
+        self.tickets.append(ticket_id)
+        self.types.append(type_)
+        self.ats.append(at)
+        self.data.append(orjson.dumps(data).decode())
+        self.outbox.append(uuid7())
+        self.payloads.append(orjson.dumps(payload).decode())
+
+
 async def insert_system_events(
-    uow: UnitOfWork, now: datetime, actor_name: str, actor_role: str, rows: dict[str, Any]
+    uow: UnitOfWork, now: datetime, actor_name: str, actor_role: str, events: SystemEvents
 ) -> None:
-    """Timeline events of nobody's action, many at once, each with its outbox row (the
-    event's id as the row's `event_id`). `rows`: parallel lists `ids`, `tickets`, `types`,
-    `data` and `payloads` (JSON text), `ats`, `outbox` (the outbox rows' ids)."""
+    """The gathered events and their outbox rows (the event's id as the row's
+    `event_id`), in one statement; nothing when there are none."""
+    if not events.ids:
+        return
     conn = await uow.connection()
-    values = {"now": now, "actor_name": actor_name, "actor_role": actor_role, **rows}
+    values = {"now": now, "actor_name": actor_name, "actor_role": actor_role, **vars(events)}
     await conn.execute(_SYSTEM_EVENTS.sql, *_SYSTEM_EVENTS.args(values))
