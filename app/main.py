@@ -33,6 +33,7 @@ from app.customers.router import router as customers_router
 from app.devices.router import router as devices_router
 from app.escalation.router import router as escalation_router
 from app.incidents.router import router as incidents_router
+from app.parts.router import router as parts_router
 from app.outbox.router import router as outbox_router
 from app.people.router import router as people_router
 from app.sla.router import router as sla_router
@@ -53,6 +54,7 @@ ROUTERS = [
     assignment_router,
     escalation_router,
     incidents_router,
+    parts_router,
     sla_router,
     outbox_router,
     timers_router,
@@ -84,6 +86,11 @@ TAGS = [
         "name": "escalation",
         "description": "Escalation across support lines, to R&D (with approval and a fault "
         "handling work order) and to the vendor (升级转单).",
+    },
+    {
+        "name": "parts",
+        "description": "Spare parts (备件): catalogue, warehouses, the stock ledger, part "
+        "requests on tickets, warranty, RMAs (返修) and loaners (备机), reports.",
     },
     {
         "name": "incidents",

@@ -12,6 +12,20 @@ from app.devices.models import Device
 from app.escalation.models import Escalation, EscalationNotice, EscalationPolicy
 from app.incidents.models import IncidentTicket, IncidentUpdate, MajorIncident
 from app.outbox.models import ConsumerReceipt, OutboxMessage
+from app.parts.models import (
+    Loan,
+    Part,
+    PartFit,
+    PartRequest,
+    Reservation,
+    Rma,
+    Serial,
+    StockBalance,
+    StockMovement,
+    StockTransfer,
+    Warehouse,
+    WarehouseRank,
+)
 from app.people.models import Absence, Engineer, EngineerSkill, OnCallRotation, Shift, Team
 from app.sla.models import ClockSegment, SlaPolicy, SlaTarget, TicketClock
 from app.tickets.models import (
@@ -49,14 +63,24 @@ __all__ = [
     "IdempotencyRecord",
     "IncidentTicket",
     "IncidentUpdate",
+    "Loan",
     "MajorIncident",
     "OnCallRotation",
     "OutboxMessage",
+    "Part",
+    "PartFit",
+    "PartRequest",
     "ProductFamily",
+    "Reservation",
+    "Rma",
+    "Serial",
     "ServiceLevel",
     "Shift",
     "SlaPolicy",
     "SlaTarget",
+    "StockBalance",
+    "StockMovement",
+    "StockTransfer",
     "Team",
     "Ticket",
     "TicketAttempt",
@@ -65,4 +89,6 @@ __all__ = [
     "TicketEvent",
     "TicketVisit",
     "Timer",
+    "Warehouse",
+    "WarehouseRank",
 ]

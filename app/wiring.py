@@ -12,6 +12,7 @@ SUBSCRIBER_MODULES = (
     "app.assignment.subscribers",
     "app.escalation.subscribers",
     "app.incidents.subscribers",
+    "app.parts.subscribers",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
@@ -71,6 +72,16 @@ class Settings(BaseSettings):
     # family open within the window (DOMAIN section 5); 0 turns the rule off.
     incident_auto_threshold: int = Field(default=5, ge=0)
     incident_auto_window_minutes: int = Field(default=30, ge=1)
+
+    # Spare parts (DOMAIN section 6). A part request needs a manager's approval when the
+    # ticket is uncontracted, the part is not covered, or its value is above this.
+    parts_approval_threshold: Decimal = Field(default=Decimal("5000"), ge=0)
+    parts_currency: str = Field(default="CNY", pattern="^[A-Z]{3}$")
+    # After fitting, the defective part is expected back within this many days.
+    parts_defective_return_days: int = Field(default=7, ge=1)
+    rma_validity_days: int = Field(default=30, ge=1, le=365)
+    # A loaner's reminder goes this many hours before its due-back date begins.
+    loan_reminder_hours: int = Field(default=24, ge=1)
 
     worker_health_check_interval: int = 10
     worker_max_jobs: int = 20

@@ -41,6 +41,11 @@ class Permission(StrEnum):
     timers_manage = "timers:manage"
     people_write = "people:write"
     incidents_manage = "incidents:manage"
+    stock_write = "stock:write"
+    parts_request = "parts:request"
+    parts_approve = "parts:approve"
+    rma_manage = "rma:manage"
+    loans_manage = "loans:manage"
 
 
 _ALL = set(Role)
@@ -68,6 +73,12 @@ ROLE_PERMISSIONS: dict[Permission, set[Role]] = {
     Permission.timers_manage: {Role.admin},
     Permission.people_write: {Role.admin, Role.manager},
     Permission.incidents_manage: _STAFF,
+    # Stock moves are the warehouse staff's; an engineer asks for parts and fits them.
+    Permission.stock_write: _STAFF,
+    Permission.parts_request: _STAFF | {Role.engineer},
+    Permission.parts_approve: {Role.admin, Role.manager},
+    Permission.rma_manage: _STAFF | {Role.engineer},
+    Permission.loans_manage: _STAFF | {Role.engineer},
 }
 
 

@@ -329,6 +329,55 @@ async def on_visit_arrival(uow: UnitOfWork, ticket: TicketFacts, arrived_at: dat
             await stop(uow, c, specs[c.calendar_id], "met", arrived_at)
 
 
+# --- the part-on-site clock (the spare-parts domain's requests) ------------------------
+
+
+async def start_part_clock(
+    uow: UnitOfWork, ticket: TicketFacts, at: datetime
+) -> TicketClock | None:
+    """A part request opened: the ticket's part-on-site clock runs from `at` on its
+    target (none under a policy without one). A clock already running for an earlier
+    request goes on (the promise is the first part's); a stopped one, met or cancelled
+    by an earlier request's delivery, starts afresh for this one; a paused one (the
+    ticket waits on the customer) stays paused. Returns the clock."""
+    target = (await targets_for(uow, ticket.service_level, ticket.priority)).get("part_onsite")
+    if target is None or ticket.status in ("closed", "cancelled", "resolved"):
+        return None
+    clocks, _ = await _with_specs(uow, ticket)
+    clock = next((c for c in clocks if c.metric == "part_onsite"), None)
+    if clock is None:
+        clock = TicketClock(
+            ticket_id=ticket.id, metric="part_onsite", target_seconds=int(target["minutes"]) * 60,
+            calendar_id=target["calendar_id"], warn_percent=int(target["warn_percent"]),
+            state="stopped", started_at=at, updated_at=at,
+        )  # fmt: skip
+        await repository.add_clock(uow, clock)
+    if clock.state != "stopped":
+        return clock
+    seg = await _open_segment(uow, clock)
+    if seg is not None:
+        seg.ended_at = max(at, seg.started_at)
+    clock.target_seconds = int(target["minutes"]) * 60
+    clock.calendar_id, clock.warn_percent = target["calendar_id"], int(target["warn_percent"])
+    clock.state, clock.outcome, clock.started_at = "running", None, at
+    clock.used_seconds, clock.running_since, clock.stopped_at = 0, at, None
+    clock.warned_at = clock.breached_at = None
+    clock.updated_at = at
+    repository.add_segment(uow, clock.id, "running", "part_requested", at)
+    spec = (await calendar_specs(uow, [clock.calendar_id]))[clock.calendar_id]
+    await _arm(uow, clock, spec)
+    return clock
+
+
+async def stop_part_clock(uow: UnitOfWork, ticket: TicketFacts, outcome: str, at: datetime) -> None:
+    """The ticket's part requests are all delivered (`met`, or breached if late) or
+    cancelled (`cancelled`): its part-on-site clock stops."""
+    clocks, specs = await _with_specs(uow, ticket)
+    for c in clocks:
+        if c.metric == "part_onsite" and c.state != "stopped":
+            await stop(uow, c, specs[c.calendar_id], outcome, at)
+
+
 def _business(spec: CalendarSpec, segments: list[ClockSegment], until: datetime) -> int:
     """Business seconds of the running segments, on `spec`, up to `until`."""
     total = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from app.tickets.lifecycle import target_status
 from app.tickets.models import OPEN_STATUSES, Ticket
-from app.tickets.repository import get, get_for_update, owner_branch
+from app.tickets.repository import get, get_any, get_for_update, owner_branch
 from app.tickets.schemas import TicketOut
 from app.tickets.service import (
     act,
@@ -39,6 +39,7 @@ __all__ = [
     "allowed_actions",
     "full_out",
     "get",
+    "get_any",
     "get_for_update",
     "insert_system_events",
     "outbox_payload",

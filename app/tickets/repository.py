@@ -282,6 +282,14 @@ async def get_for_update(uow: UnitOfWork, principal: Principal, ticket_id: uuid.
     return ticket
 
 
+async def get_any(uow: UnitOfWork, ticket_id: uuid.UUID, lock: bool = False) -> Ticket | None:
+    """A ticket whatever its branch, for a worker acting on its own (a timer firing)."""
+    stmt = select(Ticket).where(Ticket.id == ticket_id)
+    if lock:
+        stmt = stmt.with_for_update(key_share=True)
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
 async def get(uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID) -> Ticket:
     stmt = principal.scope(select(Ticket).where(Ticket.id == ticket_id), Ticket.branch_id)
     ticket = (await uow.session.execute(stmt)).scalar_one_or_none()

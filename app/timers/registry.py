@@ -15,6 +15,7 @@ HANDLER_MODULES = (
     "app.assignment.timers",
     "app.escalation.timers",
     "app.incidents.timers",
+    "app.parts.timers",
 )
 
 
