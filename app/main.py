@@ -33,7 +33,7 @@ from app.customers.router import router as customers_router
 from app.devices.router import router as devices_router
 from app.escalation.router import router as escalation_router
 from app.incidents.router import router as incidents_router
-from app.parts.router import router as parts_router
+from app.parts.router import ROUTERS as PARTS_ROUTERS
 from app.outbox.router import router as outbox_router
 from app.people.router import router as people_router
 from app.sla.router import router as sla_router
@@ -54,7 +54,7 @@ ROUTERS = [
     assignment_router,
     escalation_router,
     incidents_router,
-    parts_router,
+    *PARTS_ROUTERS,
     sla_router,
     outbox_router,
     timers_router,

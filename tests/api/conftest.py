@@ -4,6 +4,7 @@ defined here once; a module imports them from `tests.api.conftest`)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -30,6 +31,19 @@ WORKDAY_MORNING = datetime(_wednesday.year, _wednesday.month, _wednesday.day, 2,
 @pytest.fixture(autouse=True)
 def _isolated(clean_db: None) -> None:
     """Every test here starts from, and leaves, an empty database."""
+
+
+@pytest.fixture(autouse=True)
+async def _ledger_consistent(_isolated: None) -> AsyncIterator[None]:
+    """After every API test, before its rows are deleted: what `supportline stock-check`
+    checks (each stock balance equal to its ledger, each serial where its last ledger row
+    put it). Whatever a test did to stock, through any endpoint, leaves them equal."""
+    yield
+    from app.parts.service.check import stock_check
+
+    async with open_uow() as uow:
+        report = await stock_check(uow)
+    assert report.ok, (report.differences, report.serials)
 
 
 @pytest.fixture

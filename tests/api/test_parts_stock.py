@@ -6,6 +6,8 @@ DELETE from a raw connection."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -103,11 +105,11 @@ async def test_serial_is_in_one_place_and_its_past_is_known(client, admin, world
         "quantity": 1, "serials": ["SN-A1"]})  # fmt: skip
     assert r.status_code == 201, r.text
     r = await client.get("/v1/serials", params={"serial": "SN-A1"}, headers=admin)
-    [now] = r.json()
+    [now] = r.json()["items"]
     assert now["place"]["place"] == "in_transit" and now["place"]["warehouse_id"] == b["id"]
     r = await client.get("/v1/serials", params={"serial": "SN-A1", "as_of": t_in_a.isoformat(),
                                                 "history": "true"}, headers=admin)  # fmt: skip
-    [then] = r.json()
+    [then] = r.json()["items"]
     assert then["place"]["place"] == "warehouse" and then["place"]["warehouse_id"] == a["id"]
     assert [m["kind"] for m in then["history"]] == ["receipt", "transfer_out", "transfer_out"]
     # Scrapping a serial that is not there is refused.
@@ -227,3 +229,30 @@ async def test_concurrent_scraps_never_oversell(client, admin, world) -> None:
     codes = await asyncio.gather(*(one() for _ in range(12)))
     assert sorted(codes) == [201] * 5 + [409] * 7
     assert (await _balance(client, admin, part["id"], a["id"]))["on_hand"] == 0
+
+
+async def test_stock_check_reports_a_balance_that_differs(client, admin, world, services) -> None:
+    """The console command, run as users run it, on this test's database."""
+    part = await make_part(client, admin)
+    a = await make_warehouse(client, admin, world.branch_id)
+    await receive(client, admin, part["id"], a["id"], 3)
+
+    async def check() -> tuple[int, str]:
+        env = {**os.environ, "DATABASE_URL": services["database_url"]}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app.cli", "stock-check", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        return proc.returncode or 0, out.decode()
+
+    rc, out = await check()
+    assert rc == 0 and "stock-check: ok: 1 ledger rows, 1 balances" in out, out
+    conn = await asyncpg.connect(_plain_dsn(services["database_url"]))
+    try:
+        await conn.execute("UPDATE stock_balances SET on_hand = on_hand + 1")
+        rc, out = await check()
+        assert rc == 1 and "balance differs from the ledger" in out, out
+        await conn.execute("UPDATE stock_balances SET on_hand = on_hand - 1")
+    finally:
+        await conn.close()

@@ -383,3 +383,21 @@ async def lock_balance_levels(
     uow: UnitOfWork, part_id: uuid.UUID, warehouse_id: uuid.UUID
 ) -> StockBalance:
     return (await lock_balances(uow, [(part_id, warehouse_id)]))[(part_id, warehouse_id)]
+
+
+async def stock_differences(uow: UnitOfWork) -> list[Any]:
+    return list((await uow.session.execute(text(STOCK_CHECK_SQL))).mappings())
+
+
+async def serial_differences(uow: UnitOfWork) -> list[Any]:
+    return list((await uow.session.execute(text(SERIAL_CHECK_SQL))).mappings())
+
+
+async def ledger_size(uow: UnitOfWork) -> tuple[int, int]:
+    """(ledger rows, balance rows): estimates from the planner's statistics would do for
+    a report, but the check is exact anyway."""
+    rows = await uow.session.execute(text(
+        "SELECT (SELECT count(*) FROM stock_movements), (SELECT count(*) FROM stock_balances)"
+    ))  # fmt: skip
+    movements, balances = rows.one()
+    return int(movements), int(balances)

@@ -86,8 +86,8 @@ async def get_part_request(request_id: uuid.UUID, principal: Reader, uow: UoW) -
 
 
 async def _step(uow: UoW, principal: Principal, request_id: uuid.UUID, action: str,
-                body: StepIn | None, channel: str) -> PartRequestOut:  # fmt: skip
-    note = body.note if body else None
+                body: StepIn, channel: str) -> PartRequestOut:  # fmt: skip
+    note = body.note
     return await _one(uow, await service.step(uow, principal, request_id, action, note, channel))
 
 
@@ -96,7 +96,7 @@ async def _step(uow: UoW, principal: Principal, request_id: uuid.UUID, action: s
              "above the value threshold)", response_model=PartRequestOut,
              responses=_ERRORS)  # fmt: skip
 async def approve(request_id: uuid.UUID, principal: Approver, uow: UoW, channel: Channel,
-                  body: StepIn | None = None) -> PartRequestOut:  # fmt: skip
+                  body: StepIn) -> PartRequestOut:  # fmt: skip
     return await _step(uow, principal, request_id, "approve", body, channel)
 
 
@@ -104,7 +104,7 @@ async def approve(request_id: uuid.UUID, principal: Approver, uow: UoW, channel:
              summary="Reject a request awaiting approval (its reservation is released)",
              response_model=PartRequestOut, responses=_ERRORS)  # fmt: skip
 async def reject(request_id: uuid.UUID, principal: Approver, uow: UoW, channel: Channel,
-                 body: StepIn | None = None) -> PartRequestOut:  # fmt: skip
+                 body: StepIn) -> PartRequestOut:  # fmt: skip
     return await _step(uow, principal, request_id, "reject", body, channel)
 
 
@@ -112,7 +112,7 @@ async def reject(request_id: uuid.UUID, principal: Approver, uow: UoW, channel: 
              summary="The part leaves the warehouse for the site or the engineer",
              response_model=PartRequestOut, responses=_ERRORS)  # fmt: skip
 async def dispatch(request_id: uuid.UUID, principal: Storekeeper, uow: UoW, channel: Channel,
-                   body: StepIn | None = None) -> PartRequestOut:  # fmt: skip
+                   body: StepIn) -> PartRequestOut:  # fmt: skip
     return await _step(uow, principal, request_id, "dispatch", body, channel)
 
 
@@ -120,7 +120,7 @@ async def dispatch(request_id: uuid.UUID, principal: Storekeeper, uow: UoW, chan
              summary="The part is on site (meets the part-on-site SLA)",
              response_model=PartRequestOut, responses=_ERRORS)  # fmt: skip
 async def deliver(request_id: uuid.UUID, principal: Requester, uow: UoW, channel: Channel,
-                  body: StepIn | None = None) -> PartRequestOut:  # fmt: skip
+                  body: StepIn) -> PartRequestOut:  # fmt: skip
     return await _step(uow, principal, request_id, "deliver", body, channel)
 
 
@@ -128,7 +128,7 @@ async def deliver(request_id: uuid.UUID, principal: Requester, uow: UoW, channel
              summary="Cancel a request not yet fitted (its reservation is released)",
              response_model=PartRequestOut, responses=_ERRORS)  # fmt: skip
 async def cancel(request_id: uuid.UUID, principal: Requester, uow: UoW, channel: Channel,
-                 body: StepIn | None = None) -> PartRequestOut:  # fmt: skip
+                 body: StepIn) -> PartRequestOut:  # fmt: skip
     return await _step(uow, principal, request_id, "cancel", body, channel)
 
 
@@ -136,8 +136,8 @@ async def cancel(request_id: uuid.UUID, principal: Requester, uow: UoW, channel:
              summary="The part is fitted: issued from stock to the customer's device",
              response_model=PartRequestOut, responses=_ERRORS)  # fmt: skip
 async def fit(request_id: uuid.UUID, principal: Requester, uow: UoW, channel: Channel,
-              body: FitIn | None = None) -> PartRequestOut:  # fmt: skip
-    req = await service.fit(uow, principal, request_id, body or FitIn(), channel)
+              body: FitIn) -> PartRequestOut:  # fmt: skip
+    req = await service.fit(uow, principal, request_id, body, channel)
     return await _one(uow, req)
 
 

@@ -25,6 +25,7 @@ from app.parts.schemas.stock import (
     ReturnIn,
     ReversalIn,
     ScrapIn,
+    SerialList,
     SerialOut,
     StockAsOfRow,
     TransferIn,
@@ -243,15 +244,15 @@ async def list_movements(
 
 @router.get("/serials", operation_id="findSerials",
             summary="Where is serial X (and where was it at an instant)",
-            response_model=list[SerialOut], responses=_READ_ERRORS)  # fmt: skip
+            response_model=SerialList, responses=_READ_ERRORS)  # fmt: skip
 async def find_serials(
     principal: Reader, uow: UoW,
     serial: Annotated[str, Query(min_length=1, max_length=100, description="Exact serial.")],
     part_id: uuid.UUID | None = None,
     as_of: datetime | None = None,
     history: bool = False,
-) -> list[SerialOut]:  # fmt: skip
-    return await service.find_serials(uow, serial, part_id, as_of, history)
+) -> SerialList:  # fmt: skip
+    return SerialList(items=await service.find_serials(uow, serial, part_id, as_of, history))
 
 
 @router.get("/serials/{serial_id}", operation_id="getSerial",

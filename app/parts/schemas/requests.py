@@ -84,13 +84,18 @@ class PartRequestCreate(InputModel):
 class StepIn(InputModel):
     """A step of a request, with an optional note."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"note": "顺丰同城急送, 单号 SF1234567890"}}
+    )
 
     note: str | None = Field(None, min_length=1, max_length=2000)
 
 
 class FitIn(InputModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"note": "已更换主控板, 旧件带回", "return_expected": True}},
+    )
 
     note: str | None = Field(None, min_length=1, max_length=2000)
     return_expected: bool = Field(
@@ -99,7 +104,12 @@ class FitIn(InputModel):
 
 
 class DefectiveReturnIn(InputModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"warehouse_id": f"{_ID_EX}31", "serials": ["21023519310K8000999"]}
+        },
+    )
 
     warehouse_id: uuid.UUID
     serials: list[str] | None = Field(

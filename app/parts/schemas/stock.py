@@ -76,6 +76,21 @@ class ReceiptIn(_Moving):
 class ReturnIn(_Moving):
     """A part coming back into stock: unused and good, or defective (旧件返还)."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "part_id": f"{_ID_EX}21",
+                "warehouse_id": f"{_ID_EX}31",
+                "quantity": 1,
+                "condition": "defective",
+                "serials": ["21023519310K8000123"],
+                "ticket_id": f"{_ID_EX}41",
+                "reason": "故障件返还 / defective part back",
+            }
+        },
+    )
+
     warehouse_id: uuid.UUID
     condition: Literal["good", "defective"]
     ticket_id: uuid.UUID | None = None
@@ -83,6 +98,19 @@ class ReturnIn(_Moving):
 
 class ScrapIn(_Moving):
     """Units written off (报废), from good or defective stock."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "part_id": f"{_ID_EX}21",
+                "warehouse_id": f"{_ID_EX}31",
+                "quantity": 2,
+                "source": "defective",
+                "reason": "厂商拒修, 报废 / vendor refused repair",
+            }
+        },
+    )
 
     warehouse_id: uuid.UUID
     source: Literal["good", "defective"] = "good"
@@ -92,7 +120,17 @@ class ScrapIn(_Moving):
 class AdjustmentIn(InputModel):
     """A count found more (positive) or fewer (negative) units than the balance (盘点)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "part_id": f"{_ID_EX}21",
+                "warehouse_id": f"{_ID_EX}31",
+                "quantity": -1,
+                "reason": "2026年12月盘点少 1 件 / December count: one missing",
+            }
+        },
+    )
 
     part_id: uuid.UUID
     warehouse_id: uuid.UUID
@@ -139,7 +177,12 @@ class TransferIn(_Moving):
 
 
 class ReversalIn(InputModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"reason": "录入错误, 数量应为 2 / entered wrongly, should be 2"}
+        },
+    )
 
     reason: str = Field(min_length=1, max_length=1000)
 
@@ -147,7 +190,9 @@ class ReversalIn(InputModel):
 class LevelsIn(InputModel):
     """Reorder point and target level of a part in a warehouse (null clears them)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"reorder_point": 2, "target_level": 6}}
+    )
 
     reorder_point: int | None = Field(None, ge=0, le=1_000_000)
     target_level: int | None = Field(None, ge=0, le=1_000_000)
@@ -260,3 +305,9 @@ class SerialOut(OutputModel):
     place: SerialPlaceOut = Field(description="Where it is now, or `as_of` the instant asked.")
     as_of: datetime | None
     history: list[MovementOut] | None = Field(None, description="With `history=true`.")
+
+
+class SerialList(OutputModel):
+    """Every serial of that number (one per part number that has it)."""
+
+    items: list[SerialOut]

@@ -237,9 +237,13 @@ async def post(
     at: datetime | None = None,
     release: Iterable[tuple[Key, int]] = (),
     batch_id: uuid.UUID | None = None,
+    reserved_serials: Iterable[uuid.UUID] = (),
 ) -> Posting:
     """Writes one posting (see the module's docstring). `release` lowers reservations in
-    the same step (an issue consumes the units it reserved)."""
+    the same step (an issue consumes the units it reserved); `reserved_serials` are the
+    reserved serials this posting may move (the issue of their own request): any other
+    reserved serial is refused, whatever the posting (a transfer, scrap, the loaner
+    pool), checked under the serial's lock so no reservation can slip in between."""
     refs = refs or Refs()
     now = get_clock().now()
     at = at or now
@@ -249,6 +253,10 @@ async def post(
     _check_serial_lines(parts, lines)
     balances = await repo.lock_balances(uow, keys)
     serials = await repo.lock_serials(uow, [ln.serial_id for ln in lines if ln.serial_id])
+    held = await repo.reserved_serials(uow, serials) - set(reserved_serials)
+    if held:
+        s = serials[min(held)]
+        raise Conflict(f"Serial {s.serial} is reserved by a part request.", serial=s.serial)
     before = {k: b.on_hand - b.reserved for k, b in balances.items()}
     for key, quantity in release:
         balances[key].reserved -= quantity

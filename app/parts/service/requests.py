@@ -373,7 +373,8 @@ async def fit(
                   to if h.serial_id else None) for h in held]  # fmt: skip
     release = [((h.part_id, h.warehouse_id), h.quantity) for h in held]
     await ledger.post(uow, principal, "issue", lines,
-                      Refs(ticket_id=ticket.id, request_id=req.id), release=release)  # fmt: skip
+                      Refs(ticket_id=ticket.id, request_id=req.id), release=release,
+                      reserved_serials=[h.serial_id for h in held if h.serial_id])  # fmt: skip
     for h in held:
         h.state, h.ended_at = "consumed", now
     was_delivered = req.state == "delivered"
