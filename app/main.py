@@ -33,8 +33,8 @@ from app.customers.router import router as customers_router
 from app.devices.router import router as devices_router
 from app.escalation.router import router as escalation_router
 from app.incidents.router import router as incidents_router
-from app.parts.router import ROUTERS as PARTS_ROUTERS
 from app.outbox.router import router as outbox_router
+from app.parts.router import ROUTERS as PARTS_ROUTERS
 from app.people.router import router as people_router
 from app.sla.router import router as sla_router
 from app.tickets.router import router as tickets_router

@@ -318,7 +318,7 @@ async def test_period_rules(client, admin, clock, path: str) -> None:
             422, "until")  # fmt: skip
     r = await get(since=t.isoformat(), until=(t + timedelta(days=366)).isoformat())
     assert r.status_code == 200, r.text
-    # Another zone is the same instant.
+    # Any zone is accepted; the end is still at most 366 days after the start.
     r = await get(since=t.astimezone(ZONE).isoformat(), until="2999-01-01T00:00:00Z")
     problem(r, 422, "until")
 
@@ -551,17 +551,17 @@ async def test_a_branch_key_sees_its_branch_only(client, admin, world, stock: St
 # --- hostile input --------------------------------------------------------------------
 
 
-_BAD_PERIOD = [
+_BAD_PERIOD: list[dict[str, Any]] = [
     {"since": "2026-13-45T25:61:00Z"},
     {"since": "\x00"},
-    {"until": "9" * 50_000},
+    {"until": "9" * 30_000},
     {"since": "0000-00-00T00:00:00Z"},
-    {"until": "x" * 100_000},
+    {"until": "x" * 30_000},
     {"since": ["a", "b"]},
 ]
-_HOSTILE = {
+_HOSTILE: dict[str, list[dict[str, Any]]] = {
     "stock-by-warehouse": [{"include_zero": "maybe"}, {"part_id": "1"},
-                           {"warehouse_id": "x" * 100_000}],
+                           {"warehouse_id": "x" * 30_000}],
     "movements": [*_BAD_PERIOD, {"kind": "x" * 1000}, {"kind": "evil"}, {"kind": "issue\x00"}],
     "usage": [*_BAD_PERIOD, {"group_by": "evil'; DROP TABLE parts;--"}, {"group_by": ""}],
     "value-on-hand": [{"warehouse_kind": "moon"}, {"warehouse_id": "\x00"}],
@@ -576,13 +576,13 @@ async def test_hostile_parameters_are_4xx(client, admin, clock, path: str) -> No
     period = {"since": t.isoformat(), "until": (t + timedelta(days=1)).isoformat()}
     url = f"{BASE}/{path}"
     problem(await client.get(url, params=period), 401)
-    common = [
+    common: list[dict[str, Any]] = [
         {"format": "xml"},
         {"format": "csv\x00"},
         {"format": "é" * 5000},
         {"branch_id": "not-a-uuid"},
         {"branch_id": "\x00"},
-        {"branch_id": "x" * 100_000},
+        {"branch_id": "x" * 30_000},
     ]
     for extra in common + _HOSTILE[path]:
         r = await client.get(url, params={**period, **extra}, headers=admin)

@@ -159,8 +159,9 @@ async def test_low_stock_raises_one_event_per_crossing(client, admin, world) -> 
     await scrap(1)  # still low: no second event
     await receive(client, admin, part["id"], a["id"], 5)  # 6: recovered
     await scrap(4)  # 2: low again
-    from app.core.db import open_uow
     from sqlalchemy import text
+
+    from app.core.db import open_uow
 
     async with open_uow() as uow:
         rows = (await uow.session.execute(text(

@@ -81,6 +81,7 @@ class _Plan:
     line: RequestLineIn
     part: Part
     requested: Part | None
+    order: list[uuid.UUID] = field(default_factory=list)  # candidate warehouses
     warehouse_id: uuid.UUID | None = None
     serials: list[Serial] = field(default_factory=list)
 
@@ -96,9 +97,7 @@ async def _resolve(uow: UnitOfWork, line: RequestLineIn, i: int) -> _Plan:
     if sub is None or sub.lifecycle == "discontinued" or not line.use_substitute:
         raise PartDiscontinued(
             f"Part {part.number} is discontinued (停产)"
-            + (
-                f": its substitute is {sub.number}; ask again with use_substitute." if sub else "."
-            )
+            + (f": its substitute is {sub.number}; ask again with use_substitute." if sub else ".")
             + (f" Alternative: {part.alternative}" if part.alternative else ""),
             part_id=str(part.id),
             substitute={"id": str(sub.id), "number": sub.number, "name": sub.name} if sub else None,
@@ -126,17 +125,14 @@ async def _approval_reasons(
     return reasons
 
 
-async def _reserve_serials(uow: UnitOfWork, plan: _Plan, chosen: uuid.UUID | None) -> None:
+async def _reserve_serials(uow: UnitOfWork, plan: _Plan, chosen: uuid.UUID) -> None:
     """Named serials: all in one warehouse (the chosen one, if any), good, not loaners,
     not reserved by another request."""
     part, numbers_ = plan.part, plan.line.serials or []
     found = [await serials.serial_by_number(uow, part.id, n) for n in numbers_]
     if any(s is None for s in found):
         raise Unprocessable(f"A serial of {part.number} is not known.", field="serials")
-    places = {s.warehouse_id for s in found if s is not None and s.warehouse_id is not None}
-    wh = chosen or next(iter(places), None)
-    if wh is None:
-        raise Conflict("The serials named are not in stock.", field="serials")
+    wh = chosen
     key = (part.id, wh)
     balance = (await ledger.lock_balances(uow, [key]))[key]
     locked = await ledger.lock_serials(uow, [s.id for s in found if s is not None])
@@ -150,46 +146,70 @@ async def _reserve_serials(uow: UnitOfWork, plan: _Plan, chosen: uuid.UUID | Non
     plan.warehouse_id, plan.serials = wh, list(locked.values())
 
 
-async def _try(uow: UnitOfWork, plan: _Plan, wh: uuid.UUID) -> bool:
+async def _try(uow: UnitOfWork, plan: _Plan, wh: uuid.UUID, savepoint: bool = True) -> bool:
     """Reserves the line in `wh` if it has enough now (its balance locked and checked);
-    if not, the savepoint's rollback lets the lock go."""
+    if not, the savepoint's rollback lets the lock go. The only candidate needs no
+    savepoint: a refusal then rolls the whole request back anyway."""
     part, qty = plan.part, plan.line.quantity
-    sp = await repo.savepoint(uow)
+    sp = await repo.savepoint(uow) if savepoint else None
     key = (part.id, wh)
     balance = (await ledger.lock_balances(uow, [key]))[key]
     free = await repo.free_serials(uow, part.id, wh, qty) if part.serialised else []
     if balance.on_hand - balance.reserved < qty or (part.serialised and len(free) < qty):
-        await sp.rollback()
+        if sp is not None:
+            await sp.rollback()
         return False
     await ledger.hold(uow, part, wh, qty, balance)
-    await sp.commit()
+    if sp is not None:
+        await sp.commit()
     plan.warehouse_id, plan.serials = wh, free
     return True
 
 
-async def _reserve(uow: UnitOfWork, principal: Principal, ticket: Ticket, plan: _Plan,
-                   i: int) -> None:  # fmt: skip
-    chosen = None
+async def _candidates(
+    uow: UnitOfWork, principal: Principal, ticket: Ticket, plan: _Plan, i: int
+) -> None:
+    """The warehouses a line may be reserved in, in order: the one named, the one its
+    named serials are in, or the branch's order by nearness; those without enough
+    available units (read without locks) left out. None left: 409 with where it is."""
     if plan.line.warehouse_id is not None:
         wh = await catalogue.warehouse_in_body(uow, principal, plan.line.warehouse_id,
                                                f"lines.{i}.warehouse_id")  # fmt: skip
-        chosen = wh.id
-    if plan.line.serials:
-        await _reserve_serials(uow, plan, chosen)
-        return
-    order = (
-        [chosen]
-        if chosen
-        else await catalogue.nearest_warehouses(uow, ticket.branch_id, ticket.contract_id)
-    )
+        order = [wh.id]
+    elif plan.line.serials:
+        found = await serials.serial_by_number(uow, plan.part.id, plan.line.serials[0])
+        if found is None or found.warehouse_id is None:
+            raise Conflict(f"Serial {plan.line.serials[0]} is not in stock.", field="serials")
+        order = [found.warehouse_id]
+    else:
+        order = await catalogue.nearest_warehouses(uow, ticket.branch_id, ticket.contract_id)
     available = await repo.available_in(uow, plan.part.id, order)
-    for wh_id in order:
-        if available.get(wh_id, 0) >= plan.line.quantity and await _try(uow, plan, wh_id):
+    plan.order = [
+        w for w in order if plan.line.serials or available.get(w, 0) >= plan.line.quantity
+    ]
+    if not plan.order:
+        best = max(order, key=lambda w: available.get(w, 0), default=None)
+        have = max(available.get(best, 0), 0) if best else 0
+        raise await ledger.insufficient(uow, plan.part, best or uuid.UUID(int=0),
+                                        plan.line.quantity, have, "unit(s)")  # fmt: skip
+
+
+async def _reserve(uow: UnitOfWork, plan: _Plan, i: int) -> None:
+    if plan.line.serials:
+        await _reserve_serials(uow, plan, plan.order[0])
+        return
+    if len(plan.order) == 1:
+        if await _try(uow, plan, plan.order[0], savepoint=False):
             return
-    best = max(order, key=lambda w: available.get(w, 0), default=None)
-    raise await ledger.insufficient(uow, plan.part, best or uuid.UUID(int=0),
-                                    plan.line.quantity, max(available.get(best, 0), 0)
-                                    if best else 0, "unit(s)")  # fmt: skip
+    else:
+        for wh_id in plan.order:
+            if await _try(uow, plan, wh_id):
+                return
+    # Taken by others between the look and the lock: say what is left, and where.
+    key = (plan.part.id, plan.order[0])
+    balance = (await ledger.lock_balances(uow, [key]))[key]
+    raise await ledger.insufficient(uow, plan.part, plan.order[0], plan.line.quantity,
+                                    max(balance.on_hand - balance.reserved, 0), "unit(s)")  # fmt: skip
 
 
 async def _warranty(uow: UnitOfWork, ticket: Ticket) -> dict[str, Any]:
@@ -214,6 +234,9 @@ async def create(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID, body: PartRequestCreate,
     channel: str | None,
 ) -> list[PartRequest]:  # fmt: skip
+    """Everything but the reservations is done first, with the warehouse each line will
+    most likely take (read without locks); the balances are locked last, so a hot
+    part's balance is held only for the reservation and the commit."""
     ticket = await tickets.get_for_update(uow, principal, ticket_id)
     if ticket.status not in tickets.OPEN_STATUSES:
         raise InvalidTransition(f"A {ticket.status} ticket takes no part requests.",
@@ -222,53 +245,71 @@ async def create(
     plans = [await _resolve(uow, line, i) for i, line in enumerate(body.lines)]
     if len({p.part.id for p in plans}) != len(plans):
         raise Unprocessable("Two lines ask for the same part (a substitute).", field="lines")
+    for i, plan in enumerate(plans):
+        await _candidates(uow, principal, ticket, plan, i)
     now = get_clock().now()
     decision = await _warranty(uow, ticket)
     clock = await sla.start_part_clock(uow, ticket, now)
-    # Reserve in part order: the one lock order (module docstring).
-    ordered = sorted(enumerate(plans), key=lambda ip: ip[1].part.id)
-    for i, plan in ordered:
-        await _reserve(uow, principal, ticket, plan, i)
-    out = []
-    for plan in plans:
-        out.append(await _record(uow, principal, ticket, plan, body, decision,
-                                 clock.due_at if clock and clock.state == "running" else None,
-                                 channel))  # fmt: skip
+    due_at = clock.due_at if clock and clock.state == "running" else None
+    out = [await _record(uow, principal, ticket, plan, body, decision, due_at) for plan in plans]
     await repo.flush(uow)
     if body.wait_for_parts and ticket.status == "in_progress":
         await tickets.act(uow, principal, ticket.id, "wait", {"on": "parts"}, None, channel)
+    # Reserve in part order: the one lock order (module docstring).
+    for i, plan in sorted(enumerate(plans), key=lambda ip: ip[1].part.id):
+        await _reserve(uow, plan, i)
+    for req, plan in zip(out, plans, strict=True):
+        _hold_rows(uow, req, plan)
+        await timeline.note(uow, principal, ticket, "part_request.created", _data(req), channel)
     return out
 
 
 async def _record(
     uow: UnitOfWork, principal: Principal, ticket: Ticket, plan: _Plan, body: PartRequestCreate,
-    decision: dict[str, Any], due_at: Any, channel: str | None,
+    decision: dict[str, Any], due_at: Any,
 ) -> PartRequest:  # fmt: skip
-    assert plan.warehouse_id is not None
+    """The request row, in the warehouse the line will most likely take (`_reserve`
+    moves it if another request took the stock meanwhile)."""
     now = get_clock().now()
     value = (plan.part.unit_cost * plan.line.quantity).quantize(Decimal("0.01"))
     reasons = await _approval_reasons(uow, ticket, plan.part, value)
     req = PartRequest(
-        number=await numbers.next_number(uow, "PR", now.year), ticket_id=ticket.id,
-        branch_id=ticket.branch_id, part_id=plan.part.id,
+        number=await numbers.next_number(uow, "PR", now.year),
+        ticket_id=ticket.id,
+        branch_id=ticket.branch_id,
+        part_id=plan.part.id,
         requested_part_id=plan.requested.id if plan.requested else None,
-        quantity=plan.line.quantity, warehouse_id=plan.warehouse_id,
-        destination=body.destination, engineer_id=body.engineer_id, address=body.address,
-        state="awaiting_approval" if reasons else "approved", value=value,
-        currency=plan.part.currency, approval_reasons=reasons, warranty=decision,
-        due_at=due_at, note=body.note, created_by=principal.name, created_at=now, updated_at=now,
+        quantity=plan.line.quantity,
+        warehouse_id=plan.order[0],
+        destination=body.destination,
+        engineer_id=body.engineer_id,
+        address=body.address,
+        state="awaiting_approval" if reasons else "approved",
+        value=value,
+        currency=plan.part.currency,
+        approval_reasons=reasons,
+        warranty=decision,
+        due_at=due_at,
+        note=body.note,
+        created_by=principal.name,
+        created_at=now,
+        updated_at=now,
     )
+    repo.add(uow, req)
+    return req
+
+
+def _hold_rows(uow: UnitOfWork, req: PartRequest, plan: _Plan) -> None:
+    """The reservation rows of a line reserved by `_reserve` (one per serial)."""
+    assert plan.warehouse_id is not None
+    req.warehouse_id = plan.warehouse_id
     if plan.serials:
         holds = [Reservation(request_id=req.id, part_id=plan.part.id, warehouse_id=plan.warehouse_id,
                              serial_id=s.id, quantity=1) for s in plan.serials]  # fmt: skip
     else:
         holds = [Reservation(request_id=req.id, part_id=plan.part.id,
                              warehouse_id=plan.warehouse_id, quantity=plan.line.quantity)]  # fmt: skip
-    repo.add(uow, req)
-    await repo.flush(uow)
     repo.add(uow, *holds)
-    await timeline.note(uow, principal, ticket, "part_request.created", _data(req), channel)
-    return req
 
 
 def _data(req: PartRequest, **extra: Any) -> dict[str, Any]:
