@@ -12,7 +12,7 @@ through their repositories, never raw SQL) and append it to `app.demo.loader.STE
 dependency order.
 
 Modules: `data` (the records, zh-CN and English), `context` (what the steps share),
-`keys`, `archive` and `tickets` (the steps), `repository` (the loader's own queries),
+`keys`, `archive`, `parts` and `tickets` (the steps), `repository` (the loader's own queries),
 `loader` (STEPS and `load_demo`).
 
 What is loaded: the default catalogue; four branches (SH, BJ, GZ, CD); one key per role
@@ -22,7 +22,12 @@ an English-speaking contact); 23 devices; seven contracts (7x24 for the bank and
 grid, 5x8 for others, one expired, one suspended); sixteen tickets in every status,
 registered and worked through the ticket service by the people whose keys are issued;
 six engineer profiles with work e-mail and mobile; one open major incident (the grid's
-two tickets) with status updates.
+two tickets) with status updates; spare parts: six warehouses (central, regional, two
+branch stores, two customer-site depots under contract), seven parts (serialised boards
+and SSDs, a discontinued power module and its substitute, a loaner switch), receipts,
+transfers (one in transit) and reorder levels; three part requests in the stories (one
+closed with its defective board returned, one fitted awaiting the old part, one
+dispatched and still in flight), an RMA in repair at the vendor and a loaner out.
 
 Ticket stories are dated in the past (hours to days before the load) by pinning the
 injected clock to each step's moment while the services run, so timelines, first

@@ -14,6 +14,7 @@ from app.demo.archive import (
 )
 from app.demo.context import MARKER_KEY_NAME, DemoContext, Step
 from app.demo.keys import keys_path, step_admin_key, step_keys, write_keys
+from app.demo.parts import step_parts, step_parts_follow_up
 from app.demo.tickets import step_incident, step_tickets
 
 # Loader steps, in dependency order.
@@ -26,8 +27,10 @@ STEPS: list[Step] = [
     step_customers,
     step_devices,
     step_contracts,
+    step_parts,
     step_tickets,
     step_incident,
+    step_parts_follow_up,
 ]
 
 

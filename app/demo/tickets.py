@@ -89,6 +89,8 @@ async def register(
     ctx.count("tickets")
     if story.alias is not None:
         ctx.ids[f"ticket:{story.alias}"] = ticket.id
+        # Later steps date their work on the ticket from its registration.
+        ctx.ids[f"registered:{story.alias}"] = registered
     return ticket.id, ticket.subject
 
 
@@ -102,12 +104,15 @@ async def run_op(
     raw: dict[str, Any],
 ) -> None:
     """One op of a story (see `app.demo.data.stories.Op`), by the key alias `who`."""
+    from app.demo.parts import PART_OPS, run_part_op
     from app.tickets import schemas, service
 
     actor = ctx.principals[who]
     args = dict(raw)
     via = args.pop("via", ACTOR_CHANNEL.get(who, "web"))
-    if op == "comment":
+    if op in PART_OPS:
+        await run_part_op(uow, ctx, ticket_id, actor, op, args, via)
+    elif op == "comment":
         comment = schemas.CommentCreate.model_validate(args)
         await service.add_comment(uow, actor, ticket_id, comment, via)
     elif op == "attempt":

@@ -45,6 +45,13 @@ _PARAMS = {
     "service_level": "SELECT service_level FROM sla_policies ORDER BY service_level",
     "message_id": "SELECT id FROM outbox ORDER BY id",
     "timer_id": "SELECT id FROM timers ORDER BY id",
+    "warehouse_id": "SELECT id FROM warehouses ORDER BY code",
+    "part_id": "SELECT part_id FROM stock_balances ORDER BY part_id",
+    "request_id": "SELECT id FROM part_requests ORDER BY id",
+    "rma_id": "SELECT id FROM rmas ORDER BY id",
+    "loan_id": "SELECT id FROM loans ORDER BY id",
+    "serial_id": "SELECT id FROM part_serials ORDER BY id",
+    "transfer_id": "SELECT id FROM stock_transfers ORDER BY id",
 }
 # `{code}` means another table on each path.
 _CODES = {

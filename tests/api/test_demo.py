@@ -24,6 +24,9 @@ _COUNTS = {
     "contracts": "SELECT count(*) FROM contracts",
     "tickets": "SELECT count(*) FROM tickets",
     "events": "SELECT count(*) FROM ticket_events",
+    "warehouses": "SELECT count(*) FROM warehouses",
+    "parts": "SELECT count(*) FROM parts",
+    "part_requests": "SELECT count(*) FROM part_requests",
 }
 
 
@@ -45,16 +48,27 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
         get_settings.cache_clear()
 
 
-async def _rows(sql: str) -> list[Any]:
+async def _rows(sql: str, **params: Any) -> list[Any]:
     from app.core.db import open_uow
 
     async with open_uow() as uow:
-        return list(await uow.session.execute(text(sql)))
+        return list(await uow.session.execute(text(sql), params))
     return []
 
 
 async def _counts() -> dict[str, int]:
     return {name: (await _rows(sql))[0][0] for name, sql in _COUNTS.items()}
+
+
+async def _stock_ok() -> bool:
+    """`supportline stock-check` over the loaded data: no difference found."""
+    from app.core.db import open_uow
+    from app.parts.service.check import stock_check
+
+    async with open_uow() as uow:
+        report = await stock_check(uow)
+    assert report.movements > 0 and report.balances > 0
+    return report.ok
 
 
 def _keys(path: Path) -> list[tuple[str, str, str]]:
@@ -161,6 +175,11 @@ async def test_demo_loads_once_with_working_keys_and_tickets_in_every_state(
     assert again["tickets"] == 2 * counts["tickets"]
     assert again["customers"] == counts["customers"]
     assert again["branches"] == counts["branches"]
+    # Warehouses and parts are found again, the stories take their parts from what the
+    # first load left, and the ledger still agrees with every balance and serial.
+    assert (await _rows("SELECT count(*) FROM warehouses"))[0][0] == counts["warehouses"]
+    assert (await _rows("SELECT count(*) FROM parts"))[0][0] == counts["parts"]
+    assert await _stock_ok()
 
 
 async def _fire_every_due_timer() -> int:
@@ -266,3 +285,88 @@ async def test_demo_engineers_have_contact_details_and_an_incident_is_open(
     assert len(updates) == 2
     linked = await _rows("SELECT count(*) FROM incident_tickets")
     assert linked[0][0] == 2
+
+
+async def test_demo_tells_the_spare_parts_story(
+    app: Any, client: httpx.AsyncClient, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.demo import load_demo
+
+    assert await load_demo() == 0
+    printed = capsys.readouterr().out
+    for what in ("warehouses", "parts", "part requests", "RMAs", "loaners out"):
+        assert f" {what}" in printed, printed
+    admin = next(k for r, k, _ in _keys(data_dir / "demo-keys.txt") if r == "admin")
+    h = {"Authorization": f"Bearer {admin}"}
+
+    # Warehouses of every kind, one kept at the bank under its contract.
+    kinds = {r[0]: r[1] for r in await _rows("SELECT kind, count(*) FROM warehouses GROUP BY 1")}
+    assert sum(kinds.values()) >= 4 and set(kinds) == {"central", "regional", "branch",
+                                                       "customer_site"}, kinds  # fmt: skip
+    site = await _rows(
+        "SELECT c.number FROM warehouses w JOIN contracts c ON c.id = w.contract_id"
+        " WHERE w.kind = 'customer_site' ORDER BY 1"
+    )
+    assert "HT-2025-SH-0018" in {r[0] for r in site}
+
+    # The catalogue: a discontinued part names its active substitute.
+    subs = await _rows(
+        "SELECT s.lifecycle FROM parts p JOIN parts s ON s.id = p.substitute_id"
+        " WHERE p.lifecycle = 'discontinued'"
+    )
+    assert [r[0] for r in subs] == ["active"]
+    serialised = {r[0] for r in await _rows("SELECT DISTINCT serialised FROM parts")}
+    assert serialised == {True, False}
+
+    # Stock in several warehouses, levels on some balances, a loaner in a pool.
+    stocked = await _rows(
+        "SELECT count(DISTINCT warehouse_id), count(*) FILTER (WHERE reorder_point IS NOT NULL)"
+        " FROM stock_balances WHERE on_hand > 0"
+    )
+    assert stocked[0][0] >= 4 and stocked[0][1] >= 2, stocked
+    transfers = {r[0] for r in await _rows("SELECT DISTINCT state FROM stock_transfers")}
+    assert transfers == {"received", "in_transit"}
+
+    # The stories' part requests: the disk still on its way (the ticket waiting on
+    # parts), the fan fitted (its old module awaited), the board fitted and returned.
+    states = await _rows(
+        "SELECT r.state, t.status, r.returned_at IS NOT NULL FROM part_requests r"
+        " JOIN tickets t ON t.id = r.ticket_id ORDER BY r.created_at"
+    )
+    assert [tuple(r) for r in states] == [
+        ("closed", "closed", True), ("fitted", "closed", False),
+        ("dispatched", "waiting_parts", False),
+    ], states  # fmt: skip
+    waiting = await _rows("SELECT id FROM tickets WHERE status = 'waiting_parts'")
+    assert len(waiting) == 1
+    r = await client.get(f"/v1/tickets/{waiting[0][0]}/part-requests", headers=h)
+    assert r.status_code == 200, r.text
+    [in_flight] = r.json()["items"]
+    assert in_flight["state"] == "dispatched" and in_flight["dispatched_at"]
+    assert in_flight["delivered_at"] is None and in_flight["reservations"]
+
+    # The defective board under an RMA, with the vendor; the loaner out for a week.
+    rmas = await _rows("SELECT state, vendor, serial_number FROM rmas")
+    assert [r[0] for r in rmas] == ["in_repair"] and rmas[0][1], rmas
+    at_vendor = await _rows(
+        "SELECT place, condition FROM part_serials WHERE serial = :serial", serial=rmas[0][2]
+    )
+    assert [tuple(r) for r in at_vendor] == [("vendor", "defective")]
+    loans = await _rows(
+        "SELECT l.state, l.due_back_on - current_date, t.status FROM loans l"
+        " JOIN tickets t ON t.id = l.ticket_id"
+    )
+    assert len(loans) == 1 and loans[0][0] == "out" and 6 <= loans[0][1] <= 8, loans
+    assert loans[0][2] not in ("closed", "cancelled")
+
+    # Every part step is on its ticket's timeline, dated before the load.
+    types = {r[0] for r in await _rows(
+        "SELECT DISTINCT type FROM ticket_events"
+        " WHERE type LIKE 'part_request.%' OR type LIKE 'rma.%' OR type LIKE 'loan.%'"
+    )}  # fmt: skip
+    assert {"part_request.created", "part_request.dispatched", "part_request.delivered",
+            "part_request.fitted", "part_request.defective_returned", "rma.in_repair",
+            "loan.lent"} <= types, types  # fmt: skip
+    assert (await _rows("SELECT max(at) <= now() FROM stock_movements"))[0][0]
+
+    assert await _stock_ok()

@@ -289,3 +289,32 @@ async def test_hostile_input_and_other_branches(client, admin, world) -> None:
     problem(r, 404)
     r = await client.get("/v1/part-requests/0192f3c4-0000-7000-8000-000000000000", headers=admin)
     problem(r, 404)
+
+
+async def test_the_part_on_site_clock_warns_through_the_sla_engine(
+    client, admin, world, clock
+) -> None:
+    part = await make_part(client, admin)
+    wh = await make_warehouse(client, admin, world.branch_id)
+    await receive(client, admin, part["id"], wh["id"], 1)
+    t = await _started(client, admin, world)
+    [req] = (await _ask(client, admin, t["id"], lines=[{"part_id": part["id"]}])).json()["items"]
+    import app.sla.timers  # noqa: F401  (registered by the worker)
+
+    # 7x24 P1: on site in 120 minutes, warned at 75 %: after 91 minutes, a warning.
+    clock.set(clock.now() + timedelta(minutes=91))
+    await _fire("sla.clock")
+    events = await ticket_events(client, admin, t["id"])
+    warnings = [e for e in events if e["type"] == "sla.warning"]
+    assert [w["data"]["metric"] for w in warnings].count("part_onsite") == 1, warnings
+    clock.set(clock.now() + timedelta(minutes=30))
+    await _fire("sla.clock")
+    r = await client.get(f"/v1/tickets/{t['id']}", headers=admin)
+    clocks = {c["metric"]: c for c in r.json()["sla"]}
+    assert clocks["part_onsite"]["status"] == "breached"
+    # Delivered late: stopped, and breached it stays.
+    for step in ("dispatch", "deliver"):
+        r = await client.post(f"/v1/part-requests/{req['id']}/{step}", json={}, headers=admin)
+        assert r.status_code == 200, r.text
+    r = await client.get(f"/v1/tickets/{t['id']}", headers=admin)
+    assert {c["metric"]: c for c in r.json()["sla"]}["part_onsite"]["status"] == "breached"

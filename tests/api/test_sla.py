@@ -154,8 +154,17 @@ async def test_wait_on_customer_pauses_and_resume_excludes_the_pause(
 async def test_waiting_on_parts_does_not_pause(
     client: httpx.AsyncClient, admin: dict[str, str], world: World, clock: FixedClock
 ) -> None:
+    from tests.api.partskit import make_part, make_warehouse, receive
+
     t = await create_ticket(client, admin, world)
     await _act(client, admin, t["id"], "start")
+    # A ticket waits on parts only while a part request is open (the parts domain).
+    part = await make_part(client, admin)
+    wh = await make_warehouse(client, admin, world.branch_id)
+    await receive(client, admin, part["id"], wh["id"], 1)
+    r = await client.post(f"/v1/tickets/{t['id']}/part-requests", headers=admin,
+                          json={"lines": [{"part_id": part["id"]}]})  # fmt: skip
+    assert r.status_code == 201, r.text
     w = await _act(client, admin, t["id"], "wait", {"on": "parts"})
     assert {c["metric"]: c["status"] for c in w["sla"]}["resolution"] == "running"
 

@@ -7,11 +7,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from app.demo.data.parts import DEFECTIVE_MPU
+
 # (minutes after registration, who, what, arguments). `what` is a lifecycle action
 # (acknowledge, assign, start, wait, resume, resolve, confirm, reopen, cancel) with its
-# API body, or comment / attempt / visit. Argument shorthands: "to" (owner by alias),
-# "contact" (contact by alias), "via" (the channel the change came from; defaults by
-# actor), "arrived"/"departed" (visit times in minutes after registration).
+# API body, or comment / attempt / visit, or a spare-parts op (app.demo.parts): "parts"
+# (a part request, its lines naming "part" and "warehouse" by alias; the ticket waits on
+# parts), then on the ticket's latest request "part_step" ("action": approve, dispatch,
+# deliver...; delivering resumes the ticket), "fit", "defective-return" (to "warehouse").
+# Argument shorthands: "to" (owner by alias), "contact" (contact by alias), "via" (the
+# channel the change came from; defaults by actor), "arrived"/"departed" (visit times in
+# minutes after registration).
 Op = tuple[int, str, str, dict[str, Any]]
 
 # Where each actor's changes come from unless an op says otherwise.
@@ -53,14 +59,19 @@ STORIES = [
             (8, "manager", "comment", {"body": "已按重大故障通报应急小组, 每30分钟同步一次进展。", "visibility": "internal"}),
             (9, "zhang", "start", {"note": "已电话联系王建国, 立即出发前往张江数据中心"}),
             (35, "zhang", "attempt", {"kind": "diagnosis", "description": "远程采集 display device / display alarm active: 主用 MPU 硬件故障; 备用 MPU 补丁版本与主用不一致, 未能接管。", "outcome": "partial", "minutes_spent": 25}),
-            (50, "zhang", "wait", {"on": "parts", "note": "申请主控板备件 (客户现场本地备件库), 预计1小时内送达机房"}),
-            (112, "zhang", "resume", {"note": "备件已送达现场"}),
+            (50, "zhang", "parts", {"lines": [{"part": "s12700e.mpu", "warehouse": "spdb.site"}], "note": "申请主控板备件 (客户现场本地备件库), 预计1小时内送达机房"}),
+            (53, "manager", "part_step", {"action": "approve", "note": "P1 核心故障, 同意动用客户本地备件库主控板"}),
+            (58, "store", "part_step", {"action": "dispatch", "note": "本地备件库出库 MPUE 1 块, 由客户机房值班员陪同送往 3 楼 A05 机柜"}),
+            (112, "zhang", "part_step", {"action": "deliver", "note": "备件已送达现场, 料号与序列号核对无误"}),
+            (200, "zhang", "fit", {"note": "已更换主用主控板 (槽位 9), 故障板带回"}),
             (205, "zhang", "comment", {"body": "新主控板上线, 备板补丁已同步; 主备倒换测试两次均正常。", "visibility": "internal"}),
             (236, "zhang", "visit", {"arrived": 52, "departed": 236, "notes": "现场更换主用主控板并同步备板补丁, 配合客户回切业务, 观察30分钟无告警。"}),
-            (240, "zhang", "resolve", {"resolution_summary": "更换故障主控板, 将备用主控板补丁升级至与主用一致, 主备倒换测试通过, 业务已回切生产并恢复。坏件已返修。"}),
+            (240, "zhang", "resolve", {"resolution_summary": "更换故障主控板, 将备用主控板补丁升级至与主用一致, 主备倒换测试通过, 业务已回切生产并恢复。故障板寄回华东区域备件库返厂维修。"}),
+            (600, "zhang", "defective-return", {"warehouse": "ec.regional", "serials": [DEFECTIVE_MPU], "note": "故障主控板已寄回华东区域备件库, 顺丰 SF1408 2236 9157, 待返厂"}),
             (1460, "agent", "confirm", {"contact": "spdb.wang", "note": "客户王建国电话确认业务已稳定运行24小时, 同意关闭"}),
         ],
         fault_minutes=12,
+        alias="spdb.core",
     ),
     # Reopened: resolved, then the problem came back at the next failover drill.
     Story(
@@ -97,8 +108,10 @@ STORIES = [
         [
             (20, "li", "acknowledge", {"note": "远程确认 FAN1 风扇模块故障, 安排夜间天窗期更换"}),
             (25, "li", "start", {}),
-            (30, "li", "wait", {"on": "parts", "note": "申请风扇模块备件, 北京备件库次日到货"}),
-            (900, "li", "resume", {"note": "备件到货, 已报备当晚天窗期作业"}),
+            (30, "li", "parts", {"lines": [{"part": "ne40e.fan", "warehouse": "cn.central"}], "note": "申请风扇模块备件, 北京备件库次日到货"}),
+            (240, "store", "part_step", {"action": "dispatch", "note": "北京中央备件库出库, 同城快递次日上午送达西直门调度指挥中心"}),
+            (900, "li", "part_step", {"action": "deliver", "note": "备件到货, 已报备当晚天窗期作业"}),
+            (1228, "li", "fit", {"note": "天窗期热插拔更换 FAN1, 旧风扇模块带回待返还备件库"}),
             (1232, "li", "visit", {"arrived": 1150, "departed": 1230, "notes": "天窗期 00:50 进场, 热插拔更换 FAN1, 温度恢复正常后离场。"}),
             (1235, "li", "resolve", {"resolution_summary": "更换故障风扇模块, 告警清除, 单板温度恢复至 38℃。"}),
             (1900, "agent", "confirm", {"contact": "bjsubway.zhao", "note": "客户来电确认告警未再出现"}),
@@ -177,7 +190,8 @@ STORIES = [
             (155, "li", "resolve", {"resolution_summary": "管理证书过期导致 DeviceManager 无法登录; 已更新证书, 登录恢复。建议后续升级补丁以支持证书自动续期。"}),
         ],
     ),
-    # Waiting on parts: a monitoring alert, RAID degraded, disk from the regional depot.
+    # Waiting on parts: a monitoring alert, RAID degraded, a disk on its way from the
+    # regional depot (approved, dispatched, not yet delivered).
     Story(
         _h(20), "nms", "spdb", "spdb.chen", "spdb.storage",
         {
@@ -192,8 +206,10 @@ STORIES = [
             (12, "wang", "acknowledge", {"note": "已确认告警, 热备盘已开始重构, 业务无影响"}),
             (15, "wang", "start", {}),
             (40, "wang", "comment", {"body": "重构进度 35%, 预计6小时完成; 故障盘为 1.92TB SSD, 本地备件库无库存, 走区域库调拨。", "visibility": "internal"}),
-            (60, "wang", "wait", {"on": "parts", "note": "已申请 1.92TB SSD 备件, 区域库调拨, 预计明早 10:00 到场"}),
+            (60, "wang", "parts", {"lines": [{"part": "ssd.1920", "warehouse": "ec.regional"}], "note": "已申请 1.92TB SSD 备件, 区域库调拨, 预计明早 10:00 到场"}),
             (62, "agent", "comment", {"body": "您好, 已为您申请更换硬盘, 备件预计明早到达, 届时工程师上门更换。", "via": "email"}),
+            (75, "manager", "part_step", {"action": "approve", "note": "设备在保且在合同内, 同意更换"}),
+            (150, "store", "part_step", {"action": "dispatch", "note": "华东区域备件库出库, 专车配送张江数据中心, 预计明早 10:00 到场"}),
         ],
         fault_minutes=3,
     ),
@@ -285,6 +301,7 @@ STORIES = [
             (10, "dispatcher", "assign", {"to": "wang", "note": "接入交换机已过保且不在合同内, 按基础服务处理; 王工明天上午现场", "via": "web"}),
         ],
         fault_minutes=90,
+        alias="fudan.access",
     ),
     # Acknowledged (assigned to the engineer who took it).
     Story(
