@@ -286,9 +286,8 @@ def cmd_stock_check(args: argparse.Namespace) -> int:
     async def go() -> int:
         async with open_uow() as uow:
             # One snapshot for the ledger and the balances: writers may go on meanwhile.
-            await uow.session.execute(
-                text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            )
+            conn = await uow.session.connection()
+            await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
             report = await stock_check(uow)
         await dispose_engine()
         for d in report.differences:

@@ -257,3 +257,26 @@ async def test_stock_check_reports_a_balance_that_differs(client, admin, world, 
         await conn.execute("UPDATE stock_balances SET on_hand = on_hand - 1")
     finally:
         await conn.close()
+
+
+async def test_part_stock_from_sql_reads_as_the_models_write(client, admin, world, clock) -> None:
+    """GET /v1/parts/{id}/stock is built by PostgreSQL; each row must read exactly as
+    the same balance does through the models (GET /v1/stock/balances)."""
+    part = await make_part(client, admin)
+    a = await make_warehouse(client, admin, world.branch_id)
+    b = await make_warehouse(client, admin, world.branch_id)
+    clock.set(clock.now().replace(microsecond=0))  # a timestamp with no fraction too
+    await receive(client, admin, part["id"], a["id"], 3)
+    clock.set(clock.now() + timedelta(microseconds=120))
+    await receive(client, admin, part["id"], b["id"], 2)
+    r = await client.put(f"/v1/stock/balances/{part['id']}/{a['id']}/levels", headers=admin,
+                         json={"reorder_point": 1, "target_level": 4})  # fmt: skip
+    assert r.status_code == 200
+    sql = (await client.get(f"/v1/parts/{part['id']}/stock", headers=admin)).json()
+    models = (await client.get("/v1/stock/balances", params={"part_id": part["id"]},
+                               headers=admin)).json()["items"]  # fmt: skip
+    assert sql["warehouses"] == sorted(models, key=lambda m: m["warehouse_id"])
+    assert sql["totals"] == {"on_hand": 5, "reserved": 0, "available": 5, "defective": 0,
+                             "in_transit": 0, "loaners": 0}  # fmt: skip
+    r = await client.get("/v1/parts/0192f3c4-0000-7000-8000-000000000000/stock", headers=admin)
+    problem(r, 404)

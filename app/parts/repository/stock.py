@@ -401,3 +401,45 @@ async def ledger_size(uow: UnitOfWork) -> tuple[int, int]:
     ))  # fmt: skip
     movements, balances = rows.one()
     return int(movements), int(balances)
+
+
+# The stock of one part in every warehouse, as the API answers it (PartStockOut), built
+# by PostgreSQL in one statement: the hot read of a part request's desk (100 warehouses
+# a part) costs no ORM rows and no models. Timestamps as the API writes them (UTC, `Z`,
+# six digits of fraction, none when zero).
+_API_TS = """(to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+    || CASE WHEN date_part('microseconds', {c})::int % 1000000 = 0 THEN ''
+            ELSE to_char({c} AT TIME ZONE 'UTC', '.US') END || 'Z')"""
+_PART_STOCK_JSON = text(
+    f"""
+    SELECT json_build_object(
+        'part_id', p.id,
+        'as_of', NULL,
+        'warehouses', COALESCE(json_agg(json_build_object(
+            'part_id', b.part_id, 'warehouse_id', b.warehouse_id, 'on_hand', b.on_hand,
+            'reserved', b.reserved, 'available', b.on_hand - b.reserved,
+            'defective', b.defective, 'in_transit', b.in_transit, 'loaners', b.loaners,
+            'reorder_point', b.reorder_point, 'target_level', b.target_level,
+            'below_reorder', b.below_reorder, 'updated_at', {_API_TS.format(c="b.updated_at")}
+        ) ORDER BY b.warehouse_id) FILTER (WHERE b.part_id IS NOT NULL), '[]'),
+        'totals', json_build_object(
+            'on_hand', COALESCE(sum(b.on_hand), 0), 'reserved', COALESCE(sum(b.reserved), 0),
+            'available', COALESCE(sum(b.on_hand - b.reserved), 0),
+            'defective', COALESCE(sum(b.defective), 0),
+            'in_transit', COALESCE(sum(b.in_transit), 0),
+            'loaners', COALESCE(sum(b.loaners), 0))
+    )::text
+    FROM parts p
+    LEFT JOIN stock_balances b ON b.part_id = p.id
+        AND (CAST(:warehouse_id AS uuid) IS NULL OR b.warehouse_id = CAST(:warehouse_id AS uuid))
+    WHERE p.id = :part_id
+    GROUP BY p.id
+    """
+)
+
+
+async def part_stock_json(
+    uow: UnitOfWork, part_id: uuid.UUID, warehouse_id: uuid.UUID | None
+) -> str | None:
+    params = {"part_id": part_id, "warehouse_id": warehouse_id}
+    return (await uow.session.execute(_PART_STOCK_JSON, params)).scalar_one_or_none()

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.access.deps import Idem, require
 from app.core.db import UoW
@@ -184,27 +184,20 @@ async def part_stock(
     part_id: uuid.UUID, principal: Reader, uow: UoW,
     as_of: Annotated[datetime | None, Query(description="An instant (RFC 3339).")] = None,
     warehouse_id: uuid.UUID | None = None,
-) -> PartStockOut:  # fmt: skip
+) -> Response | PartStockOut:  # fmt: skip
     if as_of is None:
-        rows = await service.part_stock(uow, part_id)
-        if warehouse_id is not None:
-            rows = [b for b in rows if b.warehouse_id == warehouse_id]
-        balances: list[BalanceOut | StockAsOfRow] = [service.balance_out(b) for b in rows]
-    else:
-        if as_of.tzinfo is None:
-            raise BadRequest("as_of needs a time zone (e.g. Z or +08:00).", param="as_of")
-        then = await service.part_stock_as_of(uow, part_id, as_of, warehouse_id)
-        balances = [StockAsOfRow(warehouse_id=r.warehouse_id, on_hand=r.on_hand,
-                                 defective=r.defective, in_transit=r.in_transit,
-                                 loaners=r.loaners) for r in then]  # fmt: skip
-    totals: dict[str, int] = {}
-    for b in balances:
-        for k, v in b.model_dump().items():
-            if isinstance(v, int) and not isinstance(v, bool) and k not in (
-                "reorder_point", "target_level"
-            ):  # fmt: skip
-                totals[k] = totals.get(k, 0) + v
-    return PartStockOut(part_id=part_id, as_of=as_of, warehouses=balances, totals=totals)
+        body = await service.part_stock_json(uow, part_id, warehouse_id)
+        return Response(content=body, media_type="application/json")
+    if as_of.tzinfo is None:
+        raise BadRequest("as_of needs a time zone (e.g. Z or +08:00).", param="as_of")
+    then = await service.part_stock_as_of(uow, part_id, as_of, warehouse_id)
+    rows: list[BalanceOut | StockAsOfRow] = [
+        StockAsOfRow(warehouse_id=r.warehouse_id, on_hand=r.on_hand, defective=r.defective,
+                     in_transit=r.in_transit, loaners=r.loaners) for r in then
+    ]  # fmt: skip
+    totals = {k: sum(getattr(r, k) for r in then)
+              for k in ("on_hand", "defective", "in_transit", "loaners")}  # fmt: skip
+    return PartStockOut(part_id=part_id, as_of=as_of, warehouses=rows, totals=totals)
 
 
 @router.get("/stock/movements", operation_id="listStockMovements",

@@ -272,9 +272,14 @@ async def list_balances(uow: UnitOfWork, page_limit: int, after: tuple[uuid.UUID
     return await repo.list_balances(uow, limit=page_limit, after=after, **filters)
 
 
-async def part_stock(uow: UnitOfWork, part_id: uuid.UUID) -> list[StockBalance]:
-    await catalogue.get_part(uow, part_id)
-    return await repo.part_balances(uow, part_id)
+async def part_stock_json(
+    uow: UnitOfWork, part_id: uuid.UUID, warehouse_id: uuid.UUID | None
+) -> bytes:
+    """A part's stock now, as the API's JSON (PartStockOut), built by PostgreSQL."""
+    found = await repo.part_stock_json(uow, part_id, warehouse_id)
+    if found is None:
+        raise NotFound("Part not found.")
+    return found.encode()
 
 
 async def part_stock_as_of(
