@@ -2,7 +2,7 @@
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-12-03 12:52:39.169895
+Create Date: 2026-12-03 13:58:22.306789
 """
 
 from collections.abc import Sequence
@@ -365,6 +365,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('seq')
     )
     op.create_index('ix_stock_movements_at', 'stock_movements', ['at'], unique=False)
+    op.create_index('ix_stock_movements_batch', 'stock_movements', ['batch_id'], unique=False)
     op.create_index('ix_stock_movements_part_wh_at', 'stock_movements', ['part_id', 'warehouse_id', 'at'], unique=False)
     op.create_index('ix_stock_movements_serial', 'stock_movements', ['serial_id', 'at'], unique=False, postgresql_where=sa.text('serial_id IS NOT NULL'))
     op.create_index('ix_stock_movements_ticket', 'stock_movements', ['ticket_id'], unique=False, postgresql_where=sa.text('ticket_id IS NOT NULL'))
@@ -383,6 +384,7 @@ def downgrade() -> None:
     op.drop_index('ix_stock_movements_ticket', table_name='stock_movements', postgresql_where=sa.text('ticket_id IS NOT NULL'))
     op.drop_index('ix_stock_movements_serial', table_name='stock_movements', postgresql_where=sa.text('serial_id IS NOT NULL'))
     op.drop_index('ix_stock_movements_part_wh_at', table_name='stock_movements')
+    op.drop_index('ix_stock_movements_batch', table_name='stock_movements')
     op.drop_index('ix_stock_movements_at', table_name='stock_movements')
     op.drop_table('stock_movements')
     op.drop_index('uq_rmas_serial_open', table_name='rmas', postgresql_where=sa.text("serial_number IS NOT NULL AND state NOT IN ('closed', 'expired', 'cancelled')"))

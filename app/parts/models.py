@@ -270,6 +270,8 @@ class StockMovement(SQLModel, table=True):
         ),
         Index("ix_stock_movements_part_wh_at", "part_id", "warehouse_id", "at"),
         Index("ix_stock_movements_at", "at"),
+        # A posting's rows (a reversal reads them; found by bench/parts at 5M rows).
+        Index("ix_stock_movements_batch", "batch_id"),
         Index(
             "ix_stock_movements_serial",
             "serial_id",

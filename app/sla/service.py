@@ -345,26 +345,30 @@ async def start_part_clock(
         return None
     clocks, _ = await _with_specs(uow, ticket)
     clock = next((c for c in clocks if c.metric == "part_onsite"), None)
+    seconds, calendar_id = int(target["minutes"]) * 60, target["calendar_id"]
+    spec = (await calendar_specs(uow, [calendar_id]))[calendar_id]
     if clock is None:
+        # The first request of the ticket: a new clock, running from now.
         clock = TicketClock(
-            ticket_id=ticket.id, metric="part_onsite", target_seconds=int(target["minutes"]) * 60,
-            calendar_id=target["calendar_id"], warn_percent=int(target["warn_percent"]),
-            state="stopped", started_at=at, updated_at=at,
+            ticket_id=ticket.id, metric="part_onsite", target_seconds=seconds,
+            calendar_id=calendar_id, warn_percent=int(target["warn_percent"]),
+            state="running", started_at=at, running_since=at, used_seconds=0, updated_at=at,
         )  # fmt: skip
         await repository.add_clock(uow, clock)
-    if clock.state != "stopped":
-        return clock
-    seg = await _open_segment(uow, clock)
-    if seg is not None:
-        seg.ended_at = max(at, seg.started_at)
-    clock.target_seconds = int(target["minutes"]) * 60
-    clock.calendar_id, clock.warn_percent = target["calendar_id"], int(target["warn_percent"])
-    clock.state, clock.outcome, clock.started_at = "running", None, at
-    clock.used_seconds, clock.running_since, clock.stopped_at = 0, at, None
-    clock.warned_at = clock.breached_at = None
-    clock.updated_at = at
+    elif clock.state == "stopped":
+        # Met or cancelled by an earlier request's delivery: afresh for this one.
+        seg = await _open_segment(uow, clock)
+        if seg is not None:
+            seg.ended_at = max(at, seg.started_at)
+        clock.target_seconds, clock.calendar_id = seconds, calendar_id
+        clock.warn_percent = int(target["warn_percent"])
+        clock.state, clock.outcome, clock.started_at = "running", None, at
+        clock.used_seconds, clock.running_since, clock.stopped_at = 0, at, None
+        clock.warned_at = clock.breached_at = None
+        clock.updated_at = at
+    else:
+        return clock  # running for an earlier request, or paused with the ticket
     repository.add_segment(uow, clock.id, "running", "part_requested", at)
-    spec = (await calendar_specs(uow, [clock.calendar_id]))[clock.calendar_id]
     await _arm(uow, clock, spec)
     return clock
 

@@ -44,8 +44,8 @@ async def create_part_requests(  # type: ignore[no-untyped-def]
     ticket_id: uuid.UUID, body: PartRequestCreate, principal: Requester, uow: UoW, idem: Idem,
     channel: Channel,
 ):  # fmt: skip
-    rows = await service.create(uow, principal, ticket_id, body, channel)
-    return await idem.respond(PartRequestList(items=await service.outs(uow, rows)), 201)
+    items = await service.create_out(uow, principal, ticket_id, body, channel)
+    return await idem.respond(PartRequestList(items=items), 201)
 
 
 @router.get("/tickets/{ticket_id}/part-requests", operation_id="listTicketPartRequests",

@@ -107,14 +107,12 @@ async def _resolve(uow: UnitOfWork, line: RequestLineIn, i: int) -> _Plan:
 
 
 async def _approval_reasons(
-    uow: UnitOfWork, ticket: Ticket, part: Part, value: Decimal
+    uow: UnitOfWork, ticket: Ticket, device: Any, part: Part, value: Decimal
 ) -> list[str]:
     reasons = []
     if ticket.contract_id is None:
         reasons.append("uncontracted")
     else:
-        device = (await devices.devices_by_ids(uow, [ticket.device_id]))[0] if ticket.device_id \
-            else None  # fmt: skip
         fits = device is not None and await catalogue.part_fits(
             uow, part.id, device.product_family, device.model
         )
@@ -212,11 +210,14 @@ async def _reserve(uow: UnitOfWork, plan: _Plan, i: int) -> None:
                                     max(balance.on_hand - balance.reserved, 0), "unit(s)")  # fmt: skip
 
 
-async def _warranty(uow: UnitOfWork, ticket: Ticket) -> dict[str, Any]:
+async def _device_and_warranty(uow: UnitOfWork, ticket: Ticket) -> tuple[Any, dict[str, Any]]:
+    """The ticket's device (read once: the warranty and the coverage both need it) and
+    the warranty decision the request records."""
     on = business_today()
-    if ticket.device_id is None:
-        return warranty.none_decision(on)
-    return await warranty.decide(uow, ticket.device_id, on)
+    found = await devices.devices_by_ids(uow, [ticket.device_id]) if ticket.device_id else []
+    if not found:
+        return None, warranty.none_decision(on)
+    return found[0], await warranty.decide_for(uow, found[0], on)
 
 
 async def _check_destination(
@@ -234,6 +235,29 @@ async def create(
     uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID, body: PartRequestCreate,
     channel: str | None,
 ) -> list[PartRequest]:  # fmt: skip
+    return [req for req, _ in await _create(uow, principal, ticket_id, body, channel)]
+
+
+async def create_out(
+    uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID, body: PartRequestCreate,
+    channel: str | None,
+) -> list[PartRequestOut]:  # fmt: skip
+    """`create`, answered from what it wrote (no read back)."""
+    made = await _create(uow, principal, ticket_id, body, channel)
+    await repo.flush(uow)
+    return [_out(req, holds) for req, holds in made]
+
+
+def _out(req: PartRequest, holds: list[Reservation]) -> PartRequestOut:
+    return PartRequestOut.model_validate(req).model_copy(
+        update={"reservations": [ReservationOut.model_validate(h) for h in holds]}
+    )
+
+
+async def _create(
+    uow: UnitOfWork, principal: Principal, ticket_id: uuid.UUID, body: PartRequestCreate,
+    channel: str | None,
+) -> list[tuple[PartRequest, list[Reservation]]]:  # fmt: skip
     """Everything but the reservations is done first, with the warehouse each line will
     most likely take (read without locks); the balances are locked last, so a hot
     part's balance is held only for the reservation and the commit."""
@@ -248,31 +272,35 @@ async def create(
     for i, plan in enumerate(plans):
         await _candidates(uow, principal, ticket, plan, i)
     now = get_clock().now()
-    decision = await _warranty(uow, ticket)
+    device, decision = await _device_and_warranty(uow, ticket)
     clock = await sla.start_part_clock(uow, ticket, now)
     due_at = clock.due_at if clock and clock.state == "running" else None
-    out = [await _record(uow, principal, ticket, plan, body, decision, due_at) for plan in plans]
+    out = [
+        await _record(uow, principal, ticket, device, plan, body, decision, due_at)
+        for plan in plans
+    ]
     await repo.flush(uow)
     if body.wait_for_parts and ticket.status == "in_progress":
         await tickets.act(uow, principal, ticket.id, "wait", {"on": "parts"}, None, channel)
     # Reserve in part order: the one lock order (module docstring).
     for i, plan in sorted(enumerate(plans), key=lambda ip: ip[1].part.id):
         await _reserve(uow, plan, i)
+    made = []
     for req, plan in zip(out, plans, strict=True):
-        _hold_rows(uow, req, plan)
+        made.append((req, _hold_rows(uow, req, plan)))
         await timeline.note(uow, principal, ticket, "part_request.created", _data(req), channel)
-    return out
+    return made
 
 
 async def _record(
-    uow: UnitOfWork, principal: Principal, ticket: Ticket, plan: _Plan, body: PartRequestCreate,
-    decision: dict[str, Any], due_at: Any,
+    uow: UnitOfWork, principal: Principal, ticket: Ticket, device: Any, plan: _Plan,
+    body: PartRequestCreate, decision: dict[str, Any], due_at: Any,
 ) -> PartRequest:  # fmt: skip
     """The request row, in the warehouse the line will most likely take (`_reserve`
     moves it if another request took the stock meanwhile)."""
     now = get_clock().now()
     value = (plan.part.unit_cost * plan.line.quantity).quantize(Decimal("0.01"))
-    reasons = await _approval_reasons(uow, ticket, plan.part, value)
+    reasons = await _approval_reasons(uow, ticket, device, plan.part, value)
     req = PartRequest(
         number=await numbers.next_number(uow, "PR", now.year),
         ticket_id=ticket.id,
@@ -299,7 +327,7 @@ async def _record(
     return req
 
 
-def _hold_rows(uow: UnitOfWork, req: PartRequest, plan: _Plan) -> None:
+def _hold_rows(uow: UnitOfWork, req: PartRequest, plan: _Plan) -> list[Reservation]:
     """The reservation rows of a line reserved by `_reserve` (one per serial)."""
     assert plan.warehouse_id is not None
     req.warehouse_id = plan.warehouse_id
@@ -310,6 +338,7 @@ def _hold_rows(uow: UnitOfWork, req: PartRequest, plan: _Plan) -> None:
         holds = [Reservation(request_id=req.id, part_id=plan.part.id,
                              warehouse_id=plan.warehouse_id, quantity=plan.line.quantity)]  # fmt: skip
     repo.add(uow, *holds)
+    return holds
 
 
 def _data(req: PartRequest, **extra: Any) -> dict[str, Any]:
