@@ -14,8 +14,10 @@ from sqlmodel import col, select
 
 from app.core.db import UnitOfWork
 from app.parts.models import (
+    Loan,
     Part,
     Reservation,
+    Rma,
     Serial,
     StockBalance,
     StockMovement,
@@ -443,3 +445,20 @@ async def part_stock_json(
 ) -> str | None:
     params = {"part_id": part_id, "warehouse_id": warehouse_id}
     return (await uow.session.execute(_PART_STOCK_JSON, params)).scalar_one_or_none()
+
+
+async def engaged_serials(
+    uow: UnitOfWork, ids: Iterable[uuid.UUID]
+) -> tuple[dict[uuid.UUID, uuid.UUID], dict[uuid.UUID, uuid.UUID]]:
+    """Of these serials: those out on an open loan (serial -> loan) and those with the
+    vendor under an open RMA (serial -> RMA)."""
+    id_list = list(ids)
+    loans = (await uow.session.execute(
+        select(col(Loan.serial_id), col(Loan.id)).where(
+            col(Loan.serial_id).in_(id_list), col(Loan.state) == "out")
+    )).all()  # fmt: skip
+    rmas = (await uow.session.execute(
+        select(col(Rma.serial_id), col(Rma.id)).where(
+            col(Rma.serial_id).in_(id_list), col(Rma.state) == "in_repair")
+    )).all()  # fmt: skip
+    return {s: i for s, i in loans}, {s: i for s, i in rmas if s is not None}

@@ -114,6 +114,27 @@ async def insufficient(
     )
 
 
+async def _check_engaged(
+    uow: UnitOfWork, serials: dict[uuid.UUID, Serial], lines: Sequence[Line], refs: Refs
+) -> None:
+    """A serial out on an open loan, or with the vendor under an open RMA, is moved only
+    by that loan's or RMA's own steps: a receipt, a return or a reversal that brought it
+    back would leave the loan or the RMA unable ever to end."""
+    if not serials:
+        return
+    loans, rmas = await repo.engaged_serials(uow, serials)
+    for line in lines:
+        if line.serial_id is None:
+            continue
+        loan, rma = loans.get(line.serial_id), rmas.get(line.serial_id)
+        if loan is not None and loan != refs.loan_id:
+            raise Conflict(f"Serial {serials[line.serial_id].serial} is out on a loan: "
+                           "its loan's return brings it back.", loan_id=str(loan))  # fmt: skip
+        if rma is not None and rma != refs.rma_id:
+            raise Conflict(f"Serial {serials[line.serial_id].serial} is with the vendor under "
+                           "an RMA: the RMA's steps move it.", rma_id=str(rma))  # fmt: skip
+
+
 def _apply(balances: dict[Key, StockBalance], lines: Sequence[Line]) -> None:
     for line in lines:
         b = balances[(line.part_id, line.warehouse_id)]
@@ -257,6 +278,7 @@ async def post(
     if held:
         s = serials[min(held)]
         raise Conflict(f"Serial {s.serial} is reserved by a part request.", serial=s.serial)
+    await _check_engaged(uow, serials, lines, refs)
     before = {k: b.on_hand - b.reserved for k, b in balances.items()}
     for key, quantity in release:
         balances[key].reserved -= quantity

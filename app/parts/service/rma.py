@@ -314,6 +314,9 @@ async def create(uow: UnitOfWork, principal: Principal, body: RmaCreate) -> Rma:
             if ticket is not None and ticket.device_id is not None
             else warranty.none_decision(today)
         )
+    if warehouse is None and rma.warehouse_id is not None:
+        # The serial is held in a warehouse already: that warehouse's branch.
+        warehouse = await catalogue.get_warehouse(uow, rma.warehouse_id)
     rma.branch_id = await _branch(uow, principal, rma, ticket,
                                   warehouse.branch_id if warehouse else None)  # fmt: skip
     await _refuse_second(uow, rma)

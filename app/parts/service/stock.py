@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from app.core.clock import get_clock
@@ -212,6 +212,20 @@ async def _put_back(uow: UnitOfWork, row: StockMovement) -> Place | None:
                  prev.serial_customer_id, prev.serial_device_id)  # fmt: skip
 
 
+async def _check_not_moved_since(uow: UnitOfWork, rows: Sequence[StockMovement]) -> None:
+    """A serial the posting moved must still be where the posting put it: one that has
+    moved on since (fitted, lent, scrapped, sent away) is not pulled back by undoing an
+    old row; its own later steps are undone first."""
+    for r in rows:
+        if r.serial_id is None or r.serial_place is None:
+            continue
+        last = await repo.serial_row_at(uow, r.serial_id, datetime.max.replace(tzinfo=UTC))
+        if last is not None and last.seq != r.seq:
+            serial = await serials.serial_by_id(uow, r.serial_id)
+            raise Conflict(f"Serial {serial.serial} has moved since this posting.",
+                           serial=serial.serial, place=serial.place)  # fmt: skip
+
+
 async def reverse(
     uow: UnitOfWork, principal: Principal, batch_id: uuid.UUID, reason: str
 ) -> Posting:
@@ -220,9 +234,14 @@ async def reverse(
     rows = await repo.movements_of_batch(uow, batch_id)
     if not rows:
         raise NotFound("Posting not found.")
-    if any(r.kind not in REVERSIBLE for r in rows):
-        raise Conflict(f"A {rows[0].kind} posting is undone by its own workflow, not reversed.",
-                       kind=rows[0].kind, reversible=list(REVERSIBLE))  # fmt: skip
+    workflow = any(r.request_id or r.rma_id or r.loan_id for r in rows)
+    if workflow or any(r.kind not in REVERSIBLE for r in rows):
+        raise Conflict(
+            f"A {rows[0].kind} posting of a part request, RMA or loan (or of a transfer) is "
+            "undone by its own workflow, not reversed.",
+            kind=rows[0].kind, reversible=list(REVERSIBLE),
+        )  # fmt: skip
+    await _check_not_moved_since(uow, rows)
     for r in rows:
         await catalogue.warehouse_in_body(uow, principal, r.warehouse_id, write=True)
     if await repo.reversed_ids(uow, [r.id for r in rows]):
