@@ -37,8 +37,8 @@ def main() -> int:
             "async def m():\n c = await asyncpg.connect(sys.argv[1]); "
             "await c.execute(sys.argv[2]); await c.close()\nasyncio.run(m())"]  # fmt: skip
     subprocess.check_call([*psql, dsn, f'CREATE DATABASE "{name}"'])
-    os.environ["DATABASE_URL"] = make_url(base).set(database=name).render_as_string(
-        hide_password=False
+    os.environ["DATABASE_URL"] = (
+        make_url(base).set(database=name).render_as_string(hide_password=False)
     )
     os.environ.setdefault("DATA_DIR", tmp.name)
     try:
