@@ -8,13 +8,19 @@ TRUNCATE, the demo loader); every insert is ON CONFLICT DO NOTHING."""
 
 from __future__ import annotations
 
+from app.access.defaults import ensure_identities
 from app.calendars.defaults import ensure_calendars
+from app.callbacks.defaults import ensure_callback_defaults
 from app.catalogue.defaults import ensure_catalogue
 from app.core.db import UnitOfWork
+from app.mail.defaults import ensure_mail_defaults
 from app.sla.defaults import ensure_sla_defaults
 
 
 async def ensure_defaults(uow: UnitOfWork) -> None:
+    await ensure_identities(uow)
     await ensure_calendars(uow)
     await ensure_catalogue(uow)
     await ensure_sla_defaults(uow)
+    await ensure_callback_defaults(uow)
+    await ensure_mail_defaults(uow)

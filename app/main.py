@@ -15,6 +15,7 @@ from app.access.router import router as access_router
 from app.assignment.router import router as assignment_router
 from app.branches.router import router as branches_router
 from app.calendars.router import router as calendars_router
+from app.callbacks.router import ROUTERS as CALLBACK_ROUTERS
 from app.catalogue.router import router as catalogue_router
 from app.contracts.router import router as contracts_router
 from app.core.config import get_settings
@@ -33,6 +34,7 @@ from app.customers.router import router as customers_router
 from app.devices.router import router as devices_router
 from app.escalation.router import router as escalation_router
 from app.incidents.router import router as incidents_router
+from app.mail.router import ROUTERS as MAIL_ROUTERS
 from app.outbox.router import router as outbox_router
 from app.parts.router import ROUTERS as PARTS_ROUTERS
 from app.people.router import router as people_router
@@ -55,6 +57,8 @@ ROUTERS = [
     escalation_router,
     incidents_router,
     *PARTS_ROUTERS,
+    *CALLBACK_ROUTERS,
+    *MAIL_ROUTERS,
     sla_router,
     outbox_router,
     timers_router,
@@ -91,6 +95,16 @@ TAGS = [
         "name": "parts",
         "description": "Spare parts (备件): catalogue, warehouses, the stock ledger, part "
         "requests on tickets, warranty, RMAs (返修) and loaners (备机), reports.",
+    },
+    {
+        "name": "mail",
+        "description": "E-mail both ways: notification rules and subscriptions, quiet hours, "
+        "deliveries and dead letters, the suppression list, previews, and mail in.",
+    },
+    {
+        "name": "callbacks",
+        "description": "Callbacks after resolution (客户回访), contact plans for key customers "
+        "(定期主动式电话支持) and satisfaction surveys (满意度调查).",
     },
     {
         "name": "incidents",

@@ -4,6 +4,13 @@ from app.access.models import ApiKey
 from app.assignment.models import Handoff
 from app.branches.models import Branch
 from app.calendars.models import Calendar
+from app.callbacks.models import (
+    Callback,
+    CallbackAttempt,
+    CallbackPolicy,
+    ContactPlan,
+    Survey,
+)
 from app.catalogue.models import Category, ProductFamily, ServiceLevel
 from app.contracts.models import Contract, ContractDevice
 from app.core.idempotency import IdempotencyRecord
@@ -11,6 +18,14 @@ from app.customers.models import Contact, Customer
 from app.devices.models import Device
 from app.escalation.models import Escalation, EscalationNotice, EscalationPolicy
 from app.incidents.models import IncidentTicket, IncidentUpdate, MajorIncident
+from app.mail.models import (
+    EmailDelivery,
+    InboundMessage,
+    MailSuppression,
+    NotificationProfile,
+    NotificationRule,
+    NotificationSubscription,
+)
 from app.outbox.models import ConsumerReceipt, OutboxMessage
 from app.parts.models import (
     Loan,
@@ -46,14 +61,19 @@ __all__ = [
     "AttachmentBlob",
     "Branch",
     "Calendar",
+    "Callback",
+    "CallbackAttempt",
+    "CallbackPolicy",
     "Category",
     "ClockSegment",
     "ConsumerReceipt",
     "Contact",
+    "ContactPlan",
     "Contract",
     "ContractDevice",
     "Customer",
     "Device",
+    "EmailDelivery",
     "Engineer",
     "EngineerSkill",
     "Escalation",
@@ -61,10 +81,15 @@ __all__ = [
     "EscalationPolicy",
     "Handoff",
     "IdempotencyRecord",
+    "InboundMessage",
     "IncidentTicket",
     "IncidentUpdate",
     "Loan",
+    "MailSuppression",
     "MajorIncident",
+    "NotificationProfile",
+    "NotificationRule",
+    "NotificationSubscription",
     "OnCallRotation",
     "OutboxMessage",
     "Part",
@@ -81,6 +106,7 @@ __all__ = [
     "StockBalance",
     "StockMovement",
     "StockTransfer",
+    "Survey",
     "Team",
     "Ticket",
     "TicketAttempt",

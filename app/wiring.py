@@ -13,6 +13,7 @@ SUBSCRIBER_MODULES = (
     "app.escalation.subscribers",
     "app.incidents.subscribers",
     "app.parts.subscribers",
+    "app.callbacks.subscribers",
 )
 
 

@@ -13,6 +13,7 @@ from app.core.config import get_settings
 from app.core.db import dispose_engine
 from app.core.logging import configure_logging
 from app.core.queue import job_deserializer, job_serializer, redis_settings
+from app.mail.jobs import send_digests, send_mail
 from app.outbox.dispatcher import load_configured_consumers
 from app.outbox.jobs import DRAIN_JOB_TIMEOUT_SECONDS, drain_outbox, purge_outbox
 from app.timers.jobs import (
@@ -66,6 +67,8 @@ class WorkerSettings:
         fire_timers,
         fire_timer,  # the previous release's per-timer jobs (rolling deploy)
         schedule_timers,
+        send_mail,
+        send_digests,
     ]
     cron_jobs: list[Any] = [
         cron(purge_idempotency_keys, minute={7}, run_at_startup=False),
@@ -86,6 +89,15 @@ class WorkerSettings:
             unique=True,
             timeout=SCHEDULE_JOB_TIMEOUT_SECONDS,
         ),
+        # Overlapping passes are safe: deliveries are claimed with SKIP LOCKED.
+        cron(
+            send_mail,
+            second=_every(_settings.mail_poll_seconds),
+            run_at_startup=True,
+            unique=True,
+            timeout=300,
+        ),
+        cron(send_digests, minute=set(range(0, 60, 5)), run_at_startup=False, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -83,6 +83,47 @@ class Settings(BaseSettings):
     # A loaner's reminder goes this many hours before its due-back date begins.
     loan_reminder_hours: int = Field(default=24, ge=1)
 
+    # E-mail out (DOMAIN 2, 7, 8): the SMTP server, how deliveries retry, flood caps.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Messages sent per SMTP session before it is closed and another opened.
+    smtp_batch_size: int = Field(default=50, ge=1, le=1000)
+    mail_enabled: bool = True
+    mail_from: str = "Supportline 技术支持中心 <support@supportline.local>"
+    # Our own domain: Message-IDs are made in it, and mail from it is never answered.
+    mail_domain: str = "supportline.local"
+    # The staff links in notices (ticket pages of the frontend) and the survey links.
+    mail_staff_url: str = "http://127.0.0.1:8000/tickets/{ticket_id}"
+    mail_survey_url: str = "http://127.0.0.1:8000/v1/surveys/{token}"
+    mail_poll_seconds: int = Field(default=2, ge=1, le=60)
+    mail_max_attempts: int = Field(default=8, ge=1)
+    mail_backoff_base_seconds: float = Field(default=30.0, gt=0)
+    mail_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    # A delivery left `sending` longer than this (its worker died between DATA and the
+    # record) is sent again with the same Message-ID.
+    mail_sending_stale_seconds: int = Field(default=120, ge=5)
+    # Flood caps per recipient: beyond them notices merge into a digest.
+    mail_cap_per_ticket: int = Field(default=10, ge=1)
+    mail_cap_total: int = Field(default=30, ge=1)
+    mail_cap_window_minutes: int = Field(default=10, ge=1)
+    mail_suppress_after_bounces: int = Field(default=3, ge=1)
+    # Mail in: who may open tickets by mail when the sender is no known contact.
+    mail_in_default_customer: str | None = Field(
+        default=None, description="Customer code for unknown senders; unset: refuse them."
+    )
+    mail_in_host: str = "127.0.0.1"
+    mail_in_port: int = Field(default=8024, ge=1, le=65535)
+    mail_in_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+
+    # Callbacks and surveys: the survey links are signed with this secret (HMAC). Unset:
+    # a secret kept in the database, made once (app.callbacks), so links survive restarts.
+    survey_secret: str | None = None
+    survey_valid_days: int = Field(default=14, ge=1, le=365)
+
     worker_health_check_interval: int = 10
     worker_max_jobs: int = 20
 

@@ -46,6 +46,10 @@ class Permission(StrEnum):
     parts_approve = "parts:approve"
     rma_manage = "rma:manage"
     loans_manage = "loans:manage"
+    mail_manage = "mail:manage"
+    mail_ingest = "mail:ingest"
+    callbacks_work = "callbacks:work"
+    callbacks_manage = "callbacks:manage"
 
 
 _ALL = set(Role)
@@ -79,6 +83,13 @@ ROLE_PERMISSIONS: dict[Permission, set[Role]] = {
     Permission.parts_approve: {Role.admin, Role.manager},
     Permission.rma_manage: _STAFF | {Role.engineer},
     Permission.loans_manage: _STAFF | {Role.engineer},
+    # Rules, subscriptions, dead deliveries and the suppression list are the admins'
+    # and managers'; a mail gateway posts raw mail with an integration key.
+    Permission.mail_manage: {Role.admin, Role.manager},
+    Permission.mail_ingest: {Role.admin, Role.integration},
+    # Callbacks are made by agents (客服); policies and contact plans set by management.
+    Permission.callbacks_work: _STAFF | {Role.agent},
+    Permission.callbacks_manage: {Role.admin, Role.manager},
 }
 
 

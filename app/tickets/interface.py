@@ -11,10 +11,12 @@ from __future__ import annotations
 from app.tickets.lifecycle import target_status
 from app.tickets.models import OPEN_STATUSES, Ticket
 from app.tickets.repository import get, get_any, get_for_update, owner_branch
-from app.tickets.schemas import TicketOut
+from app.tickets.schemas import CommentCreate, TicketCreate, TicketOut
 from app.tickets.service import (
     act,
+    add_comment,
     allowed_actions,
+    create,
     full_out,
     set_line,
     set_owner,
@@ -32,11 +34,15 @@ from app.tickets.timeline import (
 __all__ = [
     "OPEN_STATUSES",
     "SYSTEM",
+    "CommentCreate",
     "SystemEvents",
     "Ticket",
+    "TicketCreate",
     "TicketOut",
     "act",
+    "add_comment",
     "allowed_actions",
+    "create",
     "full_out",
     "get",
     "get_any",

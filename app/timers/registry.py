@@ -16,6 +16,7 @@ HANDLER_MODULES = (
     "app.escalation.timers",
     "app.incidents.timers",
     "app.parts.timers",
+    "app.callbacks.timers",
 )
 
 

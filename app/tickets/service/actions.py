@@ -87,7 +87,11 @@ async def _resolve(s: Step) -> None:
 
 async def _confirm(s: Step) -> None:
     s.ticket.closed_at = s.now
-    s.ticket.close_reason = "confirmed_by_reporter"
+    # The API's body cannot carry `close_reason` (ConfirmBody forbids it); the domains
+    # that close on the customer's behalf pass theirs (`closed_by_silence`, ...).
+    s.ticket.close_reason = s.body.get("close_reason") or "confirmed_by_reporter"
+    if s.ticket.close_reason != "confirmed_by_reporter":
+        s.data["close_reason"] = s.ticket.close_reason
     if s.body.get("contact_id"):
         s.data["contact_id"] = str(s.body["contact_id"])
 

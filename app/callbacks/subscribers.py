@@ -1,0 +1,1 @@
+"""Placeholder: callbacks react to ticket changes here."""

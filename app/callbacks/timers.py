@@ -1,0 +1,1 @@
+"""Placeholder: callback and silence timer handlers."""

@@ -1,0 +1,1 @@
+"""E-mail SQL, one module per area (the only place with SQL)."""

@@ -1,0 +1,1 @@
+"""E-mail request and response models, one module per area."""
