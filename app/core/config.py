@@ -118,11 +118,18 @@ class Settings(BaseSettings):
     mail_in_host: str = "127.0.0.1"
     mail_in_port: int = Field(default=8024, ge=1, le=65535)
     mail_in_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # A ticket opened by mail: nobody has triaged it yet, so the mildest bucket and P3
+    # (DOMAIN 2: runs, reports errors); an agent reclassifies it when he takes it.
+    mail_in_category: str = Field(default="consultation", min_length=1, max_length=64)
+    mail_in_priority: Literal["P1", "P2", "P3", "P4"] = "P3"
 
-    # Callbacks and surveys: the survey links are signed with this secret (HMAC). Unset:
-    # a secret kept in the database, made once (app.callbacks), so links survive restarts.
+    # Callbacks and surveys: the survey links are signed with this secret (HMAC-SHA256).
+    # Required in production (signing or checking a link fails loudly without it);
+    # elsewhere a fixed development secret is used, so dev links survive restarts.
     survey_secret: str | None = None
     survey_valid_days: int = Field(default=14, ge=1, le=365)
+    # A callback not done this long after its due time raises `callback.overdue`.
+    callback_overdue_grace_minutes: int = Field(default=60, ge=0, le=1440)
 
     worker_health_check_interval: int = 10
     worker_max_jobs: int = 20

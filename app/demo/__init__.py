@@ -27,7 +27,9 @@ branch stores, two customer-site depots under contract), seven parts (serialised
 and SSDs, a discontinued power module and its substitute, a loaner switch), receipts,
 transfers (one in transit) and reorder levels; three part requests in the stories (one
 closed with its defective board returned, one fitted awaiting the old part, one
-dispatched and still in flight), an RMA in repair at the vendor and a loaner out.
+dispatched and still in flight), an RMA in repair at the vendor and a loaner out; after
+care: the resolved stories' callbacks (scheduled by their resolution), a contact plan for
+the bank and an answered satisfaction survey.
 
 Ticket stories are dated in the past (hours to days before the load) by pinning the
 injected clock to each step's moment while the services run, so timelines, first

@@ -12,6 +12,7 @@ from app.demo.archive import (
     step_devices,
     step_people,
 )
+from app.demo.callbacks import step_callbacks
 from app.demo.context import MARKER_KEY_NAME, DemoContext, Step
 from app.demo.keys import keys_path, step_admin_key, step_keys, write_keys
 from app.demo.parts import step_parts, step_parts_follow_up
@@ -31,6 +32,7 @@ STEPS: list[Step] = [
     step_tickets,
     step_incident,
     step_parts_follow_up,
+    step_callbacks,
 ]
 
 

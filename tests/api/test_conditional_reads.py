@@ -9,6 +9,7 @@ a path parameter this module has no value for fails its test and says so."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,11 @@ _PARAMS = {
     "loan_id": "SELECT id FROM loans ORDER BY id",
     "serial_id": "SELECT id FROM part_serials ORDER BY id",
     "transfer_id": "SELECT id FROM stock_transfers ORDER BY id",
+    "event_type": "SELECT event_type FROM notification_rules ORDER BY event_type",
+    "callback_id": "SELECT id FROM callbacks ORDER BY id",
+    "plan_id": "SELECT id FROM contact_plans ORDER BY id",
+    # A survey link's token is signed: the survey's id here, its token made below.
+    "token": "SELECT id FROM surveys ORDER BY id",
 }
 # `{code}` means another table on each path.
 _CODES = {
@@ -123,6 +129,7 @@ async def loaded(
                 value = await conn.fetchval(sql + " LIMIT 1")
                 assert value is not None, f"the demo data has no row for {name}: {sql}"
                 values[name] = str(value)
+            values["token"] = await _survey_token(values["token"])
         finally:
             await conn.close()
         yield Loaded(admin=admin, values=values)
@@ -133,6 +140,17 @@ async def loaded(
             os.environ["DATA_DIR"] = before
         _settings_changed()
         await _empty(services["database_url"], _tables)
+
+
+async def _survey_token(survey_id: str) -> str:
+    from app.callbacks.models import Survey
+    from app.callbacks.service import tokens
+    from app.core.db import open_uow
+
+    async with open_uow() as uow:
+        survey = await uow.session.get(Survey, uuid.UUID(survey_id))
+        assert survey is not None
+        return tokens.sign(survey.id, survey.expires_at)
 
 
 def _settings_changed() -> None:

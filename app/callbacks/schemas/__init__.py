@@ -1,0 +1,1 @@
+"""Callbacks: schemas modules, one per area (policies, callbacks, plans, surveys)."""
