@@ -3,7 +3,7 @@
 
 They are `api_keys` rows that can never authenticate: inactive, and their `key_hash` is
 no SHA-256 hex digest, so no key hashes to it. The same rows, ids included, are frozen
-in `alembic/versions/0010_mail_both_ways_callbacks_surveys.py`; `ensure_identities` is
+in `alembic/versions/0011_mail_callback_defaults.py`; `ensure_identities` is
 for places that start without migrating (tests after a clean-up, the demo loader)."""
 
 from __future__ import annotations

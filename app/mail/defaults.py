@@ -1,8 +1,9 @@
 """The notification rules a new installation starts with: who hears of which notice.
 
 One rule per notice type (`rules.notice_type`), naming recipient roles (models.
-RECIPIENT_ROLES). `RULES` is plain data with fixed ids so that the lead can freeze the
-same rows into a migration, as the calendars are; `ensure_mail_defaults` inserts them
+RECIPIENT_ROLES). `RULES` is plain data with fixed ids, frozen into migration 0011
+(`alembic/versions/0011_mail_callback_defaults.py`) as the calendars are into 0003: a
+changed rule here needs a new migration. `ensure_mail_defaults` inserts them
 with ON CONFLICT DO NOTHING, so an operator's changes are never overwritten.
 
 Why these (DOMAIN 8, issue 12 item 1): the reporter hears of what he must act on or
