@@ -4,8 +4,9 @@ closed as unreachable when they are used up, and a silent resolved ticket closed
 business days after its resolution.
 
 `DEFAULT_POLICY` is the row itself (a plain constant, fixed id), frozen into migration
-0011 (`alembic/versions/0011_mail_callback_defaults.py`); `ensure_callback_defaults` inserts it with ON CONFLICT DO
-NOTHING, so an operator's edits to it are never overwritten."""
+0011 (`alembic/versions/0011_mail_callback_defaults.py`); `ensure_callback_defaults`
+inserts it with ON CONFLICT DO NOTHING, so an operator's edits to it are never
+overwritten."""
 
 from __future__ import annotations
 
