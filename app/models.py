@@ -20,6 +20,7 @@ from app.escalation.models import Escalation, EscalationNotice, EscalationPolicy
 from app.incidents.models import IncidentTicket, IncidentUpdate, MajorIncident
 from app.mail.models import (
     EmailDelivery,
+    EmailDeliveryAttempt,
     InboundMessage,
     MailSuppression,
     NotificationProfile,
@@ -74,6 +75,7 @@ __all__ = [
     "Customer",
     "Device",
     "EmailDelivery",
+    "EmailDeliveryAttempt",
     "Engineer",
     "EngineerSkill",
     "Escalation",

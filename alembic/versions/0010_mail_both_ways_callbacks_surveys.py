@@ -2,7 +2,7 @@
 
 Revision ID: 0010
 Revises: 0009
-Create Date: 2026-12-04 19:01:18.781356
+Create Date: 2026-12-04 19:12:13.111780
 """
 
 from collections.abc import Sequence
@@ -27,6 +27,7 @@ def upgrade() -> None:
     sa.Column('ticket_id', sa.Uuid(), nullable=True),
     sa.Column('ticket_number', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+    sa.Column('flood_key', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
     sa.Column('recipient_kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('recipient_id', sa.Uuid(), nullable=True),
     sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
@@ -61,7 +62,7 @@ def upgrade() -> None:
     op.create_index('ix_email_deliveries_due', 'email_deliveries', ['available_at', 'id'], unique=False, postgresql_where=sa.text("state IN ('queued', 'retrying', 'sending')"))
     op.create_index('ix_email_deliveries_state_id', 'email_deliveries', ['state', 'id'], unique=False)
     op.create_index('ix_email_deliveries_ticket', 'email_deliveries', ['ticket_id', 'created_at'], unique=False)
-    op.create_index('uq_email_deliveries_event_address', 'email_deliveries', ['outbox_id', 'address'], unique=True, postgresql_where=sa.text('outbox_id IS NOT NULL'))
+    op.create_index('uq_email_deliveries_event_address', 'email_deliveries', ['outbox_id', 'address'], unique=True, postgresql_where=sa.text("outbox_id IS NOT NULL AND address <> ''"))
     op.create_table('inbound_messages',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=998), nullable=False),
@@ -80,6 +81,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('message_id')
     )
     op.create_index('ix_inbound_messages_received', 'inbound_messages', ['received_at'], unique=False)
+    op.create_index('ix_inbound_messages_ticket', 'inbound_messages', ['ticket_id', 'from_address'], unique=False)
     op.create_table('mail_suppressions',
     sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
     sa.Column('hard_bounces', sa.Integer(), nullable=False),
@@ -115,11 +117,27 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index('uq_notification_subscriptions_key', 'notification_subscriptions', ['subject_kind', 'subject', 'event_type'], unique=True)
+    op.create_table('email_delivery_attempts',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('delivery_id', sa.Uuid(), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('resend', sa.Boolean(), nullable=False),
+    sa.Column('code', sa.Integer(), nullable=True),
+    sa.Column('reply', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+    sa.Column('server', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.CheckConstraint("outcome IN ('in_progress', 'sent', 'temporary', 'permanent', 'unknown', 'interrupted')", name='ck_email_delivery_attempts_outcome'),
+    sa.ForeignKeyConstraint(['delivery_id'], ['email_deliveries.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index('ix_email_delivery_attempts_delivery', 'email_delivery_attempts', ['delivery_id', 'started_at'], unique=False)
     op.create_table('notification_profiles',
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('subject_id', sa.Uuid(), nullable=False),
     sa.Column('calendar_id', sa.Uuid(), nullable=True),
     sa.Column('digest', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('emergency_group', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("digest IN ('off', 'hourly', 'daily')", name='ck_notification_profiles_digest'),
@@ -249,13 +267,16 @@ def downgrade() -> None:
     op.drop_table('contact_plans')
     op.drop_table('callback_policies')
     op.drop_table('notification_profiles')
+    op.drop_index('ix_email_delivery_attempts_delivery', table_name='email_delivery_attempts')
+    op.drop_table('email_delivery_attempts')
     op.drop_index('uq_notification_subscriptions_key', table_name='notification_subscriptions')
     op.drop_table('notification_subscriptions')
     op.drop_table('notification_rules')
     op.drop_table('mail_suppressions')
+    op.drop_index('ix_inbound_messages_ticket', table_name='inbound_messages')
     op.drop_index('ix_inbound_messages_received', table_name='inbound_messages')
     op.drop_table('inbound_messages')
-    op.drop_index('uq_email_deliveries_event_address', table_name='email_deliveries', postgresql_where=sa.text('outbox_id IS NOT NULL'))
+    op.drop_index('uq_email_deliveries_event_address', table_name='email_deliveries', postgresql_where=sa.text("outbox_id IS NOT NULL AND address <> ''"))
     op.drop_index('ix_email_deliveries_ticket', table_name='email_deliveries')
     op.drop_index('ix_email_deliveries_state_id', table_name='email_deliveries')
     op.drop_index('ix_email_deliveries_due', table_name='email_deliveries', postgresql_where=sa.text("state IN ('queued', 'retrying', 'sending')"))

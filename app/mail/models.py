@@ -97,8 +97,9 @@ class NotificationSubscription(SQLModel, table=True):
 
 
 class NotificationProfile(SQLModel, table=True):
-    """A recipient's calendar for quiet hours and a manager's digest choice; without one
-    the default business calendar applies and notices come one by one."""
+    """A recipient's calendar for quiet hours, a manager's digest choice and membership of
+    the emergency group; without one the default business calendar applies, notices come
+    one by one and the engineer is no member."""
 
     __tablename__ = "notification_profiles"
     __table_args__ = (
@@ -110,6 +111,8 @@ class NotificationProfile(SQLModel, table=True):
     subject_id: uuid.UUID = Field(primary_key=True)
     calendar_id: uuid.UUID | None = Field(default=None, foreign_key="calendars.id")
     digest: str = Field(default="off", max_length=8)
+    # A member of the emergency group (应急小组): hears of major incidents.
+    emergency_group: bool = Field(default=False)
     version: int = Field(default=1)
     updated_at: datetime = ts_field()
 
@@ -127,7 +130,9 @@ class EmailDelivery(SQLModel, table=True):
             "outbox_id",
             "address",
             unique=True,
-            postgresql_where=text("outbox_id IS NOT NULL"),
+            # A recipient without an address ('') is kept apart by its Message-ID, made
+            # from who he is rather than from the address he lacks.
+            postgresql_where=text("outbox_id IS NOT NULL AND address <> ''"),
         ),
         # The sender's query: what is due, oldest first.
         Index(
@@ -149,6 +154,9 @@ class EmailDelivery(SQLModel, table=True):
     ticket_id: uuid.UUID | None = Field(default=None)
     ticket_number: str | None = Field(default=None, max_length=20)
     role: str | None = Field(default=None, max_length=32)
+    # What a notice is about when it must reach an address once however often it is
+    # announced: an SLA target's level (`sla.warning:<clock>`, `escalation:<clock>:...`).
+    flood_key: str | None = Field(default=None, max_length=120)
     recipient_kind: str = Field(max_length=16)
     recipient_id: uuid.UUID | None = Field(default=None)
     address: str = Field(max_length=320, description="Lower-cased; '' when there is none.")
@@ -172,6 +180,37 @@ class EmailDelivery(SQLModel, table=True):
     sent_at: datetime | None = ts_field(nullable=True)
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
+
+
+ATTEMPT_OUTCOMES = (
+    "in_progress",  # marked before MAIL FROM; the sender has not recorded an answer yet
+    "sent",  # DATA accepted (`reply` holds the server's answer, often its queue id)
+    "temporary",  # a 4xx answer, or the connection lost before DATA: not handed over
+    "permanent",  # a 5xx answer, or a message SMTP cannot carry (the address)
+    "unknown",  # no answer after the body went out (time-out, connection lost)
+    "interrupted",  # left in progress by a worker that died; found by the next claim
+)
+
+
+class EmailDeliveryAttempt(SQLModel, table=True):
+    """One try at handing a delivery to the SMTP server: when, with what answer. Written
+    in the same statements that move the delivery, so it costs no round trip of its own."""
+
+    __tablename__ = "email_delivery_attempts"
+    __table_args__ = (
+        enum_check("outcome", ATTEMPT_OUTCOMES, "ck_email_delivery_attempts_outcome"),
+        Index("ix_email_delivery_attempts_delivery", "delivery_id", "started_at"),
+    )
+
+    id: uuid.UUID = id_field()
+    delivery_id: uuid.UUID = Field(foreign_key="email_deliveries.id", ondelete="CASCADE")
+    started_at: datetime = ts_field()
+    finished_at: datetime | None = ts_field(nullable=True)
+    outcome: str = Field(default="in_progress", max_length=12)
+    resend: bool = Field(default=False, description="A send again after an unrecorded try.")
+    code: int | None = Field(default=None, description="The SMTP reply code, when one came.")
+    reply: str | None = Field(default=None, max_length=1000)
+    server: str = Field(default="", max_length=300, description="host:port it went to.")
 
 
 class MailSuppression(SQLModel, table=True):
@@ -198,6 +237,9 @@ class InboundMessage(SQLModel, table=True):
         enum_check("source", INBOUND_SOURCES, "ck_inbound_messages_source"),
         enum_check("outcome", INBOUND_OUTCOMES, "ck_inbound_messages_outcome"),
         Index("ix_inbound_messages_received", "received_at"),
+        # A ticket's mails (the admin list by ticket) and who already wrote to it: a
+        # reply matched only by its subject is taken from those addresses.
+        Index("ix_inbound_messages_ticket", "ticket_id", "from_address"),
     )
 
     id: uuid.UUID = id_field()

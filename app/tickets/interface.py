@@ -14,6 +14,7 @@ from app.tickets.repository import get, get_any, get_for_update, owner_branch
 from app.tickets.schemas import CommentCreate, TicketCreate, TicketOut
 from app.tickets.service import (
     act,
+    add_attachment,
     add_comment,
     allowed_actions,
     create,
@@ -40,6 +41,7 @@ __all__ = [
     "TicketCreate",
     "TicketOut",
     "act",
+    "add_attachment",
     "add_comment",
     "allowed_actions",
     "create",
