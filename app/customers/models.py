@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from app.core.columns import enum_check, id_field, ts_field
@@ -36,6 +36,12 @@ class Contact(SQLModel, table=True):
     __table_args__ = (
         enum_check("language", LANGUAGES, "ck_contacts_language"),
         Index("ix_contacts_customer_id_id", "customer_id", "id"),
+        # Mail in finds the contact who owns a sender's address (case-insensitively).
+        Index(
+            "ix_contacts_email_lower",
+            text("lower(email)"),
+            postgresql_where=text("email IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = id_field()
