@@ -1,4 +1,5 @@
-"""`supportline` console command: serve | worker | migrate | create-api-key | openapi | demo | dev."""
+"""`supportline` console command: serve | worker | migrate | create-api-key | openapi | demo |
+mail-in | stock-check | dev."""
 
 from __future__ import annotations
 
@@ -143,6 +144,7 @@ class DevRun:
     services: EmbeddedServices | None = None
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     stop_signal: list[int] = field(default_factory=list)
+    mail_sink: Any = None  # app.mail.devsink.DevMailSink, when SMTP_HOST is unset
 
     @property
     def base(self) -> str:
@@ -173,6 +175,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     run.services = EmbeddedServices()
     try:
         _dev_start_services(run, data_dir)
+        _dev_start_mail_sink(run, data_dir)
         if run.stop_signal or not _dev_cli(run, "migrate") or not _dev_cli(run, "demo"):
             return 0 if run.stop_signal else 1
         _dev_start_children(run)
@@ -198,6 +201,19 @@ def _dev_start_services(run: DevRun, data_dir: Path) -> None:
     run.env = dict(os.environ)
     run.env.setdefault("LOG_JSON", "false")
     run.env["DATA_DIR"] = str(data_dir)
+
+
+def _dev_start_mail_sink(run: DevRun, data_dir: Path) -> None:
+    """Without SMTP_HOST, an SMTP sink in this process keeps the demo centre's mail in a
+    Maildir (DATA_DIR/mail); the API and the worker send to it."""
+    if os.environ.get("SMTP_HOST"):
+        return
+    from app.mail.devsink import DevMailSink
+
+    run.mail_sink = DevMailSink(data_dir / "mail")
+    run.mail_sink.start()
+    run.env.update(SMTP_HOST=run.mail_sink.host, SMTP_PORT=str(run.mail_sink.port),
+                   SMTP_SECURITY="none")  # fmt: skip
 
 
 def _dev_cli(run: DevRun, *cli_args: str) -> bool:
@@ -233,12 +249,16 @@ def _dev_wait_started(run: DevRun) -> int | None:
 
 def _dev_print_running(run: DevRun, keys_file: Path) -> None:
     base = run.base
+    sink = run.mail_sink
+    mail = (f"  Mail:      {sink.path} (Maildir: a file per message in new/;"
+            f" SMTP {sink.host}:{sink.port})\n") if sink else ""  # fmt: skip
     print(
         f"\n  Supportline is running.\n"
         f"  API docs:  {base}/docs\n"
         f"  OpenAPI:   {base}/openapi.json\n"
         f"  Ready:     {base}/readyz\n"
         f"  Demo keys: {keys_file}\n"
+        f"{mail}"
         f"  Ctrl-C stops the API, the worker and the embedded servers.\n",
         flush=True,
     )
@@ -271,8 +291,22 @@ def _dev_shutdown(run: DevRun) -> None:
             p.wait()
     if services is not None:
         services.stop()
+    if run.mail_sink is not None:
+        run.mail_sink.stop()
     if run.procs or embedded:
         print("Stopped.", flush=True)
+
+
+def cmd_mail_in(args: argparse.Namespace) -> int:
+    """The LMTP listener for inbound mail (Postfix, an Exchange connector), until
+    SIGTERM or SIGINT."""
+    from app import models  # noqa: F401  (complete metadata before the first query)
+    from app.core.config import get_settings
+    from app.mail.inbound import lmtp
+
+    settings = get_settings()
+    asyncio.run(lmtp.run(args.host or settings.mail_in_host, args.port or settings.mail_in_port))
+    return 0
 
 
 def cmd_stock_check(args: argparse.Namespace) -> int:
@@ -334,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="load demo data once (a Chinese support centre)")
     p.add_argument("--force", action="store_true")
     p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("mail-in", help="run the LMTP listener for inbound mail")
+    p.add_argument("--host", default=None, help="default: MAIL_IN_HOST")
+    p.add_argument("--port", type=int, default=None, help="default: MAIL_IN_PORT")
+    p.set_defaults(fn=cmd_mail_in)
 
     p = sub.add_parser("stock-check", help="recompute every stock balance from the ledger")
     p.set_defaults(fn=cmd_stock_check)

@@ -44,6 +44,24 @@ TIMER_LAG = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
 JOB_FAILURES = Counter("supportline_job_failures_total", "Worker job failures", ["job"])
+MAIL_SENT = Counter("supportline_mail_sent_total", "E-mails accepted by SMTP", ["event_type"])
+MAIL_FAILED = Counter(
+    "supportline_mail_failures_total",
+    "E-mail attempts that failed (outcome: temporary, permanent, unknown; final: dead)",
+    ["outcome", "final"],
+)
+MAIL_RESENT = Counter(
+    "supportline_mail_resent_total", "E-mails sent again after an attempt without a record"
+)
+MAIL_SMTP_ERRORS = Counter(
+    "supportline_mail_smtp_errors_total",
+    "SMTP sessions that could not be opened (refused, time-out, TLS, AUTH)",
+)
+MAIL_LAG = Histogram(
+    "supportline_mail_lag_seconds",
+    "From when an e-mail was due (written, or the end of its quiet hours) to its acceptance",
+    buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600),
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -26,8 +26,6 @@ async def consume(uow: UnitOfWork, message: OutboxMessage) -> None:
     if written and any(d.state == "queued" and d.available_at <= now for d in plan.deliveries):
         # Sent now rather than at the sender's next tick (held mails wait for the cron).
         jobs.wake_after_commit(uow)
-        # Send at once after the drain commits, not at the sender's next tick (jobs.py).
-        jobs.wake_after_commit(uow)
 
 
 consume.consumer_name = "mail"  # type: ignore[attr-defined]
