@@ -56,6 +56,7 @@ _PARAMS = {
     "event_type": "SELECT event_type FROM notification_rules ORDER BY event_type",
     "callback_id": "SELECT id FROM callbacks ORDER BY id",
     "plan_id": "SELECT id FROM contact_plans ORDER BY id",
+    "delivery_id": "SELECT id FROM email_deliveries ORDER BY id",
     # A survey link's token is signed: the survey's id here, its token made below.
     "token": "SELECT id FROM surveys ORDER BY id",
 }
@@ -122,6 +123,14 @@ async def loaded(
                 headers=admin,
             )
             assert r.status_code == 201, r.text
+        # What a worker does next: the e-mail consumer writes the demo's deliveries.
+        from app.outbox.dispatcher import Dispatcher, load_configured_consumers
+        from app.outbox.drain import drain_once
+
+        dispatcher = Dispatcher()
+        load_configured_consumers(into=dispatcher)
+        while await drain_once(500, dispatcher):
+            pass
         conn = await asyncpg.connect(_dsn(services["database_url"]))
         try:
             values = {}
