@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -235,6 +236,18 @@ def _dev_start_children(run: DevRun) -> None:
     serve = [py, "-m", "app.cli", "serve", "--host", run.host, "--port", str(run.port)]
     run.procs.append(subprocess.Popen(serve, env=run.env))
     run.procs.append(subprocess.Popen([py, "-m", "app.cli", "worker"], env=run.env))
+    # Mail in (LMTP) as an MTA would deliver to it; on a free port unless MAIL_IN_PORT is
+    # set, so a second `make run` or a busy 8024 does not stop the others.
+    if "MAIL_IN_PORT" not in run.env:
+        run.env["MAIL_IN_PORT"] = str(_free_port())
+    mail_in = [py, "-m", "app.cli", "mail-in", "--port", run.env["MAIL_IN_PORT"]]
+    run.procs.append(subprocess.Popen(mail_in, env=run.env))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _dev_wait_started(run: DevRun) -> int | None:
@@ -242,7 +255,7 @@ def _dev_wait_started(run: DevRun) -> int | None:
     we were told to stop)."""
     while not run.stop_signal and not _wait_ready(f"{run.base}/readyz", run.procs, timeout=1.0):
         if not run.stop_signal and any(p.poll() is not None for p in run.procs):
-            print("The API or the worker exited during start-up.", file=sys.stderr)
+            print("The API, the worker or mail-in exited during start-up.", file=sys.stderr)
             return 1
     return 0 if run.stop_signal else None
 
@@ -252,6 +265,7 @@ def _dev_print_running(run: DevRun, keys_file: Path) -> None:
     sink = run.mail_sink
     mail = (f"  Mail:      {sink.path} (Maildir: a file per message in new/;"
             f" SMTP {sink.host}:{sink.port})\n") if sink else ""  # fmt: skip
+    mail += f"  Mail in:   LMTP on 127.0.0.1:{run.env.get('MAIL_IN_PORT')} (supportline mail-in)\n"
     print(
         f"\n  Supportline is running.\n"
         f"  API docs:  {base}/docs\n"
@@ -259,7 +273,7 @@ def _dev_print_running(run: DevRun, keys_file: Path) -> None:
         f"  Ready:     {base}/readyz\n"
         f"  Demo keys: {keys_file}\n"
         f"{mail}"
-        f"  Ctrl-C stops the API, the worker and the embedded servers.\n",
+        f"  Ctrl-C stops the API, the worker, mail-in and the embedded servers.\n",
         flush=True,
     )
 
@@ -269,7 +283,7 @@ def _dev_watch(run: DevRun) -> int:
     while not run.stop_signal and all(p.poll() is None for p in run.procs):
         time.sleep(0.3)
     if not run.stop_signal:
-        print("The API or the worker exited; stopping.", file=sys.stderr)
+        print("The API, the worker or mail-in exited; stopping.", file=sys.stderr)
         return 1
     return 0
 

@@ -79,7 +79,7 @@ async def test_resolve_schedules_the_callback_survey_and_silence_close(
     body = r.json()
     assert body["ticket_id"] == t["id"] and body["max_attempts"] == 3
     assert body["history"] == [] and body["overdue"] is False
-    assert r.headers["etag"] == 'W/"1"'
+    assert r.headers["etag"] == 'W/"1.3"'  # the version, and the policy's max_attempts
 
 
 @pytest.mark.parametrize(
@@ -305,7 +305,7 @@ async def test_reassign_and_reschedule_with_if_match(
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["agent_id"] == str(desk.agent2_id) and body["due_at"] == "2026-10-09T06:00:00Z"
-    assert body["version"] == 2 and r.headers["etag"] == 'W/"2"'
+    assert body["version"] == 2 and r.headers["etag"] == 'W/"2.3"'
     assert (await timer(OVERDUE, cb["id"]))["due_at"] == sh(2026, 10, 9, 15)  # type: ignore[index]
     types = [e["type"] for e in await events_of(client, admin, t["id"], "callback.")]
     assert types == ["callback.scheduled", "callback.reassigned", "callback.rescheduled"]

@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from pydantic import AwareDatetime
 
 from app.access.deps import Idem, require
 from app.callbacks.schemas.callbacks import (
@@ -16,6 +15,7 @@ from app.callbacks.schemas.callbacks import (
     CallbackOut,
     CallbackUpdate,
 )
+from app.callbacks.schemas.instants import Instant
 from app.callbacks.service import callbacks as service
 from app.core.db import UoW
 from app.core.errors import problem_responses
@@ -29,9 +29,17 @@ Paging = Annotated[CodePageParams, Depends(code_page_params)]
 IfMatch = Annotated[
     str | None, Header(description="ETag from a previous read; 412 when the callback changed.")
 ]
-DueBefore = Annotated[
-    AwareDatetime | None, Query(description="Only callbacks due before this instant.")
-]
+
+
+def _tag(out: CallbackOut) -> tuple[int, str]:
+    """The ETag's version and variant: `max_attempts` (the customer's policy) and `overdue`
+    (the clock) change the answer without a new version of the row, so they are the
+    variant, and a copy cached with If-None-Match is not kept past them (If-Match reads
+    the version only)."""
+    return out.version, f"{out.max_attempts}{'o' if out.overdue else ''}"
+
+
+DueBefore = Annotated[Instant | None, Query(description="Only callbacks due before this instant.")]
 State = Annotated[
     Literal["open", "done", "cancelled"] | None, Query(description="Any state when absent.")
 ]
@@ -93,7 +101,7 @@ async def get_callback(
     callback_id: uuid.UUID, principal: Worker, uow: UoW, response: Response
 ) -> CallbackDetail:
     out = await service.view(uow, principal, callback_id)
-    set_etag(response, out.version)
+    set_etag(response, *_tag(out))
     return out
 
 
@@ -113,7 +121,7 @@ async def update_callback(
     if_match: IfMatch = None,
 ) -> CallbackDetail:
     out = await service.update(uow, principal, callback_id, body, if_match)
-    set_etag(response, out.version)
+    set_etag(response, *_tag(out))
     return out
 
 
@@ -130,4 +138,4 @@ async def record_callback_attempt(  # type: ignore[no-untyped-def]
     callback_id: uuid.UUID, body: CallbackAttemptIn, principal: Worker, uow: UoW, idem: Idem
 ):
     out = await service.record_attempt(uow, principal, callback_id, body)
-    return await idem.respond(out, 201, {"ETag": etag_for(out.version)})
+    return await idem.respond(out, 201, {"ETag": etag_for(*_tag(out))})

@@ -7,8 +7,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from app.callbacks.schemas.instants import Instant
 from app.core.inputs import InputModel, Text
 from app.core.outputs import OutputModel
 
@@ -133,7 +134,5 @@ class CallbackUpdate(InputModel):
     agent_id: uuid.UUID | None = Field(
         None, description="Who calls (an identity that makes callbacks); null: anyone."
     )
-    due_at: AwareDatetime | None = Field(
-        None, description="A new due time, from now to 365 days ahead."
-    )
+    due_at: Instant | None = Field(None, description="A new due time, from now to 365 days ahead.")
     note: Text | None = Field(None, max_length=4000)

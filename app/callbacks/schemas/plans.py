@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from app.callbacks.schemas.instants import Instant
 from app.core.inputs import InputModel, Text
 from app.core.outputs import OutputModel
 
@@ -38,7 +39,7 @@ class ContactPlanCreate(InputModel):
         None, description="Who calls (an identity that makes callbacks); null: anyone."
     )
     every_weeks: int = Field(ge=1, le=52)
-    first_due_at: AwareDatetime = Field(
+    first_due_at: Instant = Field(
         description="The first call, from now to 365 days ahead; the next ones follow "
         "every `every_weeks` weeks at the same time (a day off moves a call, not the plan)."
     )
@@ -56,7 +57,7 @@ class ContactPlanUpdate(InputModel):
     contact_id: uuid.UUID | None = None
     agent_id: uuid.UUID | None = None
     every_weeks: int | None = Field(None, ge=1, le=52)
-    next_due_at: AwareDatetime | None = Field(None, description="From now to 365 days ahead.")
+    next_due_at: Instant | None = Field(None, description="From now to 365 days ahead.")
     active: bool | None = Field(None, description="false: no further calls are planned.")
     note: Text | None = Field(None, max_length=4000)
 

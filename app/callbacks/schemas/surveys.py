@@ -39,5 +39,7 @@ class SurveyAnswer(InputModel):
         json_schema_extra={"example": {"rating": 5, "comment": "工程师响应及时, 问题彻底解决"}},
     )
 
-    rating: int = Field(ge=1, le=5, description="1 (poor) to 5 (excellent).")
+    # Strict: a public page's answer is a JSON integer; `true` or "5" is a client's
+    # mistake, not a rating (lax, `true` was taken as 1, poor).
+    rating: int = Field(ge=1, le=5, strict=True, description="1 (poor) to 5 (excellent).")
     comment: Text | None = Field(None, max_length=4000)

@@ -29,6 +29,11 @@ def at_local(cal: CalendarSpec, day: date, clock: time) -> datetime:
     return datetime.combine(day, clock, ZoneInfo(cal.tz)).astimezone(UTC)
 
 
+def has_business_day(cal: CalendarSpec, at: datetime) -> bool:
+    """Whether the calendar has working time within MAX_SEARCH_DAYS after `at`."""
+    return between(cal, at, at + timedelta(days=MAX_SEARCH_DAYS)) > timedelta(0)
+
+
 def is_business_day(cal: CalendarSpec, day: date) -> bool:
     start = at_local(cal, day, time(0))
     return between(cal, start, at_local(cal, day + _ONE_DAY, time(0))) > timedelta(0)
@@ -49,10 +54,19 @@ def nth_business_day_after(cal: CalendarSpec, day: date, n: int) -> date:
     return day
 
 
+def next_working(cal: CalendarSpec, at: datetime) -> datetime:
+    """The first working instant at or after `at`; ValueError beyond MAX_SEARCH_DAYS, as
+    the day searches (a call is not retried, nor planned, more than a year ahead)."""
+    found = next_working_instant(cal, at)
+    if found - at > timedelta(days=MAX_SEARCH_DAYS):
+        raise ValueError(f"calendar has no working time within {MAX_SEARCH_DAYS} days of {at}")
+    return found
+
+
 def slot(cal: CalendarSpec, day: date, clock: time) -> datetime:
     """`clock` on `day`, or the next working instant when that is not working time (a
     10:00 callback on a day whose hours start at 13:00 is due at 13:00)."""
-    return next_working_instant(cal, at_local(cal, day, clock))
+    return next_working(cal, at_local(cal, day, clock))
 
 
 def callback_due(
@@ -74,17 +88,23 @@ def callback_due(
 def silence_due(cal: CalendarSpec, resolved_at: datetime, days: int) -> datetime:
     """When a silent resolved ticket closes: the resolution's local time of day on the
     `days`-th business day after its date (resolved Wednesday 15:00, three business
-    days, no holiday: Monday 15:00), so the reporter has `days` whole business days."""
+    days, no holiday: Monday 15:00), so the reporter has `days` whole business days.
+    A resolution on a day off counts from the start of the next business day (resolved
+    Saturday noon: Monday, Tuesday and Wednesday are the reporter's, and the close comes
+    at Thursday 00:00), else a weekend would take part of a business day away."""
     zone = ZoneInfo(cal.tz)
     local = resolved_at.astimezone(zone)
-    day = nth_business_day_after(cal, local.date(), days)
-    return datetime.combine(day, local.time(), zone).astimezone(UTC)
+    start, clock = local.date(), local.time()
+    if not is_business_day(cal, start):
+        start, clock = business_day_on_or_after(cal, start), time(0)
+    day = nth_business_day_after(cal, start, days)
+    return datetime.combine(day, clock, zone).astimezone(UTC)
 
 
 def retry_due(cal: CalendarSpec, now: datetime, minutes: int) -> datetime:
     """The next try after no answer: `minutes` later, moved to the next working instant
     when that falls outside working hours (nobody calls a customer at 20:00)."""
-    return next_working_instant(cal, now + timedelta(minutes=minutes))
+    return next_working(cal, now + timedelta(minutes=minutes))
 
 
 def on_business_day(cal: CalendarSpec, at: datetime) -> datetime:
@@ -95,7 +115,7 @@ def on_business_day(cal: CalendarSpec, at: datetime) -> datetime:
         return at.astimezone(UTC)
     local = at.astimezone(ZoneInfo(cal.tz))
     if is_business_day(cal, local.date()):
-        return next_working_instant(cal, at)
+        return next_working(cal, at)
     return slot(cal, business_day_on_or_after(cal, local.date()), local.time())
 
 

@@ -106,10 +106,11 @@ async def schedule_resolution(
     uow: UnitOfWork, ticket: Ticket, policy: CallbackPolicy, at: datetime
 ) -> Callback:
     """The resolution's callback, due by the policy in its calendar."""
-    cal = await policies.calendar(uow, policy)
-    resolved = ticket.resolved_at or at
-    due = business.callback_due(cal, resolved, policy.after_business_days,
-                                policies.local_time(policy))  # fmt: skip
+    resolved, days = ticket.resolved_at or at, policy.after_business_days
+    clock = policies.local_time(policy)
+    due = await policies.in_calendar(
+        uow, policy, lambda cal: business.callback_due(cal, resolved, days, clock)
+    )
     cb = Callback(reason="resolution", ticket_id=ticket.id, branch_id=ticket.branch_id,
                   customer_id=ticket.customer_id, contact_id=ticket.contact_id,
                   agent_id=await default_agent(uow, ticket), due_at=due, created_at=at,
@@ -306,8 +307,10 @@ async def _after_call(uow: UnitOfWork, cb: Callback, policy: CallbackPolicy, out
                       now: datetime) -> str | None:  # fmt: skip
     """The callback's state after this call; its ending outcome, or None (tried again)."""
     if outcome == "no_answer" and cb.attempts < policy.max_attempts:
-        cal = await policies.calendar(uow, policy)
-        cb.due_at = business.retry_due(cal, now, policy.retry_minutes)
+        minutes = policy.retry_minutes
+        cb.due_at = await policies.in_calendar(
+            uow, policy, lambda cal: business.retry_due(cal, now, minutes)
+        )
         cb.overdue_at = None
         cb.version += 1
         cb.updated_at = now

@@ -142,8 +142,11 @@ async def update(uow: UnitOfWork, principal: Principal, plan_id: uuid.UUID,
         return _out(plan)
     for name, value in changes.items():
         setattr(plan, name, value)
-    if plan.active and "next_due_at" not in changes:
-        _roll_forward(plan, now)  # reactivated after a pause: the next date of its grid
+    # Reactivated after a pause: the next date of its grid. Only then: an active plan
+    # whose date passed is owed that call (its timer fires late, the workers were
+    # down), and an edit of its note or agent must not skip it.
+    if changes.get("active") is True and "next_due_at" not in changes:
+        _roll_forward(plan, now)
     plan.version += 1
     plan.updated_at = now
     await repo.flush(uow)
@@ -164,9 +167,11 @@ async def due(uow: UnitOfWork, plan_id: uuid.UUID, now: datetime) -> datetime | 
         return None
     if now < plan.next_due_at - LEAD:
         return plan.next_due_at - LEAD  # moved later meanwhile
-    policy = await policies.effective(uow, plan.customer_id)
-    cal = await policies.calendar(uow, policy)
-    await calls.schedule_plan_call(uow, plan, business.on_business_day(cal, plan.next_due_at), now)
+    policy, planned = await policies.effective(uow, plan.customer_id), plan.next_due_at
+    call_at = await policies.in_calendar(
+        uow, policy, lambda cal: business.on_business_day(cal, planned)
+    )
+    await calls.schedule_plan_call(uow, plan, call_at, now)
     step = timedelta(weeks=plan.every_weeks)
     plan.next_due_at += step
     while plan.next_due_at - LEAD <= now:  # missed whole periods: skip them

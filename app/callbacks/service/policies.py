@@ -5,12 +5,21 @@ The policy is read when it is used: at the resolution for the callback's due tim
 the silence close (those stay as scheduled if the policy changes later), at each
 unanswered try for the retry and the attempts left. A customer's own policy is a whole
 policy (PUT replaces every field), not a set of overrides, so what applies is always
-one row that can be read in full."""
+one row that can be read in full.
+
+A policy's calendar must have business days: a PUT naming one without any in the next
+`business.MAX_SEARCH_DAYS` days is refused, and a calendar emptied after a policy named
+it (its weekly hours or dated overrides changed) makes the rules fall back to the
+default calendar, with a warning, instead of failing the resolution or the call that
+needs them."""
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from datetime import time
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +30,7 @@ from app.callbacks.defaults import DEFAULT_POLICY
 from app.callbacks.models import CallbackPolicy
 from app.callbacks.repository import policies as repo
 from app.callbacks.schemas.policies import CallbackPolicyIn, CallbackPolicyOut
+from app.callbacks.service import business
 from app.core.clock import get_clock
 from app.core.db import UnitOfWork
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -29,6 +39,8 @@ from app.core.security import Principal
 from app.customers import service as customers
 
 INHERITED_VERSION = 0  # the ETag version of a customer's answer when the default applies
+log = logging.getLogger("supportline.callbacks")
+T = TypeVar("T")
 
 
 async def effective(uow: UnitOfWork, customer_id: uuid.UUID) -> CallbackPolicy:
@@ -44,6 +56,25 @@ async def calendar(uow: UnitOfWork, policy: CallbackPolicy) -> CalendarSpec:
     if spec is None:
         raise RuntimeError(f"callback policy {policy.id}: its calendar is gone")
     return spec
+
+
+async def in_calendar(
+    uow: UnitOfWork, policy: CallbackPolicy, rule: Callable[[CalendarSpec], T]
+) -> T:
+    """`rule` (a business-day computation of `business`) in the policy's calendar, or in
+    the default calendar when the policy's has no business day where the rule looks
+    (`business` raises ValueError rather than search forever)."""
+    cal = await calendar(uow, policy)
+    try:
+        return rule(cal)
+    except ValueError:
+        found = await calendars.specs(uow, [CALENDAR_CN_5X8])
+        fallback = found.get(CALENDAR_CN_5X8)
+        if fallback is None or policy.calendar_id == CALENDAR_CN_5X8:
+            raise
+        log.warning("callback policy %s: calendar %s has no business day; the default "
+                    "calendar is used", policy.id, policy.calendar_id)  # fmt: skip
+        return rule(fallback)
 
 
 def local_time(policy: CallbackPolicy) -> time:
@@ -72,8 +103,12 @@ async def get_default(uow: UnitOfWork) -> CallbackPolicyOut:
 
 
 async def _check_calendar(uow: UnitOfWork, calendar_id: uuid.UUID) -> None:
-    if calendar_id not in await calendars.specs(uow, [calendar_id]):
+    cal = (await calendars.specs(uow, [calendar_id])).get(calendar_id)
+    if cal is None:
         raise Unprocessable("calendar_id does not name a calendar.", field="calendar_id")
+    if not business.has_business_day(cal, get_clock().now()):
+        raise Unprocessable(f"calendar_id names a calendar without a business day in the "
+                            f"next {business.MAX_SEARCH_DAYS} days.", field="calendar_id")  # fmt: skip
 
 
 def _apply(row: CallbackPolicy, body: CallbackPolicyIn) -> None:

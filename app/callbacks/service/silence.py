@@ -27,9 +27,10 @@ CLOSE_REASON = "closed_by_silence"
 
 
 async def schedule(uow: UnitOfWork, ticket: Ticket, policy: CallbackPolicy, at: datetime) -> None:
-    cal = await policies.calendar(uow, policy)
-    days = policy.silence_business_days
-    due = business.silence_due(cal, ticket.resolved_at or at, days)
+    days, resolved = policy.silence_business_days, ticket.resolved_at or at
+    due = await policies.in_calendar(
+        uow, policy, lambda cal: business.silence_due(cal, resolved, days)
+    )
     await timers.schedule(uow, SILENCE_TIMER, ticket.id, due)
     data = {"due_at": due.isoformat(), "business_days": days,
             "calendar_id": str(policy.calendar_id)}  # fmt: skip
