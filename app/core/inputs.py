@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Annotated, Any, cast
 from urllib.parse import parse_qsl
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, GetCoreSchemaHandler
+from pydantic import AfterValidator, BaseModel, GetCoreSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from starlette.routing import BaseRoute
 from starlette.types import Scope
@@ -169,6 +170,26 @@ _TRANSPARENT = {
 _FIELDS = {"model-field", "typed-dict-field", "dataclass-field"}
 
 
+def _in_utc_range(value: datetime) -> datetime:
+    """An aware instant that exists in UTC: `9999-12-31T23:59:59-14:00` is valid ISO 8601
+    but falls in year 10000 once in UTC, where every later `astimezone` (and asyncpg)
+    fails with a 500. Refused here, with the field named, for every model at once."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise PydanticCustomError(
+                "datetime_range", "The instant is out of range once in UTC (years 1 to 9999)."
+            ) from None
+    return value
+
+
+_OURS_DATETIME = id(_in_utc_range)
+
+# The same rule for an instant read by no model (a plain query parameter).
+Instant = Annotated[datetime, AfterValidator(_in_utc_range)]
+
+
 def _harden(node: Any, required: bool = False) -> Any:
     """The schema `node` with the text rules applied (in place where it can be)."""
     if not isinstance(node, dict):
@@ -180,9 +201,11 @@ def _harden(node: Any, required: bool = False) -> Any:
         return core_schema.no_info_before_validator_function(_CHECKERS[(mark, needed)], node)
     if kind == "any":
         return core_schema.no_info_after_validator_function(_free_form, node)
+    if kind == "datetime":
+        return core_schema.no_info_after_validator_function(_in_utc_range, node)
     if kind in ("function-before", "function-after"):
         fn = node.get("function", {}).get("function")
-        if id(fn) in _OURS or id(fn) == _FREE_FORM_ID:
+        if id(fn) in _OURS or id(fn) in (_FREE_FORM_ID, _OURS_DATETIME):
             return node  # hardened already (a nested model seen again)
     if kind in _FIELDS:
         inner = node["schema"]

@@ -447,3 +447,54 @@ def test_texts_pass_unchanged() -> None:
     text = "核心交换机 «quoted» 😀 \u00a0 \t\n end "
     m = _Attributes.model_validate({"name": " 名 ", "notes": text, "attributes": {"a": text}})
     assert m.name == " 名 " and m.notes == text and m.attributes == {"a": text}
+
+
+def _is_instant(spec: dict[str, Any], schema: dict[str, Any], path: tuple[str | int, ...]) -> bool:
+    node: Any = schema
+    for step in path:
+        node = _resolve(spec, node)
+        node = node["items"] if isinstance(step, int) else node.get("properties", {}).get(step, {})
+    return _resolve(spec, node).get("format") == "date-time"
+
+
+# Valid ISO 8601, but year 10000 (or 0) once in UTC: Python's astimezone overflows.
+_BEYOND_UTC = ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00")
+
+
+async def test_every_instant_out_of_range_in_utc_is_a_422(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    world: World,
+    services: dict[str, str],
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    before = await _counts(services)
+    checked = 0
+    for method, path, op in _operations(spec):
+        url = _fill(path, op)
+        content = op.get("requestBody", {}).get("content", {})
+        if "application/json" in content:
+            schema = _resolve(spec, content["application/json"]["schema"])
+            example = schema.get("example") or {}
+            for field in _string_paths(spec, schema, ()):
+                if not _is_instant(spec, schema, field):
+                    continue
+                for value in _BEYOND_UTC:
+                    body = _put(example, field, value)
+                    r = await client.request(
+                        method, url, content=_send(body), headers={**admin, **JSON}
+                    )
+                    assert r.status_code < 500, (method, path, field, r.text)
+                    checked += 1
+        for p in op.get("parameters", []):
+            if p["in"] == "query" and _resolve(spec, p.get("schema", {})).get("format") == (
+                "date-time"
+            ):
+                for value in _BEYOND_UTC:
+                    r = await client.request(
+                        method, url, params={p["name"]: value}, headers=admin
+                    )
+                    assert r.status_code < 500, (method, path, p["name"], r.text)
+                    checked += 1
+    assert checked > 20, checked
+    assert await _counts(services) == before

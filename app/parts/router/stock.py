@@ -4,7 +4,6 @@ their levels, stock as of an instant, serials and where they are."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -12,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import BadRequest, problem_responses
+from app.core.inputs import Instant
 from app.core.pagination import Page, PageParams, decode_code_cursor, encode_cursor, page_params
 from app.core.security import Permission, Principal
 from app.parts.schemas.stock import (
@@ -182,7 +182,7 @@ async def set_levels(
             responses=_READ_ERRORS)  # fmt: skip
 async def part_stock(
     part_id: uuid.UUID, principal: Reader, uow: UoW,
-    as_of: Annotated[datetime | None, Query(description="An instant (RFC 3339).")] = None,
+    as_of: Annotated[Instant | None, Query(description="An instant (RFC 3339).")] = None,
     warehouse_id: uuid.UUID | None = None,
 ) -> Response | PartStockOut:  # fmt: skip
     if as_of is None:
@@ -210,8 +210,8 @@ async def list_movements(
     serial_id: uuid.UUID | None = None,
     ticket_id: uuid.UUID | None = None,
     kind: Annotated[str | None, Query(max_length=20, pattern="^[a-z_]+$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int | None, Query(ge=1, description="Page size.")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[MovementOut]:  # fmt: skip
@@ -242,7 +242,7 @@ async def find_serials(
     principal: Reader, uow: UoW,
     serial: Annotated[str, Query(min_length=1, max_length=100, description="Exact serial.")],
     part_id: uuid.UUID | None = None,
-    as_of: datetime | None = None,
+    as_of: Instant | None = None,
     history: bool = False,
 ) -> SerialList:  # fmt: skip
     return SerialList(items=await service.find_serials(uow, serial, part_id, as_of, history))
@@ -253,6 +253,6 @@ async def find_serials(
             response_model=SerialOut, responses=_READ_ERRORS)  # fmt: skip
 async def get_serial(
     serial_id: uuid.UUID, principal: Reader, uow: UoW,
-    as_of: datetime | None = None, history: bool = False,
+    as_of: Instant | None = None, history: bool = False,
 ) -> SerialOut:  # fmt: skip
     return await service.get_serial(uow, serial_id, as_of, history)
