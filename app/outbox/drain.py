@@ -6,10 +6,12 @@ One call of `drain_once()` is one transaction:
    LIMIT n FOR UPDATE SKIP LOCKED`. Rows another drain holds are skipped, not waited
    for, so any number of drains (cron ticks, several workers) run side by side and never
    take the same row; none of them needs an advisory lock.
-2. Each row is dispatched in a SAVEPOINT (and each consumer in a SAVEPOINT of its own,
-   see `app.outbox.dispatcher`). Success marks it delivered; a failure rolls back the
-   failed consumer's writes, counts the attempt, stores the error and pushes
-   `available_at` back by an exponential backoff with jitter; after
+2. The consumers with a batch handler get the batch's rows they want at once, each row
+   still with its own receipt (a failed batch is dispatched again row by row, see
+   `app.outbox.dispatcher`); then each row is dispatched in a SAVEPOINT to the other
+   consumers (each in a SAVEPOINT of its own). Success marks it delivered; a failure
+   rolls back the failed consumer's writes for that row, counts the attempt, stores the
+   error and pushes `available_at` back by an exponential backoff with jitter; after
    OUTBOX_MAX_ATTEMPTS the row is dead (a dead letter, retried only by an admin).
 3. Commit. Until then every effect (consumer rows, receipts, marks) is invisible; a
    worker killed mid-batch leaves nothing behind, PostgreSQL releases the row locks
@@ -64,16 +66,23 @@ def _describe(failures: list[ConsumerFailure]) -> str:
 
 
 async def _handle(
-    uow: UnitOfWork, dispatcher: Dispatcher, message: OutboxMessage, settings: Settings
+    uow: UnitOfWork,
+    dispatcher: Dispatcher,
+    message: OutboxMessage,
+    settings: Settings,
+    batched: list[ConsumerFailure] | None = None,
 ) -> bool:
-    """Dispatches one locked row and records the outcome; True when delivered."""
+    """Dispatches one locked row to the consumers without a batch handler and records
+    the outcome, with the batch consumers' `batched` failures; True when delivered."""
     message_id, event_type, attempts = message.id, message.event_type, message.attempts
     clock = get_clock()
-    try:
-        async with uow.session.begin_nested():
-            failures = await dispatcher.dispatch(uow, message, clock.now())
-    except Exception as exc:  # the dispatcher itself failed (e.g. a receipt insert)
-        failures = [ConsumerFailure("dispatcher", exc)]
+    failures = list(batched or ())
+    if dispatcher.has_unbatched(event_type):
+        try:
+            async with uow.session.begin_nested():
+                failures += await dispatcher.dispatch(uow, message, clock.now(), unbatched=True)
+        except Exception as exc:  # the dispatcher itself failed (e.g. a receipt insert)
+            failures.append(ConsumerFailure("dispatcher", exc))
     if inspect(message).expired_attributes:
         # A rolled-back SAVEPOINT expires what was changed inside it; reload before use
         # (a lazy load would fail in async code).
@@ -139,8 +148,9 @@ async def drain_once(batch_size: int | None = None, dispatcher: Dispatcher | Non
         # The oldest due row we could take: how far behind the outbox is (rows locked by a
         # concurrent drain are being handled and do not count as lag).
         OUTBOX_LAG.set(max((now - rows[0].available_at).total_seconds(), 0.0) if rows else 0.0)
+        batched = await disp.dispatch_batches(uow, rows, get_clock().now()) if rows else {}
         for message in rows:
-            await _handle(uow, disp, message, settings)
+            await _handle(uow, disp, message, settings, batched.get(message.id))
         await uow.commit()
     finally:
         await uow.close()

@@ -155,22 +155,32 @@ async def flush(uow: UnitOfWork) -> None:
 
 
 # -- the consumer's reads ----------------------------------------------------------------
-# The drain hands the consumer one message at a time, so its reads are few statements on
-# the transaction's own asyncpg connection (no ORM compile per call): what the event is
-# (rule, actor, customer and contact), who its people are (identities with their team
+# The drain hands the consumer a whole batch of messages (app.outbox.dispatcher's batch
+# handlers), so each read below is one statement for the batch, on the transaction's own
+# asyncpg connection (no ORM compile per call): what the events are (rule, ticket,
+# actor, customer and contact), who their people are (identities with their team
 # manager), what they said (subscriptions and profiles), and what their addresses allow.
 
-_EVENT = RawSQL(
-    """SELECT r.roles, r.urgent, r.enabled, e.actor_id, e.actor_name,
+# One row per (notice, ticket, timeline event), in the order given (`n`). The ticket is
+# read here rather than through tickets.interface.get_any, one ORM query per message,
+# as the escalation chain's batch reads the tickets it needs; no row is locked.
+_EVENTS = RawSQL(
+    """SELECT x.n, r.roles, r.urgent, r.enabled, e.actor_id, e.actor_name,
+              t.id AS ticket_id, t.number, t.subject, t.status, t.priority, t.branch_id,
+              t.customer_id, t.contact_id AS ticket_contact_id, t.owner_id,
+              t.secondary_owner_id, t.resolution_summary, t.support_line,
               cu.name AS customer, cu.name_en AS customer_en,
               c.id AS contact_id, c.name AS contact_name, c.email AS contact_email,
               c.language AS contact_language, c.active AS contact_active,
               c.customer_id AS contact_customer_id
-       FROM (SELECT 1) AS one
-       LEFT JOIN notification_rules r ON r.event_type = :notice::text
-       LEFT JOIN ticket_events e ON e.id = :event::uuid
-       LEFT JOIN customers cu ON cu.id = :customer::uuid
-       LEFT JOIN contacts c ON c.id = :contact::uuid"""
+       FROM unnest(:notices::text[], :tickets::uuid[], :events::uuid[])
+            WITH ORDINALITY AS x(notice, ticket_id, event_id, n)
+       LEFT JOIN notification_rules r ON r.event_type = x.notice
+       LEFT JOIN tickets t ON t.id = x.ticket_id
+       LEFT JOIN ticket_events e ON e.id = x.event_id AND t.id IS NOT NULL
+       LEFT JOIN customers cu ON cu.id = t.customer_id
+       LEFT JOIN contacts c ON c.id = t.contact_id
+       ORDER BY x.n"""
 )
 # The identities named and, for each engineer among them, his team manager's.
 _IDENTITIES = RawSQL(
@@ -197,41 +207,44 @@ _EMERGENCY = RawSQL(
     """SELECT p.subject_id FROM notification_profiles p JOIN api_keys k ON k.id = p.subject_id
        WHERE p.kind = 'engineer' AND p.emergency_group AND k.active ORDER BY p.subject_id"""
 )
-# Subscriptions of one notice type and profiles, of the candidates, in one read (by the
+# Subscriptions (per notice type) and profiles of the candidates, in one read (by the
 # unique key and the primary key).
 _WORDS = RawSQL(
-    """SELECT 's' AS what, s.subject_kind AS kind, s.subject, s.subscribed,
+    """SELECT 's' AS what, s.event_type, s.subject_kind AS kind, s.subject, s.subscribed,
               NULL::uuid AS calendar_id, NULL::text AS digest
-       FROM unnest(:kinds::text[], :subjects::text[]) AS x(kind, subject)
+       FROM unnest(:event_types::text[], :kinds::text[], :subjects::text[])
+            AS x(event_type, kind, subject)
        JOIN notification_subscriptions s ON s.subject_kind = x.kind AND s.subject = x.subject
-            AND s.event_type = :event_type::text
+            AND s.event_type = x.event_type
        UNION ALL
-       SELECT 'p', p.kind, p.subject_id::text, NULL, p.calendar_id, p.digest
+       SELECT 'p', NULL, p.kind, p.subject_id::text, NULL, p.calendar_id, p.digest
        FROM unnest(:pkinds::text[], :pids::uuid[]) AS y(kind, id)
        JOIN notification_profiles p ON p.kind = y.kind AND p.subject_id = y.id"""
 )
-# Per address: suppressed; already mailed about this flood key on this ticket; and the
-# mails of the cap window, in all and about this ticket. Mails that went or will go one
-# by one (or as a digest) count; what was skipped, suppressed or merged into a digest
-# does not. The message itself never counts (a preview of one already consumed).
+# Per (address, ticket, flood key): suppressed; already mailed about this flood key on
+# this ticket; and the mails of the cap window, in all and about this ticket. Mails that
+# went or will go one by one (or as a digest) count; what was skipped, suppressed or
+# merged into a digest does not. The batch's own messages never count here (a repeat,
+# or a preview of one already consumed): the planner adds what it plans for them.
 _ADDRESS_FACTS = RawSQL(
-    """SELECT a.address,
+    """SELECT x.address, x.ticket_id, x.flood_key,
               EXISTS (SELECT 1 FROM mail_suppressions s
-                      WHERE s.address = a.address AND s.suppressed) AS suppressed,
-              (:key::text IS NOT NULL AND EXISTS (
+                      WHERE s.address = x.address AND s.suppressed) AS suppressed,
+              (x.flood_key IS NOT NULL AND EXISTS (
                   SELECT 1 FROM email_deliveries d
-                  WHERE d.ticket_id = :ticket::uuid AND d.flood_key = :key::text
-                    AND d.address = a.address AND d.state NOT IN ('skipped', 'suppressed')
-                    AND d.outbox_id IS DISTINCT FROM :outbox::uuid)) AS flooded,
+                  WHERE d.ticket_id = x.ticket_id AND d.flood_key = x.flood_key
+                    AND d.address = x.address AND d.state NOT IN ('skipped', 'suppressed')
+                    AND (d.outbox_id IS NULL OR d.outbox_id <> ALL(:outbox::uuid[]))))
+                  AS flooded,
               w.total, w.per_ticket
-       FROM unnest(:a::text[]) AS a(address)
+       FROM unnest(:a::text[], :t::uuid[], :k::text[]) AS x(address, ticket_id, flood_key)
        CROSS JOIN LATERAL (
            SELECT count(*) AS total,
-                  count(*) FILTER (WHERE d.ticket_id = :ticket::uuid) AS per_ticket
+                  count(*) FILTER (WHERE d.ticket_id = x.ticket_id) AS per_ticket
            FROM email_deliveries d
-           WHERE d.address = a.address AND d.created_at >= :since::timestamptz
+           WHERE d.address = x.address AND d.created_at >= :since::timestamptz
              AND d.state NOT IN ('skipped', 'suppressed', 'digested')
-             AND d.outbox_id IS DISTINCT FROM :outbox::uuid) AS w"""
+             AND (d.outbox_id IS NULL OR d.outbox_id <> ALL(:outbox::uuid[]))) AS w"""
 )
 
 
@@ -240,19 +253,53 @@ async def _fetch(uow: UnitOfWork, stmt: RawSQL, **values: Any) -> list[Any]:
     return list(await conn.fetch(stmt.sql, *stmt.args(values)))
 
 
-async def event_facts(
-    uow: UnitOfWork,
-    notice: str,
-    event_id: uuid.UUID | None,
-    customer_id: uuid.UUID | None,
-    contact_id: uuid.UUID | None,
-) -> Any:
-    """The notice's rule (roles, urgent, enabled: NULL without one), the event's actor
-    (actor_id, actor_name), the ticket's customer (customer, customer_en) and contact
-    (contact_*)."""
-    rows = await _fetch(uow, _EVENT, notice=notice, event=event_id, customer=customer_id,
-                        contact=contact_id)  # fmt: skip
-    return rows[0]
+@dataclass(frozen=True, slots=True)
+class TicketFacts:
+    """What the notices need of a ticket (its row as it is now)."""
+
+    id: uuid.UUID
+    number: str
+    subject: str
+    status: str
+    priority: str
+    branch_id: uuid.UUID
+    customer_id: uuid.UUID
+    contact_id: uuid.UUID | None
+    owner_id: uuid.UUID | None
+    secondary_owner_id: uuid.UUID | None
+    resolution_summary: str | None
+    support_line: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """One message's rule, ticket and actor, as `_EVENTS` reads them: `row` holds the
+    rule (roles, urgent, enabled: NULL without one), the actor (actor_id, actor_name),
+    the ticket's customer (customer, customer_en) and contact (contact_*)."""
+
+    row: Any
+    ticket: TicketFacts | None
+
+
+def _ticket(r: Any) -> TicketFacts | None:
+    if r["ticket_id"] is None:
+        return None
+    return TicketFacts(
+        r["ticket_id"], r["number"], r["subject"], r["status"], r["priority"], r["branch_id"],
+        r["customer_id"], r["ticket_contact_id"], r["owner_id"], r["secondary_owner_id"],
+        r["resolution_summary"], r["support_line"],
+    )  # fmt: skip
+
+
+async def events(
+    uow: UnitOfWork, wanted: Sequence[tuple[str, uuid.UUID | None, uuid.UUID | None]]
+) -> list[EventFacts]:
+    """For each (notice, ticket id or None, timeline event id or None), in order."""
+    if not wanted:
+        return []
+    rows = await _fetch(uow, _EVENTS, notices=[w[0] for w in wanted],
+                        tickets=[w[1] for w in wanted], events=[w[2] for w in wanted])  # fmt: skip
+    return [EventFacts(r, _ticket(r)) for r in rows]
 
 
 async def identities(uow: UnitOfWork, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
@@ -279,30 +326,31 @@ async def emergency_group(uow: UnitOfWork) -> list[uuid.UUID]:
 
 @dataclass(frozen=True)
 class Words:
-    """What the candidates said: subscriptions of one notice type, (kind, subject) ->
+    """What the candidates said: subscriptions, (notice type, kind, subject) ->
     subscribed; profiles, (kind, id) -> (calendar_id, digest)."""
 
-    subscriptions: dict[tuple[str, str], bool]
+    subscriptions: dict[tuple[str, str, str], bool]
     profiles: dict[tuple[str, uuid.UUID], tuple[uuid.UUID | None, str]]
 
 
 async def words(
     uow: UnitOfWork,
-    event_type: str,
-    subjects: Iterable[tuple[str, str]],
+    subjects: Iterable[tuple[str, str, str]],
     profiles: Iterable[tuple[str, uuid.UUID]],
 ) -> Words:
+    """`subjects`: (notice type, kind, subject); `profiles`: (kind, id)."""
     subs, profs = list(dict.fromkeys(subjects)), list(dict.fromkeys(profiles))
     if not subs and not profs:
         return Words({}, {})
     rows = await _fetch(
-        uow, _WORDS, event_type=event_type, kinds=[k for k, _ in subs],
-        subjects=[s for _, s in subs], pkinds=[k for k, _ in profs], pids=[i for _, i in profs],
+        uow, _WORDS, event_types=[e for e, _, _ in subs], kinds=[k for _, k, _ in subs],
+        subjects=[s for _, _, s in subs], pkinds=[k for k, _ in profs],
+        pids=[i for _, i in profs],
     )  # fmt: skip
     out = Words({}, {})
     for r in rows:
         if r["what"] == "s":
-            out.subscriptions[(r["kind"], r["subject"])] = bool(r["subscribed"])
+            out.subscriptions[(r["event_type"], r["kind"], r["subject"])] = bool(r["subscribed"])
         else:
             out.profiles[(r["kind"], uuid.UUID(r["subject"]))] = (r["calendar_id"], r["digest"])
     return out
@@ -316,21 +364,25 @@ class AddressFacts:
     per_ticket: int = 0
 
 
+FactsKey = tuple[str, uuid.UUID | None, str | None]  # address, ticket, flood key
+
+
 async def address_facts(
     uow: UnitOfWork,
-    addresses: Sequence[str],
+    wanted: Iterable[FactsKey],
     *,
-    ticket_id: uuid.UUID | None,
-    flood_key: str | None,
     since: datetime,
-    outbox_id: uuid.UUID,
-) -> dict[str, AddressFacts]:
-    wanted = list(dict.fromkeys(addresses))
-    if not wanted:
+    outbox_ids: Sequence[uuid.UUID],
+) -> dict[FactsKey, AddressFacts]:
+    """What the database says of each (address, ticket, flood key), leaving out the
+    deliveries of the messages `outbox_ids` (the batch being planned)."""
+    keys = list(dict.fromkeys(wanted))
+    if not keys:
         return {}
-    rows = await _fetch(uow, _ADDRESS_FACTS, a=wanted, ticket=ticket_id, key=flood_key,
-                        since=since, outbox=outbox_id)  # fmt: skip
-    return {r[0]: AddressFacts(bool(r[1]), bool(r[2]), int(r[3]), int(r[4])) for r in rows}
+    rows = await _fetch(uow, _ADDRESS_FACTS, a=[k[0] for k in keys], t=[k[1] for k in keys],
+                        k=[k[2] for k in keys], since=since, outbox=list(outbox_ids))  # fmt: skip
+    return {(r[0], r[1], r[2]): AddressFacts(bool(r[3]), bool(r[4]), int(r[5]), int(r[6]))
+            for r in rows}  # fmt: skip
 
 
 _SUPPRESSED = text("SELECT address FROM mail_suppressions WHERE address = ANY(:a) AND suppressed")
@@ -346,41 +398,42 @@ async def suppressed(uow: UnitOfWork, addresses: Sequence[str]) -> set[str]:
 # -- deliveries -------------------------------------------------------------------------
 
 
-# One statement per event, its rows as arrays (the hot path of the outbox drain: a
-# multi-row INSERT built by the ORM cost milliseconds to compile each time). ON CONFLICT
-# DO NOTHING covers both unique keys, (event, address) and the Message-ID.
+# One statement per drain batch, its rows as arrays (a multi-row INSERT built by the ORM
+# cost milliseconds to compile each time). ON CONFLICT DO NOTHING covers both unique
+# keys, (event, address) and the Message-ID.
 _INSERT = RawSQL(
     """INSERT INTO email_deliveries (id, outbox_id, event_type, ticket_id, ticket_number, role,
            flood_key, recipient_kind, recipient_id, address, display_name, language, urgent,
            state, reason, message_id, in_reply_to, subject, text_body, html_body, attempts,
            resends, available_at, held_until, created_at, updated_at)
-       SELECT x.id, :outbox::uuid, :event_type::text, :ticket::uuid, :number::text, x.role,
+       SELECT x.id, x.outbox_id, x.event_type, x.ticket_id, x.ticket_number, x.role,
               x.flood_key, x.kind, x.recipient_id, x.address, x.display_name, x.language,
-              :urgent::boolean, x.state, x.reason, x.message_id, :in_reply_to::text, x.subject,
+              x.urgent, x.state, x.reason, x.message_id, x.in_reply_to, x.subject,
               x.text_body, x.html_body, 0, 0, x.available_at, x.held_until,
               :now::timestamptz, :now::timestamptz
-       FROM unnest(:ids::uuid[], :roles::text[], :flood_keys::text[], :kinds::text[],
+       FROM unnest(:ids::uuid[], :outbox_ids::uuid[], :event_types::text[], :tickets::uuid[],
+                   :numbers::text[], :roles::text[], :flood_keys::text[], :kinds::text[],
                    :recipient_ids::uuid[], :addresses::text[], :names::text[],
-                   :languages::text[], :states::text[], :reasons::text[],
-                   :message_ids::text[], :subjects::text[], :texts::text[], :htmls::text[],
-                   :available::timestamptz[], :held::timestamptz[])
-            AS x(id, role, flood_key, kind, recipient_id, address, display_name, language,
-                 state, reason, message_id, subject, text_body, html_body, available_at,
+                   :languages::text[], :urgent::boolean[], :states::text[], :reasons::text[],
+                   :message_ids::text[], :in_reply_to::text[], :subjects::text[],
+                   :texts::text[], :htmls::text[], :available::timestamptz[],
+                   :held::timestamptz[])
+            AS x(id, outbox_id, event_type, ticket_id, ticket_number, role, flood_key, kind,
+                 recipient_id, address, display_name, language, urgent, state, reason,
+                 message_id, in_reply_to, subject, text_body, html_body, available_at,
                  held_until)
        ON CONFLICT DO NOTHING
        RETURNING id"""
 )
 
 
-async def insert_deliveries(
-    uow: UnitOfWork, event: dict[str, Any], rows: dict[str, list[Any]]
-) -> int:
-    """Writes an event's deliveries (`event`: what they share; `rows`: one list per
-    column, as `_INSERT` names them). Returns how many were new."""
+async def insert_deliveries(uow: UnitOfWork, rows: dict[str, list[Any]], now: datetime) -> int:
+    """Writes deliveries (`rows`: one list per column, as `_INSERT` names them).
+    Returns how many were new."""
     if not rows["ids"]:
         return 0
     conn = await uow.connection()
-    return len(await conn.fetch(_INSERT.sql, *_INSERT.args({**event, **rows})))
+    return len(await conn.fetch(_INSERT.sql, *_INSERT.args({**rows, "now": now})))
 
 
 # -- digests ----------------------------------------------------------------------------

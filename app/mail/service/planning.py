@@ -1,7 +1,14 @@
-"""From an outbox message to its deliveries: who hears of it, in which language, when,
-and what happens to each (queued, held for working hours, merged into a digest,
-suppressed, or skipped and why), with the rendered mail. The consumer writes the plan
-(`write`); the preview returns it and writes nothing.
+"""From outbox messages to their deliveries: who hears of each, in which language, when,
+and what happens to each delivery (queued, held for working hours, merged into a
+digest, suppressed, or skipped and why), with the rendered mail. The consumer writes
+the plans (`write`); the preview returns one and writes nothing.
+
+The drain hands the consumer a whole batch (`plan_many`): every read is one statement
+for the batch (the events with their rule, ticket, actor, customer and contact; the
+identities; the subscriptions and profiles; the addresses' flood and cap counts; the
+calendars), then each message is planned in order in Python. The flood rule and the
+caps count what the batch's earlier messages planned (`_Ledger`) as well as what the
+database holds, so a batch plans what the same messages consumed one by one would.
 
 Steps, for one message:
 
@@ -25,7 +32,8 @@ Steps, for one message:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,11 +52,10 @@ from app.mail import ids, quiet, render, rules
 from app.mail.models import RECIPIENT_ROLES
 from app.mail.repository import notices as repo
 from app.outbox.models import OutboxMessage
-from app.tickets import interface as tickets
-from app.tickets.interface import Ticket
 
 ADDRESS_MAX = 320
 EMERGENCY = "emergency_group"
+Ticket = repo.TicketFacts
 
 
 @dataclass
@@ -111,16 +118,17 @@ class Plan:
 @dataclass
 class _Context:
     message: OutboxMessage
+    payload: dict[str, Any]
     notice: str
     roles: list[str]  # the rule's
     urgent: bool
     now: datetime
-    event: Any = None  # repo.event_facts: actor, customer, contact
+    event: Any = None  # the row of repo.events: rule, actor, customer, contact
     ticket: Ticket | None = None
     facts: dict[str, Any] | None = None
     incident: dict[str, Any] | None = None
-    identities: dict[uuid.UUID, Any] = field(default_factory=dict)
-    words: repo.Words = field(default_factory=lambda: repo.Words({}, {}))
+    named: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+    chosen: list[tuple[Person, str | None]] = field(default_factory=list)
 
     @property
     def actor_id(self) -> uuid.UUID | None:
@@ -129,6 +137,24 @@ class _Context:
     @property
     def actor_name(self) -> str | None:
         return self.event["actor_name"] if self.event is not None else None
+
+    @property
+    def ticket_id(self) -> uuid.UUID | None:
+        return self.ticket.id if self.ticket is not None else None
+
+    @property
+    def flood_key(self) -> str | None:
+        return rules.flood_key(self.notice, self.payload)
+
+
+@dataclass
+class _Batch:
+    """What the batch's reads found, shared by its messages."""
+
+    identities: dict[uuid.UUID, Any] = field(default_factory=dict)
+    words: repo.Words = field(default_factory=lambda: repo.Words({}, {}))
+    addresses: dict[repo.FactsKey, repo.AddressFacts] = field(default_factory=dict)
+    specs: dict[uuid.UUID, CalendarSpec] = field(default_factory=dict)
 
 
 def _mapping(value: object) -> dict[str, Any]:
@@ -148,43 +174,49 @@ def _address(value: object) -> str | None:
     return address if local and "." in domain else None
 
 
-# -- 1. the notice and its context ------------------------------------------------------
+# -- 1. the notices and their context ---------------------------------------------------
 
 
-async def _context(uow: UnitOfWork, message: OutboxMessage, now: datetime) -> _Context | None:
-    payload = _mapping(message.payload)
-    notice = rules.notice_type(message.event_type, message.aggregate_type, payload)
-    if notice is None:
-        return None
-    ticket = None
-    if message.aggregate_type == "ticket":
-        ticket = await tickets.get_any(uow, message.aggregate_id)
+async def _contexts(
+    uow: UnitOfWork, messages: Sequence[OutboxMessage], now: datetime
+) -> list[_Context | None]:
+    """Each message's context, or None when it is no notice (no rule, a disabled one, a
+    message about no ticket: a test row, deleted data)."""
+    out: list[_Context | None] = [None] * len(messages)
+    wanted: list[tuple[int, str, dict[str, Any]]] = []
+    for i, m in enumerate(messages):
+        payload = _mapping(m.payload)
+        notice = rules.notice_type(m.event_type, m.aggregate_type, payload)
+        if notice is not None:
+            wanted.append((i, notice, payload))
+    found = await repo.events(uow, [
+        (notice, messages[i].aggregate_id if messages[i].aggregate_type == "ticket" else None,
+         messages[i].event_id) for i, notice, _ in wanted
+    ])  # fmt: skip
+    for (i, notice, payload), facts in zip(wanted, found, strict=True):
+        m, e, ticket = messages[i], facts.row, facts.ticket
+        if m.aggregate_type == "ticket" and ticket is None:
+            continue
+        if e["roles"] is None or not e["enabled"]:
+            continue  # no rule, or turned off: nobody hears of it
+        priority = payload.get("priority") or (ticket.priority if ticket else None)
+        urgent = rules.is_urgent(bool(e["urgent"]), m.aggregate_type, priority)
+        ctx = _Context(m, payload, notice, list(e["roles"]), urgent, now, e, ticket)
         if ticket is None:
-            return None  # a message about no ticket (a test row, deleted data): no notice
-    event = await repo.event_facts(
-        uow, notice, message.event_id if ticket else None,
-        ticket.customer_id if ticket else None, ticket.contact_id if ticket else None,
-    )  # fmt: skip
-    if event["roles"] is None or not event["enabled"]:
-        return None  # no rule, or turned off: nobody hears of it
-    priority = payload.get("priority") or (ticket.priority if ticket else None)
-    urgent = rules.is_urgent(bool(event["urgent"]), message.aggregate_type, priority)
-    ctx = _Context(message, notice, list(event["roles"]), urgent, now, event, ticket)
-    if ticket is None:
-        ctx.incident = payload
-    return ctx
+            ctx.incident = payload
+        out[i] = ctx
+    return out
 
 
-def _facts(ctx: _Context) -> dict[str, Any]:
+def _facts(ctx: _Context, identities: dict[uuid.UUID, Any]) -> dict[str, Any]:
     """The ticket as the event saw it (its status and priority then) for the templates."""
     t = ctx.ticket
     assert t is not None
-    payload = _mapping(ctx.message.payload)
-    owner = ctx.identities.get(t.owner_id) if t.owner_id else None
+    owner = identities.get(t.owner_id) if t.owner_id else None
     return {
         "id": str(t.id), "number": t.number, "subject": t.subject,
-        "status": payload.get("status") or t.status,
-        "priority": payload.get("priority") or t.priority,
+        "status": ctx.payload.get("status") or t.status,
+        "priority": ctx.payload.get("priority") or t.priority,
         "customer": ctx.event["customer"], "customer_en": ctx.event["customer_en"],
         "owner": (owner["name"] or owner["key_name"]) if owner else None,
         "owner_en": (owner["name_en"] or owner["name"] or owner["key_name"]) if owner else None,
@@ -217,9 +249,29 @@ def _reporter(t: Ticket, e: Any) -> Person:
                   active=bool(e["contact_active"]))  # fmt: skip
 
 
-async def _named_ids(uow: UnitOfWork, ctx: _Context) -> dict[str, list[uuid.UUID]]:
+class _Keys:
+    """The keys of roles and the emergency group, read once per batch when asked."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.of_roles: dict[tuple[tuple[str, ...], uuid.UUID | None], list[uuid.UUID]] = {}
+        self.emergency: list[uuid.UUID] | None = None
+
+    async def roles(self, roles: list[str], branch_id: uuid.UUID | None) -> list[uuid.UUID]:
+        key = (tuple(roles), branch_id)
+        if key not in self.of_roles:
+            self.of_roles[key] = await repo.keys_of_roles(self.uow, roles, branch_id)
+        return self.of_roles[key]
+
+    async def group(self) -> list[uuid.UUID]:
+        if self.emergency is None:
+            self.emergency = await repo.emergency_group(self.uow)
+        return self.emergency
+
+
+async def _named_ids(keys: _Keys, ctx: _Context) -> dict[str, list[uuid.UUID]]:
     """The identities each staff role names, before the team manager (who follows)."""
-    payload = _mapping(ctx.message.payload)
+    payload = ctx.payload
     out: dict[str, list[uuid.UUID]] = {}
     t = ctx.ticket
     if t is not None:
@@ -228,44 +280,54 @@ async def _named_ids(uow: UnitOfWork, ctx: _Context) -> dict[str, list[uuid.UUID
         out["secondary_owner"] = [i for i in [named.secondary_id or t.secondary_owner_id] if i]
         if ctx.notice == rules.ESCALATION_NOTICE:
             chain, roles = rules.chain_recipients(payload)
-            out["escalation_chain"] = chain + await repo.keys_of_roles(uow, roles, t.branch_id)
+            out["escalation_chain"] = chain + await keys.roles(roles, t.branch_id)
     if ctx.incident is not None:
         named_to = payload.get("recipients")
         wanted = named_to if isinstance(named_to, list) else DECLARED_TO
         chain, roles = rules.chain_recipients({"recipients": wanted})
-        group = await repo.emergency_group(uow) if "group:emergency" in wanted else []
-        out[EMERGENCY] = group + chain + await repo.keys_of_roles(uow, roles, None)
+        group = await keys.group() if "group:emergency" in wanted else []
+        out[EMERGENCY] = group + chain + await keys.roles(roles, None)
     return out
 
 
-async def _candidates(uow: UnitOfWork, ctx: _Context) -> list[Person]:
-    named = await _named_ids(uow, ctx)
-    t = ctx.ticket
-    wanted = [i for ids_ in named.values() for i in ids_]
-    if t is not None and t.owner_id:
-        wanted.append(t.owner_id)  # for the owner's name in the facts
-    ctx.identities = await repo.identities(uow, wanted)  # their team managers' too
-    manager = _team_manager(ctx, named)
+async def _identities(uow: UnitOfWork, ctxs: list[_Context]) -> dict[uuid.UUID, Any]:
+    """Every context's named identities (`ctx.named`), read together with their team
+    managers."""
+    keys = _Keys(uow)
+    wanted: list[uuid.UUID] = []
+    for ctx in ctxs:
+        ctx.named = await _named_ids(keys, ctx)
+        wanted += [i for ids_ in ctx.named.values() for i in ids_]
+        if ctx.ticket is not None and ctx.ticket.owner_id:
+            wanted.append(ctx.ticket.owner_id)  # for the owner's name in the facts
+    return await repo.identities(uow, wanted)  # their team managers' too
+
+
+def _candidates(ctx: _Context, identities: dict[uuid.UUID, Any]) -> list[Person]:
+    named = dict(ctx.named)
+    manager = _team_manager(ctx, named, identities)
     named["team_manager"] = [manager] if manager else []
     people: list[Person] = []
-    if t is not None:
-        ctx.facts = _facts(ctx)
-        people.append(_reporter(t, ctx.event))
+    if ctx.ticket is not None:
+        ctx.facts = _facts(ctx, identities)
+        people.append(_reporter(ctx.ticket, ctx.event))
     for role in RECIPIENT_ROLES:
         for i in named.get(role, []):
-            ident = ctx.identities.get(i)
+            ident = identities.get(i)
             if ident is not None:
                 people.append(_person(role, ident))
     return people
 
 
-def _team_manager(ctx: _Context, named: dict[str, list[uuid.UUID]]) -> uuid.UUID | None:
+def _team_manager(
+    ctx: _Context, named: dict[str, list[uuid.UUID]], identities: dict[uuid.UUID, Any]
+) -> uuid.UUID | None:
     """The owner's team manager; while nobody owns it, the secondary owner's."""
     if ctx.ticket is None:
         return None
     for role in ("owner", "secondary_owner"):
         for i in named.get(role, []):
-            ident = ctx.identities.get(i)
+            ident = identities.get(i)
             if ident is not None:
                 found: uuid.UUID | None = ident["manager_id"]
                 return found
@@ -284,29 +346,25 @@ def _subjects(p: Person) -> list[tuple[str, str]]:
     return subjects
 
 
-def _person_word(p: Person, subs: dict[tuple[str, str], bool]) -> tuple[str, bool] | None:
-    if p.kind == "engineer" and p.id and ("engineer", str(p.id)) in subs:
-        return "engineer", subs[("engineer", str(p.id))]
-    if p.kind == "contact" and p.customer_id and ("customer", str(p.customer_id)) in subs:
-        return "customer", subs[("customer", str(p.customer_id))]
+def _person_word(
+    notice: str, p: Person, subs: dict[tuple[str, str, str], bool]
+) -> tuple[str, bool] | None:
+    if p.kind == "engineer" and p.id and (notice, "engineer", str(p.id)) in subs:
+        return "engineer", subs[(notice, "engineer", str(p.id))]
+    if p.kind == "contact" and p.customer_id and (notice, "customer", str(p.customer_id)) in subs:
+        return "customer", subs[(notice, "customer", str(p.customer_id))]
     return None
 
 
-async def _chosen(
-    uow: UnitOfWork, ctx: _Context, people: list[Person]
-) -> list[tuple[Person, str | None]]:
+def _chosen(ctx: _Context, people: list[Person], words: repo.Words) -> list[tuple[Person, str | None]]:  # fmt: skip
     """One (person, skip reason or None) per key: the included first, in role order;
-    an explicit opt-out is kept (skipped) only for someone nobody else names. Reads the
-    candidates' subscriptions and profiles together."""
-    ctx.words = await repo.words(
-        uow, ctx.notice, (s for p in people for s in _subjects(p)),
-        [k for p in people if (k := _profile_key(p))],
-    )  # fmt: skip
-    subs = ctx.words.subscriptions
+    an explicit opt-out is kept (skipped) only for someone nobody else names."""
+    subs = words.subscriptions
     included: dict[str, Person] = {}
     opted_out: dict[str, tuple[Person, str]] = {}
     for p in people:
-        d = rules.decide(p.role, ctx.roles, subs.get(("role", p.role)), _person_word(p, subs))
+        d = rules.decide(p.role, ctx.roles, subs.get((ctx.notice, "role", p.role)),
+                         _person_word(ctx.notice, p, subs))  # fmt: skip
         if d.included:
             included.setdefault(p.key, p)
         elif d.source != "none":
@@ -317,6 +375,18 @@ async def _chosen(
     return out
 
 
+async def _choose(uow: UnitOfWork, ctxs: list[_Context], batch: _Batch) -> None:
+    """Every context's candidates and `ctx.chosen`, reading the candidates' subscriptions
+    and profiles together."""
+    people = {id(ctx): _candidates(ctx, batch.identities) for ctx in ctxs}
+    batch.words = await repo.words(
+        uow, ((ctx.notice, *s) for ctx in ctxs for p in people[id(ctx)] for s in _subjects(p)),
+        [k for ctx in ctxs for p in people[id(ctx)] if (k := _profile_key(p))],
+    )  # fmt: skip
+    for ctx in ctxs:
+        ctx.chosen = _chosen(ctx, people[id(ctx)], batch.words)
+
+
 # -- 4. what happens to each ------------------------------------------------------------
 
 
@@ -324,7 +394,7 @@ def _own_action(ctx: _Context, p: Person) -> str | None:
     # What arrives by mail is recorded by the mail identity: it is the contact's own,
     # the ticket's contact unless the event names another (a colleague who replied).
     by_mail = ctx.actor_id == MAIL_ID
-    writer = _mapping(_mapping(ctx.message.payload).get("data")).get("contact_id")
+    writer = _mapping(ctx.payload.get("data")).get("contact_id")
     own = (p.kind == "engineer" and p.id is not None and p.id == ctx.actor_id) or (
         p.role == "reporter" and by_mail and writer in (None, str(p.id))
     )
@@ -346,25 +416,48 @@ def _missing(p: Person) -> str | None:
     return None
 
 
-@dataclass
-class _Limits:
-    addresses: dict[str, repo.AddressFacts]
-    specs: dict[uuid.UUID, CalendarSpec]
-
-
-async def _limits(uow: UnitOfWork, ctx: _Context, people: list[Person]) -> _Limits:
+async def _limits(uow: UnitOfWork, ctxs: list[_Context], batch: _Batch, now: datetime) -> None:
+    """The addresses' flood and cap counts and the calendars, for the whole batch."""
     settings = get_settings()
     calendar_ids = {CALENDAR_CN_5X8} | {
-        cal for cal, _ in ctx.words.profiles.values() if cal is not None
+        cal for cal, _ in batch.words.profiles.values() if cal is not None
     }
-    facts = await repo.address_facts(
-        uow, [p.email for p in people if p.email],
-        ticket_id=ctx.ticket.id if ctx.ticket else None,
-        flood_key=rules.flood_key(ctx.notice, _mapping(ctx.message.payload)),
-        since=ctx.now - timedelta(minutes=settings.mail_cap_window_minutes),
-        outbox_id=ctx.message.id,
+    batch.addresses = await repo.address_facts(
+        uow, ((p.email, ctx.ticket_id, ctx.flood_key)
+              for ctx in ctxs for p, _ in ctx.chosen if p.email),
+        since=now - timedelta(minutes=settings.mail_cap_window_minutes),
+        outbox_ids=[ctx.message.id for ctx in ctxs],
     )  # fmt: skip
-    return _Limits(facts, await calendars.specs(uow, calendar_ids))
+    batch.specs = await calendars.specs(uow, calendar_ids)
+
+
+@dataclass
+class _Ledger:
+    """What the batch's earlier messages planned, which the database cannot show yet:
+    mails counted by the caps (queued ones, per address and per address and ticket) and
+    the flood keys reached (queued or digested)."""
+
+    total: Counter[str] = field(default_factory=Counter)
+    per_ticket: Counter[tuple[str, uuid.UUID]] = field(default_factory=Counter)
+    flooded: set[tuple[str, uuid.UUID, str]] = field(default_factory=set)
+
+    def facts(self, base: repo.AddressFacts, address: str, ticket: uuid.UUID | None,
+              key: str | None) -> repo.AddressFacts:  # fmt: skip
+        return repo.AddressFacts(
+            base.suppressed,
+            base.flooded or (ticket is not None and key is not None
+                             and (address, ticket, key) in self.flooded),
+            base.total + self.total[address],
+            base.per_ticket + (self.per_ticket[(address, ticket)] if ticket else 0),
+        )  # fmt: skip
+
+    def add(self, d: Planned, ticket: uuid.UUID | None) -> None:
+        if d.state == "queued":
+            self.total[d.address] += 1
+            if ticket is not None:
+                self.per_ticket[(d.address, ticket)] += 1
+        if d.flood_key is not None and ticket is not None and d.state in ("queued", "digested"):
+            self.flooded.add((d.address, ticket, d.flood_key))
 
 
 def _profile_key(p: Person) -> tuple[str, uuid.UUID] | None:
@@ -375,27 +468,30 @@ def _profile_key(p: Person) -> tuple[str, uuid.UUID] | None:
     return None
 
 
-def _calendar(ctx: _Context, p: Person, limits: _Limits) -> tuple[CalendarSpec, str]:
+def _calendar(p: Person, batch: _Batch) -> tuple[CalendarSpec, str]:
     """The recipient's calendar (his profile's, else China 5x8) and its digest mode."""
     key = _profile_key(p)
-    calendar_id, digest = ctx.words.profiles.get(key, (None, "off")) if key else (None, "off")
-    spec = limits.specs.get(calendar_id) if calendar_id is not None else None
-    return spec or limits.specs.get(CALENDAR_CN_5X8) or china_5x8(), digest
+    calendar_id, digest = batch.words.profiles.get(key, (None, "off")) if key else (None, "off")
+    spec = batch.specs.get(calendar_id) if calendar_id is not None else None
+    return spec or batch.specs.get(CALENDAR_CN_5X8) or china_5x8(), digest
 
 
-def _state(ctx: _Context, p: Person, skip: str | None, limits: _Limits) -> tuple[str, str | None, datetime, datetime | None]:  # fmt: skip
+def _state(
+    ctx: _Context, p: Person, skip: str | None, batch: _Batch, ledger: _Ledger
+) -> tuple[str, str | None, datetime, datetime | None]:
     """(state, reason, available_at, held_until)."""
     now, settings = ctx.now, get_settings()
     reason = skip or _missing(p) or _own_action(ctx, p)
     if reason is not None:
         return "skipped", reason, now, None
     assert p.email is not None
-    facts = limits.addresses.get(p.email, repo.AddressFacts())
+    where = (p.email, ctx.ticket_id, ctx.flood_key)
+    facts = ledger.facts(batch.addresses.get(where, repo.AddressFacts()), *where)
     if facts.suppressed:
         return "suppressed", "suppressed: the address bounced hard and is suppressed", now, None
     if facts.flooded:
         return "skipped", "already_notified: this address had this SLA level's mail", now, None
-    spec, digest = _calendar(ctx, p, limits)
+    spec, digest = _calendar(p, batch)
 
     def when(at: datetime) -> datetime:
         return at if ctx.urgent else max(quiet.send_at(spec, at), at)
@@ -422,7 +518,7 @@ def _state(ctx: _Context, p: Person, skip: str | None, limits: _Limits) -> tuple
 async def _rendered(
     uow: UnitOfWork, ctx: _Context, p: Person, spec: CalendarSpec, full: bool
 ) -> render.Rendered:
-    t, payload = ctx.ticket, _mapping(ctx.message.payload)
+    t, payload = ctx.ticket, ctx.payload
     facts = dict(ctx.facts or {})
     if p.language == "en":
         facts["customer"] = facts.get("customer_en") or facts.get("customer")
@@ -452,25 +548,17 @@ def incident_root_id(incident_id: uuid.UUID, domain: str) -> str:
     return f"<incident.{incident_id}@{domain}>"
 
 
-async def plan(
-    uow: UnitOfWork, message: OutboxMessage, now: datetime, *, render_all: bool = False
+async def _plan(
+    uow: UnitOfWork, ctx: _Context, batch: _Batch, ledger: _Ledger, render_all: bool
 ) -> Plan:
-    """What the message makes, without writing. `render_all` (the preview) renders the
-    mails of skipped and suppressed recipients too; the consumer stores only subjects
-    for those."""
-    ctx = await _context(uow, message, now)
-    if ctx is None:
-        return Plan(message)
-    people = await _candidates(uow, ctx)
-    chosen = await _chosen(uow, ctx, people)
-    limits = await _limits(uow, ctx, [p for p, _ in chosen])
     domain = get_settings().mail_domain
-    result = Plan(message, ctx.notice, ctx.urgent, ctx.ticket.id if ctx.ticket else None,
+    message = ctx.message
+    result = Plan(message, ctx.notice, ctx.urgent, ctx.ticket_id,
                   ctx.ticket.number if ctx.ticket else None)  # fmt: skip
-    key = rules.flood_key(ctx.notice, _mapping(message.payload))
-    for p, skip in chosen:
-        state, reason, available_at, held = _state(ctx, p, skip, limits)
-        spec, _ = _calendar(ctx, p, limits)
+    key, thread = ctx.flood_key, _thread(ctx, domain)
+    for p, skip in ctx.chosen:
+        state, reason, available_at, held = _state(ctx, p, skip, batch, ledger)
+        spec, _ = _calendar(p, batch)
         full = render_all or state in ("queued", "digested")
         mail = await _rendered(uow, ctx, p, spec, full)
         result.deliveries.append(Planned(
@@ -479,28 +567,64 @@ async def plan(
             language=p.language, urgent=ctx.urgent, state=state, reason=reason,
             available_at=available_at, held_until=held,
             message_id=ids.delivery_message_id(message.id, p.key, domain),
-            in_reply_to=_thread(ctx, domain), subject=mail.subject,
+            in_reply_to=thread, subject=mail.subject,
             text_body=mail.text if full else "", html_body=mail.html if full else "",
             flood_key=key if state not in ("skipped", "suppressed") else None,
         ))  # fmt: skip
+    for d in result.deliveries:
+        ledger.add(d, ctx.ticket_id)
     return result
 
 
-async def write(uow: UnitOfWork, p: Plan, now: datetime) -> int:
-    """Writes the plan's deliveries once: a delivery already there (the same event and
-    address, or the same Message-ID) is left as it is. Returns how many were new."""
-    ds = p.deliveries
-    event = {"outbox": p.message.id, "event_type": p.notice, "ticket": p.ticket_id,
-             "number": p.ticket_number, "urgent": p.urgent,
-             "in_reply_to": ds[0].in_reply_to if ds else None, "now": now}  # fmt: skip
-    rows: dict[str, list[Any]] = {
-        "ids": [uuid7() for _ in ds], "roles": [d.role for d in ds],
-        "flood_keys": [d.flood_key for d in ds], "kinds": [d.recipient_kind for d in ds],
-        "recipient_ids": [d.recipient_id for d in ds], "addresses": [d.address for d in ds],
-        "names": [d.display_name for d in ds], "languages": [d.language for d in ds],
-        "states": [d.state for d in ds], "reasons": [d.reason for d in ds],
-        "message_ids": [d.message_id for d in ds], "subjects": [d.subject for d in ds],
-        "texts": [d.text_body for d in ds], "htmls": [d.html_body for d in ds],
-        "available": [d.available_at for d in ds], "held": [d.held_until for d in ds],
-    }  # fmt: skip
-    return await repo.insert_deliveries(uow, event, rows)
+async def plan_many(
+    uow: UnitOfWork, messages: Sequence[OutboxMessage], now: datetime, *,
+    render_all: bool = False,
+) -> list[Plan]:  # fmt: skip
+    """What each message makes, in order, without writing. `render_all` (the preview)
+    renders the mails of skipped and suppressed recipients too; the consumer stores
+    only subjects for those."""
+    found = await _contexts(uow, messages, now)
+    ctxs = [c for c in found if c is not None]
+    batch, ledger = _Batch(), _Ledger()
+    if ctxs:
+        batch.identities = await _identities(uow, ctxs)
+        await _choose(uow, ctxs, batch)
+        await _limits(uow, ctxs, batch, now)
+    return [
+        await _plan(uow, ctx, batch, ledger, render_all) if ctx is not None else Plan(message)
+        for message, ctx in zip(messages, found, strict=True)
+    ]
+
+
+async def plan(
+    uow: UnitOfWork, message: OutboxMessage, now: datetime, *, render_all: bool = False
+) -> Plan:
+    """What one message makes (the preview's question)."""
+    return (await plan_many(uow, [message], now, render_all=render_all))[0]
+
+
+async def write(uow: UnitOfWork, plans: Sequence[Plan], now: datetime) -> int:
+    """Writes the plans' deliveries once, in one statement: a delivery already there
+    (the same event and address, or the same Message-ID) is left as it is. Returns how
+    many were new."""
+    rows: dict[str, list[Any]] = {name: [] for name in (
+        "ids", "outbox_ids", "event_types", "tickets", "numbers", "roles", "flood_keys",
+        "kinds", "recipient_ids", "addresses", "names", "languages", "urgent", "states",
+        "reasons", "message_ids", "in_reply_to", "subjects", "texts", "htmls", "available",
+        "held",
+    )}  # fmt: skip
+    for p in plans:
+        for d in p.deliveries:
+            for name, value in (
+                ("ids", uuid7()), ("outbox_ids", p.message.id), ("event_types", p.notice),
+                ("tickets", p.ticket_id), ("numbers", p.ticket_number), ("roles", d.role),
+                ("flood_keys", d.flood_key), ("kinds", d.recipient_kind),
+                ("recipient_ids", d.recipient_id), ("addresses", d.address),
+                ("names", d.display_name), ("languages", d.language), ("urgent", d.urgent),
+                ("states", d.state), ("reasons", d.reason), ("message_ids", d.message_id),
+                ("in_reply_to", d.in_reply_to), ("subjects", d.subject),
+                ("texts", d.text_body), ("htmls", d.html_body),
+                ("available", d.available_at), ("held", d.held_until),
+            ):  # fmt: skip
+                rows[name].append(value)
+    return await repo.insert_deliveries(uow, rows, now)
