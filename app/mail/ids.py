@@ -12,8 +12,12 @@ import hashlib
 import re
 import uuid
 
-_TICKET_ROOT = re.compile(r"<ticket\.([0-9a-f-]{36})@([^>\s]+)>", re.IGNORECASE)
-_DELIVERY = re.compile(r"<sl\.([0-9a-f-]{36})\.([0-9a-f]{16})@([^>\s]+)>", re.IGNORECASE)
+# A UUID exactly as we write it (8-4-4-4-12 hex digits): a reply's headers are the
+# sender's to forge, and `<ticket.------------------------------------@...>` must lead
+# nowhere, not to a ValueError.
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_TICKET_ROOT = re.compile(rf"<ticket\.({_UUID})@([^>\s]+)>", re.IGNORECASE)
+_DELIVERY = re.compile(rf"<sl\.({_UUID})\.([0-9a-f]{{16}})@([^>\s]+)>", re.IGNORECASE)
 _NUMBER = re.compile(r"\[(T\d{4}-\d{6,})\]")
 
 

@@ -15,8 +15,11 @@ One pass is one SMTP session of up to SMTP_BATCH_SIZE messages:
    marked `suppressed` by the same statement instead of being claimed.
 4. Per message: mark the attempt started (committed) → MAIL, RCPT, DATA → record the
    outcome in a new short statement right after the answer. Accepted: `sent`, and
-   nothing after that can send it again (a failure to record is retried for a few
-   seconds; only a record that never lands leaves it to the lease, a counted resend).
+   nothing after that can send it again (a failure to record is retried on fresh
+   connections for as long as the attempt's lease holds; only a record that never lands
+   leaves it to the lease, a counted resend). A refusal of MAIL FROM is about us, not the
+   message (AUTH, our sender, the server's trouble): the try is not counted, nothing is
+   dead-lettered, and the server is left alone as an unreachable one is.
    A 5xx: `dead` (that delivery only; the session goes on). A 4xx or a connection lost
    before DATA: `retrying` with exponential backoff and jitter, `dead` after
    MAIL_MAX_ATTEMPTS. No answer after the body went out: `retrying`, marked so that the
@@ -33,7 +36,10 @@ MAIL_ENABLED=false sends nothing: deliveries stay queued until it is true again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,9 +61,12 @@ log = logging.getLogger("supportline.mail")
 PARALLEL_SESSIONS = 2
 CONNECT_BACKOFF_BASE = 2.0
 CONNECT_BACKOFF_MAX = 60.0
-# A record that fails right after acceptance is tried again after these pauses before
-# the pass gives up (the lease then makes it a counted resend).
+# A record that fails is tried again after these pauses on a fresh connection; after
+# acceptance, then every RECORD_PAUSE_MAX while the attempt's lease holds, before the
+# pass gives up (the lease then makes it a counted resend).
 RECORD_RETRIES = (0.2, 0.5, 1.0, 2.0)
+RECORD_PAUSE_MAX = 5.0
+LEASE_MARGIN_SECONDS = 30.0  # beyond the SMTP waits: the database statements around them
 # Synchronous refusals at RCPT that say the address itself is bad count as hard
 # bounces toward the suppression list (RFC 3463 5.1.x; the bare codes of servers that
 # give no enhanced status). Mailbox full (5.2.2) and policy refusals (5.7.x) do not.
@@ -108,10 +117,14 @@ def circuit_state(server: str) -> tuple[int, datetime | None, str]:
 
 
 def lease_seconds(settings: Settings) -> float:
-    """How long a claimed or started delivery is ours. At least four SMTP time-outs
-    (connect aside, one message's MAIL, RCPT and DATA each wait at most one), so a slow
-    but live attempt is never taken over and sent twice."""
-    return max(float(settings.mail_sending_stale_seconds), 4 * settings.smtp_timeout_seconds)
+    """How long a claimed or started delivery is ours. More than four SMTP time-outs
+    (one message's waits: MAIL, RCPT, DATA's 354 and its final answer), with room for
+    the statements around them, so a slow but live attempt is never taken over and sent
+    twice."""
+    return max(
+        float(settings.mail_sending_stale_seconds),
+        4 * settings.smtp_timeout_seconds + LEASE_MARGIN_SECONDS,
+    )
 
 
 async def send_pass(batch_size: int | None = None, sessions: int = 1) -> PassResult:
@@ -162,10 +175,25 @@ async def _session(settings: Settings, circuit: _Circuit, size: int) -> PassResu
     circuit.ok()
     uow = UnitOfWork(sessionmaker())
     try:
-        return await _run_session(uow, session, settings, size)
+        result = await _run_session(uow, session, settings, size)
     finally:
         await session.close()
         await uow.close()
+    if session.refused_us is not None:
+        # The server will not take mail from us (AUTH, our sender address, its own
+        # trouble): left alone like an unreachable one, and said loudly, since only a
+        # person can fix it. Nothing was dead-lettered for it.
+        error = _error_text(session.refused_us)
+        delay = circuit.fail(clock.now(), error)
+        MAIL_SMTP_ERRORS.inc()
+        log.error(
+            "SMTP server refuses our mail; mail waits",
+            extra={"fields": {"server": session.server, "error": error,
+                              "failures": circuit.failures,
+                              "retry_in_seconds": round(delay, 3)}},
+        )  # fmt: skip
+        result.blocked = True
+    return result
 
 
 @dataclass
@@ -180,13 +208,14 @@ async def _run_session(
     uow: UnitOfWork, session: smtp.Session, settings: Settings, size: int
 ) -> PassResult:
     clock = get_clock()
+    # Before the claim: a MAIL_FROM without an address fails the pass, not its rows.
+    sender = smtp.sender_address(settings)
     now = clock.now()
     token = now + timedelta(seconds=lease_seconds(settings))
     claimed = await repo.claim(uow, now, token, size)
     rows = [r for r in claimed if r["state"] == "sending"]
     batch = _Batch(rows, token, result=PassResult(claimed=len(claimed)))
     batch.result.suppressed = len(claimed) - len(rows)
-    sender = smtp.sender_address(settings)
     done: _Done | None = None
     try:
         for row in rows:
@@ -232,9 +261,8 @@ async def _step(
 ) -> _Done | None:
     """The outcome of the last message and the start of this one (one statement), then
     this one over SMTP. Its outcome, to record with the next start."""
-    begin = _begin(row, batch, session, settings)
-    started = await _record(uow, done, begin)
-    if started is None:
+    started, begin = await _record(uow, done, _begin(row, batch, session, settings))
+    if started is None or begin is None:
         batch.result.skipped += 1  # the claim's lease ran out and another worker took it
         return None
     return await _send_one(session, row, begin, started, sender, settings, batch)
@@ -295,13 +323,21 @@ def _failure(
     row: Any, begin: repo.Start, attempts: int, reply: smtp.Reply, settings: Settings
 ) -> _Done:
     now = get_clock().now()
+    outcome = {smtp.Verdict.TEMPORARY: "temporary", smtp.Verdict.PERMANENT: "permanent",
+               smtp.Verdict.UNKNOWN: "unknown"}[reply.verdict]  # fmt: skip
+    error = _error_text(reply)
+    if reply.about_us:
+        # Not the message's fault: due again as it was (the circuit keeps this process
+        # away from the server meanwhile), the try not counted against it.
+        state = "queued" if attempts <= 1 else "retrying"
+        waiting = repo.Outcome(row["id"], begin.attempt_id, begin.lease, state, outcome,
+                               reply.code, error, error=error, available_at=now,
+                               uncounted=True)  # fmt: skip
+        return _Done(waiting, row, reply, attempts - 1, final=False)
     final = reply.verdict is smtp.Verdict.PERMANENT or attempts >= settings.mail_max_attempts
     delay = 0.0 if final else backoff_seconds(
         attempts, settings.mail_backoff_base_seconds, settings.mail_backoff_max_seconds
     )  # fmt: skip
-    outcome = {smtp.Verdict.TEMPORARY: "temporary", smtp.Verdict.PERMANENT: "permanent",
-               smtp.Verdict.UNKNOWN: "unknown"}[reply.verdict]  # fmt: skip
-    error = _error_text(reply)
     failed = repo.Outcome(
         row["id"], begin.attempt_id, begin.lease, "dead" if final else "retrying", outcome,
         reply.code, error, error=error, available_at=now + timedelta(seconds=delay),
@@ -310,16 +346,25 @@ def _failure(
     return _Done(failed, row, reply, attempts, final)
 
 
-async def _record(uow: UnitOfWork, done: _Done | None, begin: repo.Start | None) -> Any:
+async def _record(
+    uow: UnitOfWork, done: _Done | None, begin: repo.Start | None
+) -> tuple[Any, repo.Start | None]:
     """Records `done` (right after its answer) and marks `begin`, in one statement,
     again on a fresh connection after a failure: a record lost after acceptance would
-    turn into a resend. Returns what `repo.step` says of `begin`."""
-    for pause in (*RECORD_RETRIES, None):
+    turn into a resend. Returns what `repo.step` says of `begin`, and `begin` as marked:
+    its lease counts from the try that marked it, so time spent retrying the record is
+    never taken from the SMTP exchange the lease must cover."""
+    pauses = _pauses(done)  # lazily: the lease's deadline is read as the tries go
+    while True:
+        now = get_clock().now()
+        if begin is not None:
+            lease = now + timedelta(seconds=lease_seconds(get_settings()))
+            begin = dataclasses.replace(begin, lease=max(lease, begin.lease))
         try:
-            _, started = await repo.step(uow, get_clock().now(),
-                                         done.outcome if done else None, begin)  # fmt: skip
+            _, started = await repo.step(uow, now, done.outcome if done else None, begin)
             break
         except Exception:
+            pause = next(pauses, None)
             if pause is None:
                 raise
             log.warning("could not record an e-mail's outcome; trying again", exc_info=True)
@@ -327,7 +372,21 @@ async def _record(uow: UnitOfWork, done: _Done | None, begin: repo.Start | None)
             await asyncio.sleep(pause)
     if done is not None:
         await _after(uow, done)
-    return started
+    return started, begin
+
+
+def _pauses(done: _Done | None) -> Iterator[float]:
+    """The pauses between tries of a record: RECORD_RETRIES; for an accepted message,
+    then on every RECORD_PAUSE_MAX for as long as its attempt's lease holds (nobody
+    else may take the row before it ends), so a database fail-over of a minute after
+    acceptance is waited out rather than turned into a resend."""
+    yield from RECORD_RETRIES
+    if done is None or done.outcome.state != "sent":
+        return
+    left = (done.outcome.token - get_clock().now()).total_seconds() - sum(RECORD_RETRIES)
+    deadline = time.monotonic() + left - RECORD_PAUSE_MAX
+    while time.monotonic() < deadline:
+        yield RECORD_PAUSE_MAX
 
 
 async def _after(uow: UnitOfWork, done: _Done) -> None:

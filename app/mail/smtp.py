@@ -37,6 +37,7 @@ import aiosmtplib
 from app.core.config import Settings
 
 REPLY_MAX = 1000  # email_delivery_attempts.reply
+_ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")  # RFC 3463 status codes
 
 
 class Verdict(StrEnum):
@@ -57,6 +58,20 @@ class Reply:
     def recipient_refused(self) -> bool:
         """The server refused this address itself (a synchronous hard bounce)."""
         return self.verdict is Verdict.PERMANENT and self.phase == "rcpt"
+
+    @property
+    def about_us(self) -> bool:
+        """The server refused MAIL FROM for a reason of its own or ours (AUTH required,
+        our sender address not allowed, its own trouble), not this message's: every
+        message would be refused the same, so none may be dead-lettered for it. The
+        refusals there about the message are of what its MAIL FROM says of it: its size
+        (X.3.4, or a bare 552) and its non-ASCII address (X.6.7)."""
+        if self.phase != "mail" or self.code is None:
+            return False
+        enhanced = self.text.split(" ", 1)[0]
+        if _ENHANCED.fullmatch(enhanced):
+            return not enhanced.endswith((".3.4", ".6.7"))
+        return self.code != 552
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +107,45 @@ def sender_address(settings: Settings) -> str:
     return address
 
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+# Controls (C0, DEL, C1) and the Unicode line and paragraph separators: none belongs in
+# a header, and some parsers end a line at any of them.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# What an address the sender puts on an RCPT line may not hold besides: white space, a
+# second `@`, and the specials that would need quoting (planning writes none of them).
+_NOT_IN_ADDRESS = re.compile(r"[\s@<>()\[\],;:\"\\]")
+LOCAL_MAX, ADDRESS_MAX = 64, 254  # RFC 5321 4.5.3.1.1 and the 256-octet path
 
 
 def _one_line(value: str, what: str) -> str:
-    """A header value as one line: a rendered subject's stray line breaks become spaces;
-    an id or address with a control character is refused (no header injection)."""
-    if what == "Subject":
-        return " ".join(value.split())
+    """A header value as one line: a rendered subject's or a display name's stray line
+    breaks and controls become spaces; an id with a control character is refused (no
+    header injection)."""
+    if what in ("Subject", "To"):
+        return " ".join(_UNSAFE.sub(" ", value).split())
     if _UNSAFE.search(value):
         raise Unbuildable(f"{what} contains a control character")
     return value
+
+
+def check_address(address: str) -> None:
+    """`Unbuildable` unless `address` is one mailbox SMTP can carry as it is: local@domain,
+    neither empty, within the lengths servers must accept, nothing to quote or escape.
+    Refused here, it is dead without a word to the server (which would answer 5xx and
+    count a bounce against an address nobody can have)."""
+    local, at, domain = address.partition("@")
+    if (
+        not at
+        or not local
+        or not domain
+        or _UNSAFE.search(address)
+        or _NOT_IN_ADDRESS.search(local)
+        or _NOT_IN_ADDRESS.search(domain)
+        or len(local.encode()) > LOCAL_MAX
+        or len(address.encode()) > ADDRESS_MAX
+        or domain.startswith(".")
+        or ".." in domain
+    ):
+        raise Unbuildable(f"not an address SMTP can carry: {address[:100]!r}")
 
 
 def build_message(row: Outgoing, settings: Settings) -> Message:
@@ -118,11 +161,21 @@ def build_message(row: Outgoing, settings: Settings) -> Message:
     against 0.5 ms, half of one worker's budget at 200 messages a second. An address
     that is not ASCII (RFC 6531) needs raw UTF-8 headers, which only the modern API
     writes: that rare message is built with it."""
-    local, _, domain = row.address.rpartition("@")
-    if not local or not domain or _UNSAFE.search(row.address) or " " in row.address:
-        raise Unbuildable(f"not an address: {row.address!r}")
+    check_address(row.address)
     if not row.address.isascii():
         return _build_utf8(row, settings)
+    try:
+        return _build_ascii(row, settings)
+    except Unbuildable:
+        raise
+    except Exception as exc:
+        # Whatever the email package refuses in a stored row (it checks headers for
+        # embedded ones): this row can never be sent, and it must not break the session
+        # it is in, nor come back after every lease as a poison message.
+        raise Unbuildable(f"cannot build the message: {exc}") from exc
+
+
+def _build_ascii(row: Outgoing, settings: Settings) -> Message:
     boundary = "sl-" + hashlib.sha256(row.message_id.encode()).hexdigest()[:32]
     message = MIMEMultipart("alternative", boundary=boundary)
     _headers(message, row, settings, None)
@@ -173,7 +226,7 @@ def _headers(message: Message, row: Outgoing, settings: Settings, to: Any) -> No
     else:
         name, address = parseaddr(settings.mail_from)
         message["From"] = _mailbox(name, address)
-        message["To"] = _mailbox(row.display_name or "", row.address)
+        message["To"] = _mailbox(_one_line(row.display_name or "", "To"), row.address)
         folded: Any = _folded("Subject", subject)
         message["Subject"] = folded
     message["Date"] = format_datetime(row.date)
@@ -194,13 +247,16 @@ def _build_utf8(row: Outgoing, settings: Settings) -> EmailMessage:
     message = EmailMessage()
     try:
         local, _, domain = row.address.rpartition("@")
-        to = Address(display_name=row.display_name or "", username=local, domain=domain)
+        name = _one_line(row.display_name or "", "To")
+        to = Address(display_name=name, username=local, domain=domain)
         _headers(message, row, settings, to)
         message.set_content(row.text_body or "", charset="utf-8")
         if row.html_body:
             message.add_alternative(row.html_body, subtype="html", charset="utf-8")
         message.set_boundary("sl-" + hashlib.sha256(row.message_id.encode()).hexdigest()[:32])
-    except (ValueError, TypeError, IndexError) as exc:
+    except Unbuildable:
+        raise
+    except Exception as exc:  # as in build_message: never a poison row
         raise Unbuildable(f"cannot build the message: {exc}") from exc
     return message
 
@@ -249,6 +305,9 @@ class Session:
         self.client = client
         self.server = server
         self.broken = False
+        # Set when the server refused us rather than a message (`Reply.about_us`): the
+        # session ends and the sender leaves the server alone for a while.
+        self.refused_us: Reply | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Session:
@@ -288,10 +347,13 @@ class Session:
         utf8 = needs_utf8(address)
         if utf8 and not self.client.supports_extension("smtputf8"):
             raise Unbuildable("the address is not ASCII and the server does not offer SMTPUTF8")
-        if isinstance(message, EmailMessage):
-            cte = "8bit" if self.client.supports_extension("8bitmime") else "7bit"
-            return flatten(message, SMTPUTF8.clone(cte_type=cte, max_line_length=998))
-        return flatten(message)
+        try:
+            if isinstance(message, EmailMessage):
+                cte = "8bit" if self.client.supports_extension("8bitmime") else "7bit"
+                return flatten(message, SMTPUTF8.clone(cte_type=cte, max_line_length=998))
+            return flatten(message)
+        except Exception as exc:  # the generator's own header checks: see build_message
+            raise Unbuildable(f"cannot write the message: {exc}") from exc
 
     async def send(self, sender: str, recipient: str, data: bytes) -> Reply:
         """One transaction. Never raises for what the server or the network did: the
@@ -310,25 +372,38 @@ class Session:
         except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
             self.broken = True  # nothing was handed over: a plain retry
             return Reply(Verdict.TEMPORARY, None, _describe(exc), phase)
+        watch = _BodyWatch(self.client)
         try:
-            response = await self.client.data(data)
+            with watch:
+                response = await self.client.data(data)
         except aiosmtplib.SMTPResponseException as exc:
+            if watch.body_sent and 200 <= exc.code < 300:
+                # A 2xx other than 250 after the body: taken all the same (aiosmtplib
+                # calls it an error), and sending it again would be a duplicate.
+                return Reply(Verdict.ACCEPTED, exc.code, _clip(exc.message), "data")
             # A code: the server refused DATA or, after the body, refused the message.
             return await self._refused(exc, "data")
         except (aiosmtplib.SMTPException, OSError) as exc:
-            # The body may have reached the server and been accepted: no way to know.
             self.broken = True
+            if not watch.body_sent:
+                # Lost before the server said 354 (it closed after RCPT, or never
+                # answered DATA): the body never left, so this is a plain retry.
+                return Reply(Verdict.TEMPORARY, None, _describe(exc), "data")
+            # The body may have reached the server and been accepted: no way to know.
             return Reply(Verdict.UNKNOWN, None, _describe(exc), "data")
         return Reply(Verdict.ACCEPTED, response.code, _clip(response.message), "data")
 
     async def _refused(self, exc: aiosmtplib.SMTPResponseException, phase: str) -> Reply:
         code = int(exc.code)
         verdict = Verdict.PERMANENT if 500 <= code < 600 else Verdict.TEMPORARY
-        if code == 421 or not self.client.is_connected:
+        reply = Reply(verdict, code, _clip(exc.message), phase)
+        if reply.about_us:
+            self.broken, self.refused_us = True, reply
+        elif code == 421 or not self.client.is_connected:
             self.broken = True  # 421: the server is closing the connection
         else:
             await self._reset()
-        return Reply(verdict, code, _clip(exc.message), phase)
+        return reply
 
     async def _reset(self) -> None:
         """RSET, so the next transaction starts with an empty envelope."""
@@ -346,6 +421,38 @@ class Session:
             pass
         finally:
             self.client.close()
+
+
+class _BodyWatch:
+    """Whether the body went out during `SMTP.data`: aiosmtplib writes the DATA command,
+    waits for 354, then writes the body, and reports a connection lost or a time-out
+    the same way at either wait. Its protocol's `write` is watched for the second
+    write, the body (the one public way to tell the two apart)."""
+
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self.protocol = client.protocol
+        self.writes = 0
+
+    @property
+    def body_sent(self) -> bool:
+        # Unwatched (no protocol: nothing can have been written) means not sent.
+        return self.writes >= 2
+
+    def __enter__(self) -> _BodyWatch:
+        protocol = self.protocol
+        if protocol is not None:
+            original = protocol.write
+
+            def write(data: bytes) -> None:
+                original(data)  # counted once handed to the transport (it may raise)
+                self.writes += 1
+
+            protocol.write = write  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.protocol is not None:
+            del self.protocol.write  # the class's method again
 
 
 def _describe(exc: BaseException) -> str:

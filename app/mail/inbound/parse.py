@@ -45,7 +45,10 @@ _CUT_INPUT_MAX = 50_000
 _TEXT_SUFFIXES = {"log": "text/plain", "cfg": "text/plain", "conf": "text/plain"}
 _MAX_DEPTH = 12  # nested multiparts followed; deeper ones are not read
 _MSGID = re.compile(r"<[^<>\s]{1,990}>")
-_ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+\.?[^\s@<>()\[\],;:\"]*$")
+# No white space, specials nor controls (C0, DEL, C1: an address holding one is no
+# mailbox, and it would end up in a ticket's text, which may hold none).
+_NOT_IN_ADDRESS = r"\s@<>()\[\],;:\"\x00-\x1f\x7f-\x9f\ud800-\udfff"
+_ADDRESS = re.compile(rf"^[^{_NOT_IN_ADDRESS}]+@[^{_NOT_IN_ADDRESS}]+\.?[^{_NOT_IN_ADDRESS}]*$")
 
 
 class Unreadable(Unprocessable):

@@ -90,6 +90,13 @@ _KEPT_TAGS = _BLOCK_TAGS | {"br", "blockquote", "a", "td", "th", "tbody", "thead
 _DROPPED_WITH_CONTENT = {"script", "style", "head", "title", "noscript", "template"}
 
 
+# A quote's depth as the text shows it, and the text an HTML part may become. Each line
+# carries its depth's `> ` prefix, so without a cap n nested blockquotes (a few bytes
+# each) made n lines of up to 2n characters: 240 KB of HTML became gigabytes of text.
+QUOTE_DEPTH_MAX = 10
+HTML_TEXT_MAX = 5_000_000  # characters of text; beyond, the rest of the part is dropped
+
+
 class _TextReader(HTMLParser):
     """Lines out of nh3's output (well-formed, only `_KEPT_TAGS`): blocks end lines,
     a blockquote quotes its lines with `> ` (so the cut below sees quoted history), a
@@ -102,14 +109,19 @@ class _TextReader(HTMLParser):
         self.depth = 0
         self.cells = 0
         self.links: list[str | None] = []
+        self.size = 0  # characters in `lines`
 
     def _end_line(self) -> None:
         text = "".join(self.current).replace("\xa0", " ").strip()
         self.current = []
         self.cells = 0
-        prefix = "> " * self.depth
+        if self.size > HTML_TEXT_MAX:
+            return
+        prefix = "> " * min(self.depth, QUOTE_DEPTH_MAX)
         if text or (self.lines and self.lines[-1] != prefix.rstrip()):
-            self.lines.append((prefix + text).rstrip())
+            line = (prefix + text).rstrip()
+            self.lines.append(line)
+            self.size += len(line) + 1
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "br":
@@ -139,25 +151,96 @@ class _TextReader(HTMLParser):
             self._end_line()
 
     def handle_data(self, data: str) -> None:
-        self.current.append(_SPACES.sub(" ", data))
+        if self.size <= HTML_TEXT_MAX:
+            self.current.append(_SPACES.sub(" ", data))
 
     def text(self) -> str:
         self._end_line()
         return "\n".join(self.lines)
 
 
+# What an HTML part costs is bounded: reading it into lines costs about 6 us a tag, so
+# only its first HTML_INPUT_MAX characters are read (after long `data:` URIs, pasted
+# images, are cut to nothing: they hold no text); and nh3's parser (html5ever) checks
+# the open elements' scope at every block element, so its time grows with the square of
+# their nesting (40,000 nested <div>, 200 KB, cost 6 s with the event loop blocked):
+# nested deeper than BLOCK_DEPTH_MAX, which no mail client's HTML comes near, the part
+# is read without nh3.
+HTML_INPUT_MAX = 1_000_000  # characters
+BLOCK_DEPTH_MAX = 200
+_DATA_URI = re.compile(r"""data:[^\s"'<>]{200,}""")
+_DEEP_TAGS = frozenset(
+    {"address", "article", "aside", "blockquote", "center", "details", "dialog", "dir",
+     "div", "dl", "fieldset", "figcaption", "figure", "footer", "form", "header", "hgroup",
+     "listing", "main", "menu", "nav", "ol", "pre", "search", "section", "summary", "ul"}
+)  # fmt: skip
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)")
+_SCHEME = re.compile(r"\s*(?:https?|mailto):", re.IGNORECASE)
+
+
+def _too_deep(html: str) -> bool:
+    """Whether block elements nest deeper than BLOCK_DEPTH_MAX (one linear scan)."""
+    depth = 0
+    for match in _TAG.finditer(html):
+        if match.group(2).lower() not in _DEEP_TAGS:
+            continue
+        if match.group(1):
+            depth = max(depth - 1, 0)
+        else:
+            depth += 1
+            if depth > BLOCK_DEPTH_MAX:
+                return True
+    return False
+
+
+class _RawTextReader(_TextReader):
+    """The same lines from HTML as it came (no nh3): the content of scripts, styles and
+    the like is dropped here. Only text comes out, so nothing needs sanitising."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DROPPED_WITH_CONTENT:
+            self.dropping += 1
+        elif tag in _KEPT_TAGS:
+            # As nh3 would: a link's address only when it is one of the kept schemes.
+            href = dict(attrs).get("href") if tag == "a" else None
+            kept = href if href and _SCHEME.match(href) else None
+            super().handle_starttag(tag, [("href", kept)] if kept else [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROPPED_WITH_CONTENT:
+            self.dropping = max(self.dropping - 1, 0)
+        elif tag in _KEPT_TAGS:
+            super().handle_endtag(tag)
+
+    def handle_data(self, data: str) -> None:
+        if not self.dropping:
+            super().handle_data(data)
+
+
 def html_to_text(html: str) -> str:
     """Sanitised by nh3, then read into plain lines; scripts and styles leave nothing."""
-    safe = nh3.clean(
-        html,
-        tags=_KEPT_TAGS,
-        clean_content_tags=_DROPPED_WITH_CONTENT,
-        attributes={"a": {"href"}},
-        url_schemes={"http", "https", "mailto"},
-        link_rel=None,
-    )
-    reader = _TextReader()
-    reader.feed(safe)
+    html = _DATA_URI.sub("data:", html)
+    if len(html) > HTML_INPUT_MAX:
+        html = html[:HTML_INPUT_MAX]
+        html = html[: html.rfind("<")] if html.rfind("<") > html.rfind(">") else html
+    if _too_deep(html):
+        reader: _TextReader = _RawTextReader()
+        reader.feed(html)
+    else:
+        safe = nh3.clean(
+            html,
+            tags=_KEPT_TAGS,
+            clean_content_tags=_DROPPED_WITH_CONTENT,
+            attributes={"a": {"href"}},
+            url_schemes={"http", "https", "mailto"},
+            link_rel=None,
+        )
+        reader = _TextReader()
+        reader.feed(safe)
     reader.close()
     return reader.text()
 

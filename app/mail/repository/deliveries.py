@@ -80,6 +80,22 @@ def _dead(principal: Principal, **filters: Any) -> Any:
     return _filtered(stmt, **filters).where(col(EmailDelivery.state) == "dead")
 
 
+def _not_in_flight(now: datetime) -> Any:
+    """Not still in a sender's hands: dead by a bounce that came while it was being sent
+    again, its attempt unfinished and its lease running. Queued again then, a second
+    worker would send it beside the first."""
+    in_flight = select(literal(1)).where(
+        col(EmailDeliveryAttempt.delivery_id) == col(EmailDelivery.id),
+        col(EmailDeliveryAttempt.outcome) == "in_progress",
+    )
+    return (col(EmailDelivery.available_at) <= now) | ~in_flight.exists()
+
+
+async def in_flight(uow: UnitOfWork, delivery_id: uuid.UUID, now: datetime) -> bool:
+    stmt = select(literal(1)).where(col(EmailDelivery.id) == delivery_id, ~_not_in_flight(now))
+    return (await uow.session.execute(stmt)).first() is not None
+
+
 def _not_suppressed() -> Any:
     held = select(literal(1)).where(
         col(MailSuppression.address) == col(EmailDelivery.address),
@@ -96,7 +112,7 @@ async def requeue_dead(
     suppression, still dead beyond the cap)."""
     chosen = (
         _dead(principal, **filters)
-        .where(_not_suppressed())
+        .where(_not_suppressed(), _not_in_flight(now))
         .order_by(col(EmailDelivery.id))
         .limit(BULK_RETRY_MAX)
         .with_for_update(of=EmailDelivery, skip_locked=True)

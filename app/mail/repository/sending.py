@@ -92,6 +92,9 @@ WITH done AS (
                             ELSE :available_at::timestamptz END,
         sending_at = CASE WHEN :state::text = 'sent' OR :maybe_delivered::boolean
                           THEN sending_at END,
+        -- A refusal that was about us, not the message (MAIL FROM refused): the try
+        -- does not count against the message's attempts.
+        attempts = attempts - :uncounted::int,
         updated_at = :now::timestamptz
     WHERE id = :done_id::uuid
       AND CASE WHEN :state::text = 'sent' THEN state IN ('sending', 'retrying', 'queued')
@@ -183,6 +186,7 @@ class Outcome:
     error: str | None = None
     available_at: datetime | None = None  # when a retry is due
     maybe_delivered: bool = False  # no answer after the body: the next try is a resend
+    uncounted: bool = False  # the server refused us, not the message: attempts unchanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,15 +208,15 @@ async def step(
     lease ran out and another worker took it)."""
     values: dict[str, Any] = {
         "now": now, "state": None, "error": None, "available_at": None,
-        "maybe_delivered": False, "done_id": None, "done_token": None, "outcome": None,
-        "code": None, "reply": None, "done_attempt": None, "next_id": None,
+        "maybe_delivered": False, "uncounted": 0, "done_id": None, "done_token": None,
+        "outcome": None, "code": None, "reply": None, "done_attempt": None, "next_id": None,
         "next_token": None, "lease": None, "next_attempt": None, "server": None,
     }  # fmt: skip
     if done is not None:
         values.update(state=done.state, error=done.error, available_at=done.available_at,
-                      maybe_delivered=done.maybe_delivered, done_id=done.delivery_id,
-                      done_token=done.token, outcome=done.outcome, code=done.code,
-                      reply=done.reply, done_attempt=done.attempt_id)  # fmt: skip
+                      maybe_delivered=done.maybe_delivered, uncounted=int(done.uncounted),
+                      done_id=done.delivery_id, done_token=done.token, outcome=done.outcome,
+                      code=done.code, reply=done.reply, done_attempt=done.attempt_id)  # fmt: skip
     if start is not None:
         values.update(next_id=start.delivery_id, next_token=start.token, lease=start.lease,
                       next_attempt=start.attempt_id, server=start.server)  # fmt: skip

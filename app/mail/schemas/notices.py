@@ -211,7 +211,13 @@ class PreviewIn(InputModel):
     @field_validator("data")
     @classmethod
     def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(orjson.dumps(value)) > PREVIEW_DATA_MAX:
+        if value is None:
+            return value
+        try:
+            size = len(orjson.dumps(value))
+        except TypeError:  # what orjson cannot write: an integer beyond 64 bits
+            raise ValueError("data must be JSON with integers of at most 64 bits") from None
+        if size > PREVIEW_DATA_MAX:
             raise ValueError(f"data must be at most {PREVIEW_DATA_MAX} bytes as JSON")
         return value
 

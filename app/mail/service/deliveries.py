@@ -84,6 +84,14 @@ async def retry(uow: UnitOfWork, principal: Principal, delivery_id: uuid.UUID) -
             "The address is on the suppression list: release it first.", field="address"
         )
     now = get_clock().now()
+    if await repo.in_flight(uow, row.id, now):
+        # A bounce made it dead while a sender was sending it again: queued now, a
+        # second sender could send it beside the first.
+        raise Conflict(
+            "An attempt of this delivery is still in progress; retry it once that ends "
+            f"(at the latest {row.available_at.isoformat()}).",
+            state=row.state,
+        )
     row.state, row.attempts, row.available_at, row.updated_at = "queued", 0, now, now
     await uow.session.flush()
     jobs.wake_after_commit(uow)

@@ -18,6 +18,7 @@ a ticket of the sender's own instead)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import uuid
@@ -45,6 +46,7 @@ from app.mail.schemas.inbound import InboundOut
 from app.tickets import interface as tickets
 
 TEXT_MAX = 20_000  # a comment's body, a ticket's description
+PARSE_INLINE_MAX = 256 * 1024  # bytes of a message read on the event loop itself
 SUBJECT_MAX = 300  # a ticket's subject
 MAX_ATTACHMENTS = 20  # kept from one message; the rest are named in the comment
 _ROOM = 2_000  # what a comment may add to the text: a sender line, notes of attachments
@@ -168,7 +170,9 @@ async def receive(
     """Takes one raw message (`source`: lmtp or http). `envelope_from` is the SMTP
     reverse-path when there is one ('' for the null path `<>`). `Unreadable` when it is
     no message; `MailDeferred` when it must be tried again later."""
-    mail = parse(raw)
+    # A large message is read in a thread: reading costs up to about a second of CPU
+    # (inbound/text.py), which would hold up every other request of this process.
+    mail = await asyncio.to_thread(parse, raw) if len(raw) > PARSE_INLINE_MAX else parse(raw)
     now = get_clock().now()
     values = {"id": uuid7(), "message_id": mail.message_id, "source": source,
               "from_address": mail.from_address, "subject": mail.subject,
@@ -408,7 +412,14 @@ async def _open(ctx: _Ctx, follows: str | None = None) -> Effect:
         out = await tickets.create(ctx.uow, ctx.actor, data)
     except NotFound:
         return _refused("out_of_scope", "the sender's customer is outside the key's branch")
-    except (Unprocessable, ValidationError) as exc:
+    except ValidationError as exc:
+        if any(e["loc"][:1] in (("subject",), ("description",)) for e in exc.errors()):
+            # The message's own text: it will never be taken, however often it is sent
+            # again (deferring it would have the MTA retry it for days).
+            raise Unreadable("The message's text cannot be a ticket.") from exc
+        raise MailDeferred(f"No ticket can be opened from mail: {exc}") from exc
+    except Unprocessable as exc:
+        # The mail-in settings (category, priority) name what does not exist.
         raise MailDeferred(f"No ticket can be opened from mail: {exc}") from exc
     await _attach(ctx, out.id, keep)
     ticket = await tickets.get_any(ctx.uow, out.id)

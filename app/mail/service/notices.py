@@ -272,12 +272,36 @@ async def _sample(uow: UnitOfWork, principal: Principal, body: PreviewIn) -> Out
         t = await tickets.get(uow, principal, body.ticket_id)
     except NotFound:
         raise Unprocessable("ticket_id does not name a ticket.", field="ticket_id") from None
+    await _check_named(uow, principal, body.data or {})
     data = {**_SAMPLE_DATA.get(body.event_type, {}), **(body.data or {})}
     source = rules.source_event(body.event_type)
     source = "rma.changed" if source == "rma.*" else source
     payload = tickets.outbox_payload(t.id, t.number, t.branch_id, t.status, t.priority, data=data)
     return OutboxMessage(id=uuid7(), event_type=source, aggregate_type="ticket",
                          aggregate_id=t.id, payload=payload)  # fmt: skip
+
+
+async def _check_named(uow: UnitOfWork, principal: Principal, data: dict[str, Any]) -> None:
+    """The people a sample names itself (an escalation's `recipients`, a handoff's
+    `to_id`) must be engineers the key sees: a preview shows each recipient's name and
+    address, and a key of one branch may not read another branch's that way."""
+    if principal.branch_id is None:
+        return
+    raw = data.get("recipients")
+    named = [data.get("to_id"), *(raw if isinstance(raw, list) else [])]
+    for value in named:
+        try:
+            found = uuid.UUID(value) if isinstance(value, str) else None
+        except ValueError:
+            found = None
+        if found is None:
+            continue
+        try:
+            await engineers.get_engineer(uow, principal, found)
+        except NotFound:
+            raise Unprocessable(
+                f"data names {found}, no engineer of the key's branch.", field="data"
+            ) from None
 
 
 async def preview(uow: UnitOfWork, principal: Principal, body: PreviewIn) -> PreviewOut:
