@@ -19,7 +19,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from itertools import groupby
 
 from app.calendars import service as calendars
 from app.calendars.defaults import CALENDAR_CN_5X8
@@ -35,6 +34,15 @@ BATCH = 5000  # members per pass; the rest wait for the next one
 DEFAULT_TZ = "Asia/Shanghai"
 
 
+def _groups(members: Sequence[EmailDelivery]) -> dict[tuple[str, bool], list[EmailDelivery]]:
+    """Members per (address, staff or not), in their order: a contact and an engineer who
+    share an address get a digest each, so staff links never reach a customer."""
+    groups: dict[tuple[str, bool], list[EmailDelivery]] = {}
+    for m in members:
+        groups.setdefault((m.address, m.recipient_kind == "engineer"), []).append(m)
+    return groups
+
+
 async def compose_due(uow: UnitOfWork, now: datetime) -> int:
     """Writes one digest per address for the waiting notices due by `now`."""
     if not await repo.try_digest_lock(uow):
@@ -45,8 +53,7 @@ async def compose_due(uow: UnitOfWork, now: datetime) -> int:
     zones, default_tz = await _zones(uow, members)
     suppressed = await repo.suppressed(uow, sorted({m.address for m in members}))
     written = 0
-    for address, group in groupby(members, key=lambda m: m.address):
-        batch = list(group)
+    for (address, _staff), batch in _groups(members).items():
         tz = zones.get(batch[0].recipient_id, default_tz) if batch[0].recipient_id else default_tz
         digest = _digest(batch, now, tz, address in suppressed)
         repo.add(uow, digest)

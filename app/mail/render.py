@@ -45,7 +45,8 @@ DEFAULT_LANGUAGE = "zh-CN"
 SUBJECT_MAX = 250  # characters: one line that readers show whole; the column allows 998
 _TEMPLATES = Path(__file__).parent / "templates"
 _BLANK_LINES = re.compile(r"\n[ \t]*\n+")
-_LINE_BREAKS = re.compile(r"[\r\n\t\v\f\u0085\u2028\u2029]+")
+# Line breaks and every other control character (C0, DEL, C1): a header holds none.
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False)
 
 

@@ -915,3 +915,33 @@ async def test_what_the_smtp_server_receives_is_threaded_bilingual_and_linked(
     rows = {d["address"]: d for d in await deliveries()}
     assert rows["wang@example.cn"]["message_id"] == reporter["Message-ID"]
     assert rows["wang@example.cn"]["state"] == "sent"
+
+
+async def test_an_address_the_sender_could_not_carry_is_skipped_and_names_lose_controls(
+    client: httpx.AsyncClient, admin: dict[str, str], world: World, mail: FixedClock,
+    settings: Settings,
+) -> None:  # fmt: skip
+    # Rows written before the API's rules (imports, psql): specials in the address, an
+    # escape and a C1 control in the name.
+    await sql("UPDATE contacts SET email = 'wang(x)@example.cn', name = 'Wang\x1b[31m\x85 Jun' "
+              "WHERE id = :i", i=world.contact_id)  # fmt: skip
+    t = await _ticket(client, admin, world)
+    await drain()
+    [d] = [d for d in await deliveries(ticket_id=uuid.UUID(t["id"]))
+           if d["event_type"] == "ticket.created"]  # fmt: skip
+    assert d["state"] == "skipped" and d["reason"].startswith("no_address:"), d
+    assert d["display_name"] == "Wang [31m Jun"
+
+
+def test_a_contact_and_an_engineer_sharing_an_address_get_a_digest_each() -> None:
+    from app.mail.digest import _groups
+    from app.mail.models import EmailDelivery
+
+    def member(kind: str) -> EmailDelivery:
+        return EmailDelivery(event_type="ticket.comment_added", recipient_kind=kind,
+                             address="shared@example.cn", message_id=f"<{uuid.uuid4()}@x>")  # fmt: skip
+
+    members = [member("contact"), member("engineer"), member("contact")]
+    groups = _groups(members)
+    assert list(groups) == [("shared@example.cn", False), ("shared@example.cn", True)]
+    assert groups[("shared@example.cn", False)] == [members[0], members[2]]

@@ -48,7 +48,7 @@ from app.core.config import get_settings
 from app.core.db import UnitOfWork
 from app.core.ids import uuid7
 from app.incidents.service import DECLARED_TO
-from app.mail import ids, quiet, render, rules
+from app.mail import ids, quiet, render, rules, smtp
 from app.mail.models import RECIPIENT_ROLES
 from app.mail.repository import notices as repo
 from app.outbox.models import OutboxMessage
@@ -168,7 +168,9 @@ def _address(value: object) -> str | None:
     address = value.strip().lower()
     if not address or len(address) > ADDRESS_MAX or address.count("@") != 1:
         return None
-    if any(c.isspace() or ord(c) < 32 or c in '<>,;"' for c in address):
+    try:
+        smtp.check_address(address)  # the sender's own rules: what it could not send
+    except smtp.Unbuildable:
         return None
     local, _, domain = address.partition("@")
     return address if local and "." in domain else None
