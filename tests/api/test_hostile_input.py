@@ -491,9 +491,7 @@ async def test_every_instant_out_of_range_in_utc_is_a_422(
                 "date-time"
             ):
                 for value in _BEYOND_UTC:
-                    r = await client.request(
-                        method, url, params={p["name"]: value}, headers=admin
-                    )
+                    r = await client.request(method, url, params={p["name"]: value}, headers=admin)
                     assert r.status_code < 500, (method, path, p["name"], r.text)
                     checked += 1
     assert checked > 20, checked
