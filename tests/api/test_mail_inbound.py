@@ -764,3 +764,26 @@ async def test_the_list_pages_and_filters_and_keeps_to_the_branch(
     assert r.headers["content-type"] == PROBLEM
     engineer = await issue_key("engineer")
     assert (await client.get("/v1/mail/inbound", headers=engineer)).status_code == 403
+
+
+async def test_a_gateway_of_one_branch_cannot_bounce_another_branchs_mail(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    world: World,
+    mail_settings: Settings,
+    db: asyncpg.Connection,
+) -> None:
+    t = await create_ticket(client, admin, world)
+    address = "nobody@example.cn"
+    sent = await delivery(t, address)
+    gateway = await issue_key("integration", world.other_branch_id)
+    r = await post(client, gateway, dsn(sent.message_id, address))
+    assert r.status_code == 202, r.text
+    assert "names no delivery of ours" in r.json()["reason"]
+    state = await db.fetchval("SELECT state FROM email_deliveries WHERE id = $1", sent.id)
+    assert state != "dead"
+    assert await db.fetchval("SELECT count(*) FROM mail_suppressions") == 0
+    # The ticket's own branch (or an all-branch key) may.
+    own = await issue_key("integration", world.branch_id)
+    r = await post(client, own, dsn(sent.message_id, address, message_id="<again@mx.example.cn>"))
+    assert r.json()["delivery_id"] == str(sent.id), r.text

@@ -116,12 +116,24 @@ class DeliveryRow:
     state: str
 
 
-async def deliveries(uow: UnitOfWork, message_ids: list[str]) -> list[DeliveryRow]:
+async def deliveries(
+    uow: UnitOfWork, message_ids: list[str], branch_id: uuid.UUID | None = None
+) -> list[DeliveryRow]:
+    """Our deliveries by Message-ID; for a branch's key only those about its tickets (a
+    gateway of one branch cannot bounce another's mail by knowing its ids)."""
+    scope = (
+        ""
+        if branch_id is None
+        else (" AND ticket_id IN (SELECT id FROM tickets WHERE branch_id = :branch)")
+    )
     stmt = text(
         "SELECT id, address, ticket_id, state FROM email_deliveries "
-        "WHERE message_id = ANY(:ids) ORDER BY id FOR UPDATE"
+        f"WHERE message_id = ANY(:ids){scope} ORDER BY id FOR UPDATE"
     )
-    rows = (await uow.session.execute(stmt, {"ids": message_ids})).all()
+    params: dict[str, Any] = {"ids": message_ids}
+    if branch_id is not None:
+        params["branch"] = branch_id
+    rows = (await uow.session.execute(stmt, params)).all()
     return [DeliveryRow(r[0], r[1], r[2], r[3]) for r in rows]
 
 

@@ -449,7 +449,7 @@ async def _bounce(ctx: _Ctx) -> Effect:
     settings, report = get_settings(), ctx.mail.report
     assert report is not None
     ours = ids.deliveries_from_headers(report.original_ids, settings.mail_domain)
-    rows = await repository.deliveries(ctx.uow, ours) if ours else []
+    rows = await repository.deliveries(ctx.uow, ours, ctx.actor.branch_id) if ours else []
     if not rows:
         return Effect("bounce", "names no delivery of ours: nothing done")
     failed = [r for r in report.recipients if r.action == "failed"]
