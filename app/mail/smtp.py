@@ -61,11 +61,14 @@ class Reply:
 
     @property
     def about_us(self) -> bool:
-        """The server refused MAIL FROM for a reason of its own or ours (AUTH required,
-        our sender address not allowed, its own trouble), not this message's: every
-        message would be refused the same, so none may be dead-lettered for it. The
-        refusals there about the message are of what its MAIL FROM says of it: its size
-        (X.3.4, or a bare 552) and its non-ASCII address (X.6.7)."""
+        """The server refused for a reason of its own or ours, not this message's: at MAIL
+        FROM (AUTH required, our sender address not allowed, its own trouble), or a 421
+        at MAIL or RCPT (it is closing the session). Every message would be refused the
+        same, so none may be dead-lettered or charged an attempt for it. The refusals at
+        MAIL FROM that are about the message are of what its MAIL FROM says of it: its
+        size (X.3.4, or a bare 552) and its non-ASCII address (X.6.7)."""
+        if self.code == 421 and self.phase in ("mail", "rcpt"):
+            return True  # the server is closing the session: its trouble, at any step
         if self.phase != "mail" or self.code is None:
             return False
         enhanced = self.text.split(" ", 1)[0]
