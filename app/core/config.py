@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     mail_cap_total: int = Field(default=30, ge=1)
     mail_cap_window_minutes: int = Field(default=10, ge=1)
     mail_suppress_after_bounces: int = Field(default=3, ge=1)
+    # Hard bounces count toward suppression while they are this close together: an
+    # address that bounced once a year ago and once today has not bounced "repeatedly".
+    mail_bounce_window_days: int = Field(default=30, ge=1, le=3650)
     # Mail in: who may open tickets by mail when the sender is no known contact.
     mail_in_default_customer: str | None = Field(
         default=None, description="Customer code for unknown senders; unset: refuse them."

@@ -787,3 +787,41 @@ async def test_a_gateway_of_one_branch_cannot_bounce_another_branchs_mail(
     own = await issue_key("integration", world.branch_id)
     r = await post(client, own, dsn(sent.message_id, address, message_id="<again@mx.example.cn>"))
     assert r.json()["delivery_id"] == str(sent.id), r.text
+
+
+async def test_hard_bounces_count_toward_suppression_only_within_the_window(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    world: World,
+    mail_settings: Settings,
+    db: asyncpg.Connection,
+    clock: Any,
+) -> None:
+    assert mail_settings.mail_suppress_after_bounces == 3
+    t = await create_ticket(client, admin, world)
+    address = "moved@example.cn"
+    window = timedelta(days=mail_settings.mail_bounce_window_days)
+
+    async def bounce() -> int:
+        d = await delivery(t, address)
+        r = await post(client, admin, dsn(d.message_id, address))
+        assert r.status_code == 202, r.text
+        return int(await db.fetchval(
+            "SELECT hard_bounces FROM mail_suppressions WHERE address = $1", address
+        ))  # fmt: skip
+
+    assert await bounce() == 1
+    clock.set(clock.now() + window + timedelta(hours=1))  # a bounce long ago: start again
+    assert await bounce() == 1
+    clock.set(clock.now() + timedelta(days=1))
+    assert await bounce() == 2
+    assert (
+        await db.fetchval("SELECT suppressed FROM mail_suppressions WHERE address = $1", address)
+        is False
+    )
+    clock.set(clock.now() + timedelta(days=1))
+    assert await bounce() == 3  # three within the window: suppressed
+    assert (
+        await db.fetchval("SELECT suppressed FROM mail_suppressions WHERE address = $1", address)
+        is True
+    )

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 
+from app.core.config import get_settings
 from app.core.db import UnitOfWork
 from app.core.security import Principal
 from app.mail.models import InboundMessage
@@ -165,15 +166,20 @@ async def count_hard_bounce(
                                             last_bounce_at, created_at, updated_at)
         VALUES (:address, 1, 1 >= :threshold, :reason, :now, :now, :now)
         ON CONFLICT (address) DO UPDATE SET
-            hard_bounces = s.hard_bounces + 1,
-            suppressed = s.suppressed OR s.hard_bounces + 1 >= :threshold,
+            -- The count starts again when the last bounce is older than the window.
+            hard_bounces = CASE WHEN s.last_bounce_at < :since THEN 1
+                                ELSE s.hard_bounces + 1 END,
+            suppressed = s.suppressed OR CASE WHEN s.last_bounce_at < :since THEN 1
+                                              ELSE s.hard_bounces + 1 END >= :threshold,
             last_reason = EXCLUDED.last_reason,
             last_bounce_at = EXCLUDED.last_bounce_at,
             updated_at = EXCLUDED.updated_at
         RETURNING hard_bounces, suppressed
         """
     )
-    params = {"address": address, "reason": reason, "now": now, "threshold": threshold}
+    since = now - timedelta(days=get_settings().mail_bounce_window_days)
+    params = {"address": address, "reason": reason, "now": now, "threshold": threshold,
+              "since": since}  # fmt: skip
     row = (await uow.session.execute(stmt, params)).one()
     return int(row[0]), bool(row[1])
 

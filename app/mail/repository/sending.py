@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from app.core.config import get_settings
 from app.core.db import RawSQL, UnitOfWork
 
 _OPEN = "('queued', 'retrying', 'sending')"
@@ -145,8 +146,11 @@ INSERT INTO mail_suppressions AS m
 VALUES (:address::text, 1, 1 >= :threshold::int, :reason::text, :now::timestamptz,
         :now::timestamptz, :now::timestamptz)
 ON CONFLICT (address) DO UPDATE SET
-    hard_bounces = m.hard_bounces + 1,
-    suppressed = m.suppressed OR m.hard_bounces + 1 >= :threshold::int,
+    -- The count starts again when the last bounce is older than the window.
+    hard_bounces = CASE WHEN m.last_bounce_at < :since::timestamptz THEN 1
+                        ELSE m.hard_bounces + 1 END,
+    suppressed = m.suppressed OR CASE WHEN m.last_bounce_at < :since::timestamptz THEN 1
+                                      ELSE m.hard_bounces + 1 END >= :threshold::int,
     last_reason = EXCLUDED.last_reason,
     last_bounce_at = EXCLUDED.last_bounce_at,
     updated_at = EXCLUDED.updated_at
@@ -245,5 +249,7 @@ async def hard_bounce(
     uow: UnitOfWork, address: str, reason: str, now: datetime, threshold: int
 ) -> bool:
     """Counts a hard bounce of the address; True when it is (now) suppressed."""
-    values = {"address": address, "reason": reason[:1000], "now": now, "threshold": threshold}
+    since = now - timedelta(days=get_settings().mail_bounce_window_days)
+    values = {"address": address, "reason": reason[:1000], "now": now, "threshold": threshold,
+              "since": since}  # fmt: skip
     return bool(await _fetchval(uow, HARD_BOUNCE, values))
