@@ -127,7 +127,8 @@ class Settings(BaseSettings):
     mail_in_priority: Literal["P1", "P2", "P3", "P4"] = "P3"
 
     # Callbacks and surveys: the survey links are signed with this secret (HMAC-SHA256).
-    # Required in production (signing or checking a link fails loudly without it);
+    # Required in production (the settings refuse to load without it, and signing or
+    # checking a link fails loudly should it be missing all the same);
     # elsewhere a fixed development secret is used, so dev links survive restarts.
     survey_secret: str | None = None
     survey_valid_days: int = Field(default=14, ge=1, le=365)
@@ -141,6 +142,9 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.max_page_size < self.default_page_size:
             raise ValueError("MAX_PAGE_SIZE must be >= DEFAULT_PAGE_SIZE")
+        if self.env == "production" and not self.survey_secret:
+            # Refused at start-up rather than as a 500 on the public survey page.
+            raise ValueError("SURVEY_SECRET is required with ENV=production")
         return self
 
     @property

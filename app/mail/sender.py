@@ -409,8 +409,10 @@ async def _after(uow: UnitOfWork, done: _Done) -> None:
                     extra={"fields": {**fields, "retry_in_seconds": round(retry_in, 3)}})  # fmt: skip
     if _bad_address(reply):
         settings = get_settings()
-        suppressed = await repo.hard_bounce(uow, row["address"], o.reply, get_clock().now(),
-                                            settings.mail_suppress_after_bounces)  # fmt: skip
+        now = get_clock().now()
+        since = now - timedelta(days=settings.mail_bounce_window_days)
+        suppressed = await repo.hard_bounce(uow, row["address"], o.reply, now,
+                                            settings.mail_suppress_after_bounces, since)  # fmt: skip
         if suppressed:
             log.warning("address suppressed after hard bounces",
                         extra={"fields": {"delivery_id": str(row["id"])}})  # fmt: skip

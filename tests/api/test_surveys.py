@@ -219,3 +219,14 @@ async def test_production_refuses_to_sign_without_a_secret(
     monkeypatch.setattr(settings, "survey_secret", "s3cret-of-production")
     token = tokens.sign(survey := uuid.uuid4(), at := datetime(2026, 3, 18, 7, tzinfo=UTC))
     assert tokens.verify(token) == (survey, at)
+
+
+def test_production_settings_refuse_to_load_without_a_survey_secret() -> None:
+    from pydantic import ValidationError
+
+    from app.core.config import Settings
+
+    with pytest.raises(ValidationError, match="SURVEY_SECRET is required"):
+        Settings(env="production", survey_secret=None)
+    assert Settings(env="production", survey_secret="s3cret").survey_secret == "s3cret"
+    assert Settings(env="development", survey_secret=None).survey_secret is None

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 
-from app.core.config import get_settings
 from app.core.db import UnitOfWork
 from app.core.security import Principal
 from app.mail.models import InboundMessage
@@ -157,9 +156,10 @@ async def mark_bounced(
 
 
 async def count_hard_bounce(
-    uow: UnitOfWork, address: str, reason: str, now: datetime, threshold: int
+    uow: UnitOfWork, address: str, reason: str, now: datetime, threshold: int, since: datetime
 ) -> tuple[int, bool]:
-    """One more hard bounce of `address`; suppressed at `threshold`. (count, suppressed)"""
+    """One more hard bounce of `address` (counted afresh when the last is older than
+    `since`); suppressed at `threshold`. (count, suppressed)"""
     stmt = text(
         """
         INSERT INTO mail_suppressions AS s (address, hard_bounces, suppressed, last_reason,
@@ -177,7 +177,6 @@ async def count_hard_bounce(
         RETURNING hard_bounces, suppressed
         """
     )
-    since = now - timedelta(days=get_settings().mail_bounce_window_days)
     params = {"address": address, "reason": reason, "now": now, "threshold": threshold,
               "since": since}  # fmt: skip
     row = (await uow.session.execute(stmt, params)).one()

@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from app.core.config import get_settings
 from app.core.db import RawSQL, UnitOfWork
 
 _OPEN = "('queued', 'retrying', 'sending')"
@@ -246,10 +245,10 @@ async def release(uow: UnitOfWork, ids: list[uuid.UUID], token: datetime, now: d
 
 
 async def hard_bounce(
-    uow: UnitOfWork, address: str, reason: str, now: datetime, threshold: int
+    uow: UnitOfWork, address: str, reason: str, now: datetime, threshold: int, since: datetime
 ) -> bool:
-    """Counts a hard bounce of the address; True when it is (now) suppressed."""
-    since = now - timedelta(days=get_settings().mail_bounce_window_days)
+    """Counts a hard bounce of the address (the count starts again when the last one is
+    older than `since`); True when it is (now) suppressed."""
     values = {"address": address, "reason": reason[:1000], "now": now, "threshold": threshold,
               "since": since}  # fmt: skip
     return bool(await _fetchval(uow, HARD_BOUNCE, values))

@@ -23,7 +23,7 @@ import dataclasses
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -476,8 +476,9 @@ async def _bounce_one(
         return f"{delivery.address}: {delivery.state}, left as it was"
     note = f"{delivery.address}: dead ({status})"
     if recipient.hard:
+        since = ctx.now - timedelta(days=settings.mail_bounce_window_days)
         count, suppressed = await repository.count_hard_bounce(
-            ctx.uow, delivery.address, reason, ctx.now, settings.mail_suppress_after_bounces
+            ctx.uow, delivery.address, reason, ctx.now, settings.mail_suppress_after_bounces, since
         )
         note += f", hard bounce {count}" + (", suppressed" if suppressed else "")
     if delivery.ticket_id is not None:
