@@ -33,6 +33,7 @@ from app.core.routing import include_flat
 from app.customers.router import router as customers_router
 from app.devices.router import router as devices_router
 from app.escalation.router import router as escalation_router
+from app.hooks.router import ROUTERS as HOOK_ROUTERS
 from app.incidents.router import router as incidents_router
 from app.mail.router import ROUTERS as MAIL_ROUTERS
 from app.outbox.router import router as outbox_router
@@ -59,6 +60,7 @@ ROUTERS = [
     *PARTS_ROUTERS,
     *CALLBACK_ROUTERS,
     *MAIL_ROUTERS,
+    *HOOK_ROUTERS,
     sla_router,
     outbox_router,
     timers_router,
@@ -100,6 +102,16 @@ TAGS = [
         "name": "mail",
         "description": "E-mail both ways: notification rules and subscriptions, quiet hours, "
         "deliveries and dead letters, the suppression list, previews, and mail in.",
+    },
+    {
+        "name": "hooks",
+        "description": "Webhooks in: sources (monitoring, Alertmanager) whose alerts open, "
+        "update and resolve tickets, each alert once (监控告警接入).",
+    },
+    {
+        "name": "webhooks",
+        "description": "Webhooks out: subscriptions to events, signed deliveries (Standard "
+        "Webhooks), retries, the delivery log and redelivery.",
     },
     {
         "name": "callbacks",

@@ -17,6 +17,14 @@ from app.core.idempotency import IdempotencyRecord
 from app.customers.models import Contact, Customer
 from app.devices.models import Device
 from app.escalation.models import Escalation, EscalationNotice, EscalationPolicy
+from app.hooks.models import (
+    HookAlert,
+    HookRequest,
+    HookSource,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from app.incidents.models import IncidentTicket, IncidentUpdate, MajorIncident
 from app.mail.models import (
     EmailDelivery,
@@ -82,6 +90,9 @@ __all__ = [
     "EscalationNotice",
     "EscalationPolicy",
     "Handoff",
+    "HookAlert",
+    "HookRequest",
+    "HookSource",
     "IdempotencyRecord",
     "InboundMessage",
     "IncidentTicket",
@@ -119,4 +130,7 @@ __all__ = [
     "Timer",
     "Warehouse",
     "WarehouseRank",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -13,6 +13,7 @@ from app.core.config import get_settings
 from app.core.db import dispose_engine
 from app.core.logging import configure_logging
 from app.core.queue import job_deserializer, job_serializer, redis_settings
+from app.hooks.jobs import send_webhooks
 from app.mail.jobs import send_digests, send_mail
 from app.outbox.dispatcher import load_configured_consumers
 from app.outbox.jobs import DRAIN_JOB_TIMEOUT_SECONDS, drain_outbox, purge_outbox
@@ -69,6 +70,7 @@ class WorkerSettings:
         schedule_timers,
         send_mail,
         send_digests,
+        send_webhooks,
     ]
     cron_jobs: list[Any] = [
         cron(purge_idempotency_keys, minute={7}, run_at_startup=False),
@@ -98,6 +100,14 @@ class WorkerSettings:
             timeout=300,
         ),
         cron(send_digests, minute=set(range(0, 60, 5)), run_at_startup=False, unique=True),
+        # Overlapping passes are safe: deliveries are claimed with SKIP LOCKED.
+        cron(
+            send_webhooks,
+            second=_every(_settings.webhook_poll_seconds),
+            run_at_startup=True,
+            unique=True,
+            timeout=300,
+        ),
     ]
     on_startup = startup
     on_shutdown = shutdown

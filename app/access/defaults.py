@@ -3,7 +3,8 @@
 
 They are `api_keys` rows that can never authenticate: inactive, and their `key_hash` is
 no SHA-256 hex digest, so no key hashes to it. The same rows, ids included, are frozen
-in `alembic/versions/0011_mail_callback_defaults.py`; `ensure_identities` is
+in `alembic/versions/0011_mail_callback_defaults.py` (the webhooks' in
+`0012_webhooks.py`); `ensure_identities` is
 for places that start without migrating (tests after a clean-up, the demo loader)."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app.core.security import Principal, Role
 
 SYSTEM_ID = uuid.UUID("01a20a8b-77d6-7100-8000-000000000001")
 MAIL_ID = uuid.UUID("01a20a8b-77d6-7100-8000-000000000002")
+HOOKS_ID = uuid.UUID("01a20a8b-77d6-7100-8000-000000000003")
 
 IDENTITIES: list[dict[str, Any]] = [
     {
@@ -39,6 +41,15 @@ IDENTITIES: list[dict[str, Any]] = [
         "branch_id": None,
         "active": False,
     },
+    {
+        "id": HOOKS_ID,
+        "name": "监控告警 (webhooks)",
+        "prefix": "sys_hooks",
+        "key_hash": "never-authenticates:hooks",
+        "role": Role.integration.value,
+        "branch_id": None,
+        "active": False,
+    },
 ]
 
 
@@ -50,6 +61,11 @@ def system_principal() -> Principal:
 def mail_principal() -> Principal:
     """The author of what arrives by e-mail (the contact is named in the event's data)."""
     return Principal(MAIL_ID, "E-mail", Role.integration, None)
+
+
+def hooks_principal() -> Principal:
+    """The author of what monitoring reports through an inbound webhook source."""
+    return Principal(HOOKS_ID, "Webhooks", Role.integration, None)
 
 
 async def ensure_identities(uow: UnitOfWork) -> None:

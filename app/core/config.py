@@ -135,6 +135,29 @@ class Settings(BaseSettings):
     # A callback not done this long after its due time raises `callback.overdue`.
     callback_overdue_grace_minutes: int = Field(default=60, ge=0, le=1440)
 
+    # Webhooks in (issue 13): what one request may carry, how far its signed timestamp
+    # may be off, and how many requests a source may send a minute (a source may set
+    # its own, lower or higher).
+    hook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    hook_timestamp_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    hook_rate_limit_per_minute: int = Field(default=600, ge=1)
+    # Webhooks out: targets must resolve to global addresses, unless in these networks
+    # (CIDRs, e.g. ["10.20.0.0/16"] for a receiver inside the company network).
+    webhook_allow_networks: list[str] = Field(default_factory=list)
+    webhook_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_read_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    # A subscription whose deliveries have failed for this long, without one success
+    # in between, is disabled (and a `webhook.subscription_disabled` event says so).
+    webhook_disable_after_days: int = Field(default=5, ge=1, le=90)
+    # After a secret's rotation the previous secret signs too, for this long.
+    webhook_secret_overlap_hours: int = Field(default=24, ge=0, le=720)
+    webhook_poll_seconds: int = Field(default=2, ge=1, le=60)
+    webhook_batch_size: int = Field(default=100, ge=1, le=1000)
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    webhook_response_excerpt_bytes: int = Field(default=1024, ge=0, le=65536)
+    # A delivery left `sending` longer than this (its worker died) is tried again.
+    webhook_sending_stale_seconds: int = Field(default=120, ge=5)
+
     worker_health_check_interval: int = 10
     worker_max_jobs: int = 20
 

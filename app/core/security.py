@@ -50,6 +50,7 @@ class Permission(StrEnum):
     mail_ingest = "mail:ingest"
     callbacks_work = "callbacks:work"
     callbacks_manage = "callbacks:manage"
+    hooks_manage = "hooks:manage"
 
 
 _ALL = set(Role)
@@ -90,6 +91,8 @@ ROLE_PERMISSIONS: dict[Permission, set[Role]] = {
     # Callbacks are made by agents (客服); policies and contact plans set by management.
     Permission.callbacks_work: _STAFF | {Role.agent},
     Permission.callbacks_manage: {Role.admin, Role.manager},
+    # Sources and subscriptions hold secrets and reach other systems: admins only.
+    Permission.hooks_manage: {Role.admin},
 }
 
 

@@ -69,7 +69,7 @@ BatchHandler = Callable[[UnitOfWork, list[OutboxMessage]], Awaitable[None]]
 # Dotted paths of the consumers every deployment runs ("pkg.module:function"). Domains
 # add theirs here (e.g. the e-mail and webhook consumers) rather than being imported by
 # this module, so the outbox stays free of domain imports and load order is explicit.
-BUILTIN_CONSUMERS: tuple[str, ...] = ("app.mail.consumer:consume",)
+BUILTIN_CONSUMERS: tuple[str, ...] = ("app.mail.consumer:consume", "app.hooks.consumer:consume")
 
 CONSUMER_NAME_MAX = 64  # outbox_receipts.consumer
 

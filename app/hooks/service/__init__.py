@@ -1,0 +1,1 @@
+"""Webhooks: the service modules, one per subject (sources and alerts in, subscriptions and deliveries out)."""
