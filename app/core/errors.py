@@ -144,6 +144,21 @@ class UnsupportedMediaType(AppError):
     status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
+class WebhookUnauthorized(AppError):
+    """A webhook source's request without a valid signature or token: not an API key's
+    401, so it neither says so nor asks for a bearer API key."""
+
+    status, slug, title = 401, "webhook-unauthorized", "Missing or invalid webhook credentials"
+
+
+class TooManyRequests(AppError):
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 1, **ext: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **ext)
+        self.headers["Retry-After"] = str(max(1, retry_after))
+
+
 class Unprocessable(AppError):
     status, slug, title = 422, "validation-error", "The request is not valid"
 
@@ -353,6 +368,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Payload too large.",
         415: "Unsupported media type.",
         422: "Validation failed (or Idempotency-Key reused with another body).",
+        429: "Too many requests: try again after `Retry-After` seconds.",
     }
     return {
         s: {
