@@ -5,6 +5,7 @@ Whatever the real endpoint does beyond this is the cost of the application itsel
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -27,3 +28,15 @@ async def healthz() -> dict[str, str]:
 @app.post("/v1/tickets", status_code=201)
 async def create_ticket(body: TicketCreate) -> Created:
     return Created(id=uuid.uuid4(), subject=body.subject)
+
+
+class Received(BaseModel):
+    request_id: uuid.UUID
+    alerts: int
+
+
+@app.post("/v1/hooks/{key}", status_code=202)
+async def receive_hook(key: str, body: dict[str, Any]) -> Received:
+    """bench/hooks_in's ceiling: the same Alertmanager payload parsed as JSON, no database."""
+    alerts = body.get("alerts")
+    return Received(request_id=uuid.uuid4(), alerts=len(alerts) if isinstance(alerts, list) else 0)

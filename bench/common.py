@@ -606,9 +606,13 @@ def run_wrk(
     connections: int = CONCURRENCY,
     threads: int = WRK_THREADS,
     rss_pid: int | None = None,
+    bodies_file: str | None = None,
 ) -> Result:
     env = dict(os.environ)
     env["BENCH_METHOD"] = method
+    env["BENCH_THREADS"] = str(threads)
+    if bodies_file:  # one JSON body per line, sent in turn (bench/wrk/report.lua)
+        env["BENCH_BODIES_FILE"] = bodies_file
     body_path = None
     if body is not None:
         fd, body_path = tempfile.mkstemp(prefix="bench-body-", suffix=".json")

@@ -4,6 +4,9 @@
 --   BENCH_METHOD     GET (default) or POST
 --   BENCH_BODY_FILE  path of the JSON body to send (POST)
 --   BENCH_AUTH       value of the Authorization header (optional)
+--   BENCH_BODIES_FILE  path of a file of JSON bodies, one per line (POST): thread k of n
+--                    sends lines k, k+n, k+2n, ... in turn (each line once per pass), so
+--                    a stream of distinct bodies is split between threads, not repeated
 --
 -- response() counts non-2xx answers per thread and keeps the first one (status + body)
 -- so a misbehaving endpoint is reported with what it said. done() prints one
@@ -25,9 +28,13 @@ if body_file and body_file ~= "" then
 end
 
 local threads = {}
+local bodies_file = os.getenv("BENCH_BODIES_FILE")
+local thread_count = 0
 
 function setup(thread)
   table.insert(threads, thread)
+  thread:set("thread_index", thread_count)
+  thread_count = thread_count + 1
 end
 
 function init(args)
@@ -35,6 +42,25 @@ function init(args)
   ok2xx = 0
   first_status = 0
   first_body = ""
+  if bodies_file and bodies_file ~= "" then
+    bodies = {}
+    -- BENCH_THREADS: wrk's -t (set by bench/common.py); each thread its share.
+    local k, n, i = thread_index or 0, tonumber(os.getenv("BENCH_THREADS") or "1"), 0
+    for line in io.lines(bodies_file) do
+      if i % n == k then table.insert(bodies, line) end
+      i = i + 1
+    end
+    next_body = 1
+    wrk.headers["Content-Type"] = "application/json"
+  end
+end
+
+if bodies_file and bodies_file ~= "" then
+  function request()
+    local body = bodies[next_body]
+    next_body = next_body % #bodies + 1
+    return wrk.format(nil, nil, nil, body)
+  end
 end
 
 function response(status, headers, body)
