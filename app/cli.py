@@ -146,6 +146,7 @@ class DevRun:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     stop_signal: list[int] = field(default_factory=list)
     mail_sink: Any = None  # app.mail.devsink.DevMailSink, when SMTP_HOST is unset
+    webhook_receiver: Any = None  # app.hooks.devreceiver.DevWebhookReceiver, when it bound
 
     @property
     def base(self) -> str:
@@ -177,6 +178,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     try:
         _dev_start_services(run, data_dir)
         _dev_start_mail_sink(run, data_dir)
+        _dev_start_webhook_receiver(run, data_dir)
         if run.stop_signal or not _dev_cli(run, "migrate") or not _dev_cli(run, "demo"):
             return 0 if run.stop_signal else 1
         _dev_start_children(run)
@@ -215,6 +217,24 @@ def _dev_start_mail_sink(run: DevRun, data_dir: Path) -> None:
     run.mail_sink.start()
     run.env.update(SMTP_HOST=run.mail_sink.host, SMTP_PORT=str(run.mail_sink.port),
                    SMTP_SECURITY="none")  # fmt: skip
+
+
+def _dev_start_webhook_receiver(run: DevRun, data_dir: Path) -> None:
+    """The receiver the demo's outbound subscription delivers to (DATA_DIR/webhooks.jsonl),
+    and loopback allowed as a webhook target for the children (the demo registers that
+    URL, the worker sends to it), unless WEBHOOK_ALLOW_NETWORKS says otherwise. A taken
+    port is no reason to stop: the deliveries are retried until it is free."""
+    from app.hooks.devreceiver import DevWebhookReceiver
+
+    run.env.setdefault("WEBHOOK_ALLOW_NETWORKS", '["127.0.0.1/32"]')
+    receiver = DevWebhookReceiver(data_dir / "webhooks.jsonl")
+    try:
+        receiver.start()
+    except OSError as exc:
+        print(f"The dev webhook receiver cannot listen on {receiver.url} ({exc}); "
+              "set DEV_WEBHOOK_PORT to another port.", file=sys.stderr)  # fmt: skip
+        return
+    run.webhook_receiver = receiver
 
 
 def _dev_cli(run: DevRun, *cli_args: str) -> bool:
@@ -266,6 +286,7 @@ def _dev_print_running(run: DevRun, keys_file: Path) -> None:
     mail = (f"  Mail:      {sink.path} (Maildir: a file per message in new/;"
             f" SMTP {sink.host}:{sink.port})\n") if sink else ""  # fmt: skip
     mail += f"  Mail in:   LMTP on 127.0.0.1:{run.env.get('MAIL_IN_PORT')} (supportline mail-in)\n"
+    mail += _dev_webhooks_text(run)
     print(
         f"\n  Supportline is running.\n"
         f"  API docs:  {base}/docs\n"
@@ -276,6 +297,17 @@ def _dev_print_running(run: DevRun, keys_file: Path) -> None:
         f"  Ctrl-C stops the API, the worker, mail-in and the embedded servers.\n",
         flush=True,
     )
+
+
+def _dev_webhooks_text(run: DevRun) -> str:
+    from app.demo.hooks import ALERTMANAGER_KEY, ALERTMANAGER_TOKEN
+
+    hooks_in = (f"  Hooks in:  POST {run.base}/v1/hooks/{ALERTMANAGER_KEY}"
+                f" (Alertmanager; Authorization: Bearer {ALERTMANAGER_TOKEN})\n")  # fmt: skip
+    receiver = run.webhook_receiver
+    if receiver is None:
+        return hooks_in
+    return hooks_in + f"  Hooks out: {receiver.url} -> {receiver.path} (a JSON line each)\n"
 
 
 def _dev_watch(run: DevRun) -> int:
@@ -307,6 +339,8 @@ def _dev_shutdown(run: DevRun) -> None:
         services.stop()
     if run.mail_sink is not None:
         run.mail_sink.stop()
+    if run.webhook_receiver is not None:
+        run.webhook_receiver.stop()
     if run.procs or embedded:
         print("Stopped.", flush=True)
 
