@@ -57,6 +57,8 @@ _PARAMS = {
     "callback_id": "SELECT id FROM callbacks ORDER BY id",
     "plan_id": "SELECT id FROM contact_plans ORDER BY id",
     "delivery_id": "SELECT id FROM email_deliveries ORDER BY id",
+    "source_id": "SELECT id FROM hook_sources ORDER BY id",
+    "subscription_id": "SELECT id FROM webhook_subscriptions ORDER BY id",
     # A survey link's token is signed: the survey's id here, its token made below.
     "token": "SELECT id FROM surveys ORDER BY id",
 }
@@ -67,6 +69,8 @@ _CODES = {
     "/v1/service-levels/{code}": "SELECT code FROM service_levels ORDER BY code",
     "/v1/calendars/by-code/{code}": "SELECT code FROM calendars ORDER BY code",
 }
+# `{delivery_id}` of webhooks (mail's is `_PARAMS`'s).
+_WEBHOOK_DELIVERY = "SELECT id FROM webhook_deliveries ORDER BY id"
 # Required query parameters.
 _QUERIES = {
     "/v1/calendars/{calendar_id}/preview": {
@@ -134,7 +138,7 @@ async def loaded(
         conn = await asyncpg.connect(_dsn(services["database_url"]))
         try:
             values = {}
-            for name, sql in {**_PARAMS, **_CODES}.items():
+            for name, sql in {**_PARAMS, **_CODES, "webhook_delivery": _WEBHOOK_DELIVERY}.items():
                 value = await conn.fetchval(sql + " LIMIT 1")
                 assert value is not None, f"the demo data has no row for {name}: {sql}"
                 values[name] = str(value)
@@ -196,6 +200,8 @@ def _url(route: APIRoute, values: dict[str, str]) -> str:
     path = route.path
     for param in route.dependant.path_params:
         key = route.path if param.name == "code" else param.name
+        if param.name == "delivery_id" and route.path.startswith("/v1/webhooks/"):
+            key = "webhook_delivery"
         assert key in values, (
             f"{route.path}: no value for the path parameter {{{param.name}}}; add a query "
             "for it to _PARAMS (or _CODES) in this module"

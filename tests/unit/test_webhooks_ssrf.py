@@ -1,0 +1,103 @@
+"""SSRF rules of outbound webhook targets (app.hooks.ssrf), without any allowed network:
+loopback, link-local (the metadata service), private, a name that resolves to loopback,
+IPv6 forms embedding a private IPv4, user-info, other schemes; and where the checked
+request goes (the address, with the name in Host and SNI)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from app.hooks import ssrf
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://127.0.0.1/hook", "loopback"),
+        ("http://127.8.9.10:8080/hook", "loopback"),
+        ("http://[::1]/hook", "loopback"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://[fe80::1]/", "link-local"),
+        ("http://10.0.0.1/hook", "private"),
+        ("https://172.16.5.4/", "private"),
+        ("http://192.168.1.1/", "private"),
+        ("http://[fd00::1]/", "private"),
+        ("http://100.64.0.1/", "shared"),
+        ("http://0.0.0.0/", "unspecified"),
+        ("http://[::]/", "unspecified"),
+        ("http://224.0.0.1/", "multicast"),
+        ("http://240.0.0.1/", "reserved"),
+        ("http://192.0.2.10/", "private"),  # documentation (TEST-NET-1)
+        ("http://[::ffff:10.0.0.1]/", "private"),  # IPv4-mapped
+        ("http://[::ffff:127.0.0.1]/", "loopback"),
+        ("http://[64:ff9b::a9fe:a9fe]/", "link-local"),  # NAT64 of 169.254.169.254
+        ("http://[2002:7f00:1::]/", "loopback"),  # 6to4 of 127.0.0.1
+        ("http://localhost:8000/hook", "loopback"),  # a name that resolves to loopback
+        ("http://LOCALHOST./hook", "loopback"),
+    ],
+)
+async def test_non_global_targets_are_refused(url: str, kind: str) -> None:
+    with pytest.raises(ssrf.Refused) as err:
+        await ssrf.check(url, [])
+    assert kind in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://example.com/", "http or https"),
+        ("file:///etc/passwd", "http or https"),
+        ("gopher://127.0.0.1/", "http or https"),
+        ("http://user:pass@example.com/", "user-info"),
+        ("http://user@example.com/", "user-info"),
+        ("http:///nohost", "no host"),
+        ("http://example.com:99999/", "not valid"),
+        ("http://example.com/#frag", "fragment"),
+    ],
+)
+async def test_malformed_targets_are_refused_before_any_lookup(url: str, reason: str) -> None:
+    with pytest.raises(ssrf.Refused) as err:
+        await ssrf.check(url, [])
+    assert reason in str(err.value)
+
+
+async def test_a_name_that_does_not_resolve_is_unresolvable() -> None:
+    with pytest.raises(ssrf.Unresolvable):
+        await ssrf.check("http://no-such-host.invalid/hook", [], within=5)
+
+
+async def test_an_allowed_network_lets_its_addresses_through_and_no_others() -> None:
+    target = await ssrf.check("http://127.0.0.1:8081/a?b=1", ["127.0.0.0/8"])
+    assert target.address == "127.0.0.1" and target.port == 8081
+    with pytest.raises(ssrf.Refused):
+        await ssrf.check("http://10.0.0.1/", ["127.0.0.0/8"])
+    # The mapped form of an allowed IPv4 address is allowed too.
+    assert (await ssrf.check("http://[::ffff:10.1.2.3]/", ["10.0.0.0/8"])).address
+    # localhost: every address it resolves to must be allowed (127.0.0.1 and ::1 here).
+    if await _has_v6_localhost():
+        with pytest.raises(ssrf.Refused):
+            await ssrf.check("http://localhost/", ["127.0.0.0/8"])
+    assert (await ssrf.check("http://localhost/", ["127.0.0.0/8", "::1/128"])).address
+
+
+async def _has_v6_localhost() -> bool:
+    return any(ipaddress.ip_address(a).version == 6 for a in await ssrf.resolve("localhost", 80, 5))
+
+
+def test_global_addresses_pass() -> None:
+    for address in ("93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "1.1.1.1"):
+        assert ssrf.refusal(ipaddress.ip_address(address), ()) is None, address
+
+
+async def test_the_request_goes_to_the_checked_address_with_the_name_as_host_and_sni() -> None:
+    target = await ssrf.check("https://localhost:8443/in?x=1", ["127.0.0.0/8", "::1/128"])
+    assert target.host == "localhost"
+    assert target.host_header == "localhost:8443"
+    assert target.extensions() == {"sni_hostname": "localhost"}
+    ip = f"[{target.address}]" if ":" in target.address else target.address
+    assert target.request_url() == f"https://{ip}:8443/in?x=1"
+    plain = await ssrf.check("http://[::1]/", ["::1/128"])
+    assert plain.request_url() == "http://[::1]:80/" and plain.host_header == "[::1]"
+    assert plain.extensions() == {}
