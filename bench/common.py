@@ -150,6 +150,8 @@ def app_env(db: str, server: str = DEFAULT_SERVER, **extra: str) -> dict[str, st
         DATABASE_URL=app_database_url(db, server),
         LOG_LEVEL="WARNING",
         ENV="production",
+        # Production refuses to start without it (app/core/config.py); a bench's own.
+        SURVEY_SECRET=os.environ.get("SURVEY_SECRET", "bench-survey-secret-not-for-production"),
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

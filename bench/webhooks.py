@@ -87,7 +87,7 @@ class Receiver:
         self.accepted: list[tuple[str, float]] = []
         self.sessions = 0
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, lifespan="off")  # fmt: skip
+                                access_log=False, lifespan="off", interface="asgi3")  # fmt: skip
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -11,12 +11,15 @@ loop, or a synchronous benchmark, waits).
         assert rx.by_id()[second.webhook_id] == [first, second]
 
 API:
-- `Receiver(secrets=(), host="127.0.0.1", default=Reply())`: `secrets` are the signing
-  secrets each request is checked against (settable later through `rx.secrets`).
-- `rx.url` (`http://127.0.0.1:<port>/hook`), `rx.url_for(path)`, `rx.port`.
+- `Receiver(secrets=(), host="127.0.0.1", default=Reply(), tls=None)`: `secrets` are the
+  signing secrets each request is checked against (settable later through
+  `rx.secrets`); `tls=(certfile, keyfile)` serves https.
+- `rx.url` (`http://127.0.0.1:<port>/hook`), `rx.url_for(path, host=None)`, `rx.port`.
 - `rx.script(*replies, path=None)`: answer the next requests (to `path`, or to any path)
   with these, in order; once used up, `default`. `Reply(status=200, headers={},
-  body=b'{"ok":true}', delay=0.0)`: `delay` seconds before answering.
+  body=b'{"ok":true}', delay=0.0, drip=0, drip_chunk=b"x", drip_every=0.0)`: `delay`
+  seconds before answering; `drip` bytes more after the body, a chunk at a time
+  (`rx.dripped` counts what was handed over).
 - `rx.requests` (a copy, in arrival order): each a `Received` with `path`, `headers`
   (lower-case names), `body` (bytes), `json()`, `webhook_id`, `timestamp` (int),
   `signatures` (the `v1,...` entries), `verified_by` (which of the secrets produced one
@@ -52,6 +55,12 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b'{"ok":true}'
     delay: float = 0.0
+    # After `body`, `drip` more bytes, one chunk of `drip_chunk` every `drip_every`
+    # seconds (chunked, no length): an endless or trickling answer. The sender must stop
+    # reading; uvicorn drops what is sent once the connection is closed.
+    drip: int = 0
+    drip_chunk: bytes = b"x"
+    drip_every: float = 0.0
 
 
 @dataclass
@@ -98,10 +107,12 @@ class Received:
 class Receiver:
     def __init__(
         self, secrets: list[str] | tuple[str, ...] = (), host: str = "127.0.0.1",
-        default: Reply | None = None,
+        default: Reply | None = None, tls: tuple[str, str] | None = None,
     ) -> None:  # fmt: skip
         self.secrets = list(secrets)
         self.host = host
+        self.tls = tls  # (certificate file, key file): served over https
+        self.dripped = 0  # bytes of `Reply.drip` handed to the server so far
         self.default = default or Reply()
         self._lock = threading.Lock()
         self._requests: list[Received] = []
@@ -120,7 +131,8 @@ class Receiver:
         self._sock = sock
         config = uvicorn.Config(
             self._app, interface="asgi3", log_level="warning", lifespan="off", access_log=False,
-            timeout_keep_alive=30,
+            timeout_keep_alive=30, ssl_certfile=self.tls[0] if self.tls else None,
+            ssl_keyfile=self.tls[1] if self.tls else None,
         )  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -153,9 +165,11 @@ class Receiver:
         assert self._sock is not None, "not started"
         return int(self._sock.getsockname()[1])
 
-    def url_for(self, path: str = "/hook") -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{path}"
+    def url_for(self, path: str = "/hook", host: str | None = None) -> str:
+        """The URL of `path`, naming the receiver's address (or `host`, a name that
+        resolves to it)."""
+        host = host or (f"[{self.host}]" if ":" in self.host else self.host)
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{path}"
 
     @property
     def url(self) -> str:
@@ -237,4 +251,15 @@ class Receiver:
         out_headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
         await send({"type": "http.response.start", "status": reply.status,
                     "headers": out_headers})  # fmt: skip
-        await send({"type": "http.response.body", "body": reply.body})
+        await send(
+            {"type": "http.response.body", "body": reply.body, "more_body": bool(reply.drip)}
+        )
+        sent = 0
+        while sent < reply.drip:
+            chunk = reply.drip_chunk[: reply.drip - sent]
+            sent += len(chunk)
+            await send({"type": "http.response.body", "body": chunk,
+                        "more_body": sent < reply.drip})  # fmt: skip
+            await asyncio.sleep(reply.drip_every)
+            with self._lock:
+                self.dripped += len(chunk)

@@ -6,10 +6,11 @@ One pass:
 2. Claim up to WEBHOOK_BATCH_SIZE rows (`FOR UPDATE SKIP LOCKED`, committed at once:
    they are `sending` under a lease; see app/hooks/repository/deliveries.py). No
    transaction is held while anything goes over the network.
-3. Send them concurrently (at most WEBHOOK_CONCURRENCY at once, one shared
-   `httpx.AsyncClient` for the pass): for each, the URL is checked again
+3. Send them concurrently (at most WEBHOOK_CONCURRENCY at once, an `httpx.AsyncClient`
+   per target name for the pass: `_Pools` says why): for each, the URL is checked again
    (app.hooks.ssrf: resolved, every address global or allowed) and the request goes to
-   the checked address, with `Host` and the TLS server name set to the URL's host.
+   the checked address (the next checked one if no connection could be made), with
+   `Host` and the TLS server name, and so the certificate check, set to the URL's host.
    Redirects are not followed (a 3xx is a failure, recorded with its status), the
    environment's proxies are ignored (a proxy would connect to the name itself), connect
    and read time-outs come from the settings and the whole attempt is bounded by their
@@ -43,8 +44,10 @@ on `webhook-id` (docs/api-guide.md says so).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
+import ssl
 import time
 import uuid
 from collections.abc import Iterable
@@ -130,20 +133,55 @@ async def send_pass(batch_size: int | None = None) -> PassResult:
     return result
 
 
-def _client(settings: Settings) -> httpx.AsyncClient:
-    timeout = httpx.Timeout(
-        connect=settings.webhook_connect_timeout_seconds,
-        read=settings.webhook_read_timeout_seconds,
-        write=settings.webhook_read_timeout_seconds,
-        pool=settings.webhook_connect_timeout_seconds,
-    )
-    limits = httpx.Limits(
-        max_connections=settings.webhook_concurrency,
-        max_keepalive_connections=settings.webhook_concurrency,
-    )
-    return httpx.AsyncClient(
-        timeout=timeout, limits=limits, follow_redirects=False, trust_env=False
-    )
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The certificate authorities a receiver's certificate is checked against (httpx's
+    default, certifi's bundle); built once, shared by every pool (loading it costs more
+    than a pass to an idle receiver)."""
+    return httpx.create_ssl_context()
+
+
+class _Pools:
+    """The pass's HTTP clients: one connection pool per target name (scheme, host, port).
+
+    Why not one client for the pass: httpx pools connections by the URL's origin, and
+    the URL holds the checked IP, not the name. Two names on one address (a CDN, a
+    shared host) would then share a TLS connection set up, and its certificate checked,
+    for the first name only: the second name's certificate would never be checked and
+    its requests would go with the first name's SNI."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._clients: dict[tuple[str, str, int], httpx.AsyncClient] = {}
+
+    def for_target(self, target: ssrf.Target) -> httpx.AsyncClient:
+        key = (target.scheme, target.host, target.port)
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = self._new()
+        return client
+
+    def _new(self) -> httpx.AsyncClient:
+        s = self._settings
+        timeout = httpx.Timeout(
+            connect=s.webhook_connect_timeout_seconds,
+            read=s.webhook_read_timeout_seconds,
+            write=s.webhook_read_timeout_seconds,
+            pool=s.webhook_connect_timeout_seconds,
+        )
+        limits = httpx.Limits(
+            max_connections=s.webhook_concurrency, max_keepalive_connections=s.webhook_concurrency
+        )
+        # trust_env=False: no proxy from the environment (a proxy would resolve and
+        # connect to the name itself, past the check), no netrc, no SSL_CERT_* override.
+        return httpx.AsyncClient(
+            timeout=timeout, limits=limits, follow_redirects=False, trust_env=False,
+            verify=tls_context(),
+        )  # fmt: skip
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
 
 
 @dataclass
@@ -160,33 +198,40 @@ class _Answer:
 
 async def _send_all(rows: list[Any], lease: datetime, settings: Settings) -> list[repo.Outcome]:
     gate = asyncio.Semaphore(settings.webhook_concurrency)
-    async with _client(settings) as client:
+    pools = _Pools(settings)
+    try:
 
         async def one(row: Any) -> repo.Outcome:
             async with gate:
-                return await _attempt(client, row, lease, settings)
+                return await _attempt(pools, row, lease, settings)
 
         return list(await asyncio.gather(*(one(r) for r in rows)))
+    finally:
+        await pools.aclose()
 
 
-async def _attempt(
-    client: httpx.AsyncClient, row: Any, lease: datetime, settings: Settings
-) -> repo.Outcome:
+async def _attempt(pools: _Pools, row: Any, lease: datetime, settings: Settings) -> repo.Outcome:
     clock = get_clock()
     started = clock.now()
     t0 = time.monotonic()
     try:
         async with asyncio.timeout(attempt_budget_seconds(settings)):
-            answer = await _exchange(client, row, started, settings)
+            answer = await _exchange(pools, row, started, settings)
     except TimeoutError:
         answer = _Answer("timeout", error="no answer within the time-outs")
+    except Exception as exc:
+        # One delivery's unforeseen trouble (a URL httpx refuses, a TLS library error
+        # not mapped to httpx's) is that delivery's failed attempt: raised, it would
+        # abandon the whole batch's outcomes, and the batch would go out again and
+        # again, once per lease.
+        log.exception("webhook attempt failed unexpectedly",
+                      extra={"fields": {"delivery_id": str(row["id"])}})  # fmt: skip
+        answer = _Answer("network_error", error=_error_text(exc))
     duration = int((time.monotonic() - t0) * 1000)
     return _outcome(row, lease, started, duration, answer)
 
 
-async def _exchange(
-    client: httpx.AsyncClient, row: Any, started: datetime, settings: Settings
-) -> _Answer:
+async def _exchange(pools: _Pools, row: Any, started: datetime, settings: Settings) -> _Answer:
     try:
         target = await ssrf.check(
             row["url"], settings.webhook_allow_networks, settings.webhook_connect_timeout_seconds
@@ -201,30 +246,54 @@ async def _exchange(
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         "host": target.host_header,
+        # The excerpt is the answer's first bytes as sent: compressed, they would be
+        # unreadable in the log (and inflating them is work a receiver could multiply).
+        "accept-encoding": "identity",
     }
+    client = pools.for_target(target)
+    tried: list[str] = []
     try:
-        request = client.build_request(
-            "POST", target.request_url(), content=body, headers=headers,
-            extensions=target.extensions(),
-        )  # fmt: skip
-        response = await client.send(request, stream=True)
+        response = await _connect(client, target, body, headers, tried)
         try:
             excerpt = await _excerpt(response, settings.webhook_response_excerpt_bytes)
         finally:
             await response.aclose()
     except httpx.TimeoutException as exc:
-        return _Answer("timeout", error=_error_text(exc), address=target.address)
+        return _Answer("timeout", error=_error_text(exc), address=tried[-1])
     except (httpx.HTTPError, OSError) as exc:
-        return _Answer("network_error", error=_error_text(exc), address=target.address)
+        return _Answer("network_error", error=_error_text(exc), address=tried[-1])
     status = response.status_code
     return _Answer(
         "success" if 200 <= status < 300 else "http_error",
         status=status,
         excerpt=excerpt,
         error=None if 200 <= status < 300 else _status_text(response),
-        address=target.address,
+        address=tried[-1],
         retry_after=response.headers.get("retry-after"),
     )
+
+
+async def _connect(
+    client: httpx.AsyncClient, target: ssrf.Target, body: bytes, headers: dict[str, str],
+    tried: list[str],
+) -> httpx.Response:  # fmt: skip
+    """The answer's head (its body unread), from the checked addresses in the resolver's
+    order: the next one only when no connection to the one before could be made (a name
+    with an IPv6 address the worker cannot route to must not fail for ever). Nothing was
+    sent then, so trying the next cannot deliver twice. `tried` gets each address tried:
+    the last one is the attempt's."""
+    for address in target.addresses:
+        tried.append(address)
+        request = client.build_request(
+            "POST", target.request_url(address), content=body, headers=headers,
+            extensions=target.extensions(),
+        )  # fmt: skip
+        try:
+            return await client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            if address == target.addresses[-1]:
+                raise
+    raise AssertionError("unreachable: the last address re-raises")
 
 
 async def _excerpt(response: httpx.Response, limit: int) -> str:

@@ -16,6 +16,9 @@ from standardwebhooks import Webhook
 HEADER_ID = "webhook-id"
 HEADER_TIMESTAMP = "webhook-timestamp"
 HEADER_SIGNATURE = "webhook-signature"
+# A sender signs with one secret, two during a rotation: a few more are tolerated, a
+# header of thousands (each an HMAC comparison per secret) is refused.
+MAX_SIGNATURES = 16
 
 
 class SignatureError(Exception):
@@ -56,12 +59,20 @@ def verify(
         raise SignatureError("webhook-id, webhook-timestamp and webhook-signature are required.")
     if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
         raise SignatureError("webhook-timestamp must be Unix seconds.")
-    at = datetime.fromtimestamp(int(stamp), UTC)
-    if abs((now - at).total_seconds()) > tolerance_seconds:
+    # Compared as numbers: twelve digits reach past year 9999, where `datetime` fails.
+    if abs(now.timestamp() - int(stamp)) > tolerance_seconds:
         raise SignatureError(f"webhook-timestamp is more than {tolerance_seconds} s off.")
+    at = datetime.fromtimestamp(int(stamp), UTC)
     given = [s.encode() for s in offered.split(" ") if s]
+    if len(given) > MAX_SIGNATURES:
+        raise SignatureError(f"At most {MAX_SIGNATURES} signatures in webhook-signature.")
+    # Every secret against every signature, no early exit: the time taken says nothing
+    # about which secret (the current or the previous one) matched.
+    matched = False
     for secret in secrets:
         expected = Webhook(secret).sign(msg_id, at, body).encode()
-        if any(hmac.compare_digest(expected, g) for g in given):
-            return msg_id
-    raise SignatureError("No signature matches.")
+        for offered_one in given:
+            matched |= hmac.compare_digest(expected, offered_one)
+    if not matched:
+        raise SignatureError("No signature matches.")
+    return msg_id

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,6 +35,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated (RFC 3879), still routed inside
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_NAME = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -62,9 +67,13 @@ class Target:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if self.port == DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
 
-    def request_url(self) -> str:
-        """The URL with the checked address in place of the host."""
-        ip = f"[{self.address}]" if ":" in self.address else self.address
+    def request_url(self, address: str | None = None) -> str:
+        """The URL with a checked address (the first one unless named) in place of the
+        host."""
+        address = address or self.address
+        if address not in self.addresses:
+            raise ValueError(f"{address} is not one of the checked addresses")
+        ip = f"[{address}]" if ":" in address else address
         netloc = f"{ip}:{self.port}"
         return urlunsplit((self.scheme, netloc, self.url.path or "/", self.url.query, ""))
 
@@ -89,17 +98,35 @@ def parse(url: str) -> tuple[SplitResult, str, str, int]:
         raise Refused("The URL has no host.")
     if parts.fragment:
         raise Refused("The URL must not carry a fragment (#...).")
-    host = parts.hostname.rstrip(".").lower()
+    if port == 0:
+        # `port or default` below would quietly call port 80/443 instead.
+        raise Refused("The URL's port must be 1 to 65535.")
+    return parts, scheme, _host(parts.hostname), port or DEFAULT_PORTS[scheme]
+
+
+def _host(hostname: str) -> str:
+    """The host as connected to and named in Host and SNI: an IP literal in its canonical
+    form, or an IDNA-encoded DNS name of letters, digits, `-` and `_`."""
+    host = hostname.rstrip(".").lower()
+    if "%" in host:
+        # An IPv6 zone id (`[fe80::1%25eth0]`) picks an interface: never a global target.
+        raise Refused("The host must not carry a zone id or %-escapes.")
     try:
-        ipaddress.ip_address(host)
+        return str(ipaddress.ip_address(host))
     except ValueError:
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise Refused("The host name is not valid.") from None
-    if not host:
-        raise Refused("The URL has no host.")
-    return parts, scheme, host, port or DEFAULT_PORTS[scheme]
+        pass
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise Refused("The host name is not valid.") from None
+    if not _NAME.fullmatch(host):
+        raise Refused("The host name is not valid.")
+    if _NUMERIC_LABEL.fullmatch(host.rsplit(".", 1)[-1]):
+        # `2130706433`, `0x7f.1`, `017700000001`, `127.1`: the C resolver reads these as
+        # IPv4 addresses (inet_aton); asking for the dotted-quad form keeps what the URL
+        # says, what is checked and what is connected to one and the same.
+        raise Refused("An IPv4 address must be written as four decimal numbers (a.b.c.d).")
+    return host
 
 
 def networks(allow: Iterable[str]) -> tuple[IPNetwork, ...]:
@@ -129,6 +156,7 @@ def why_not_global(ip: IPAddress) -> str | None:
         (ip.is_unspecified, "unspecified"),
         (ip.is_loopback, "loopback"),
         (ip.is_link_local, "link-local"),
+        (isinstance(ip, ipaddress.IPv6Address) and ip in _SITE_LOCAL, "site-local"),
         (ip.is_multicast, "multicast"),
         (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED, "shared (carrier-grade NAT)"),
         (ip.is_reserved, "reserved"),

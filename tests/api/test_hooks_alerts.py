@@ -164,9 +164,18 @@ async def test_an_alert_firing_after_its_ticket_closed_opens_a_linked_ticket(
     row = (await _alerts(client, admin, src["id"]))["z9"]
     assert row["ticket_id"] == new["ticket_id"] and row["previous_ticket_id"] == old["ticket_id"]
 
-    # A cancelled ticket is over too.
+    # Cancelled as a false alarm while the same firing goes on: Alertmanager's repeats
+    # of it are counted and open nothing (the cancellation decided about this firing).
     await _act(client, admin, new["ticket_id"], "cancel", reason="误报")
-    r = await post(client, key, am_body(a), h)
+    for _ in range(3):
+        r = await post(client, key, am_body(a), h)
+        still = r.json()["alerts"][0]
+        assert still["action"] == "closed_while_firing", still
+        assert still["ticket_id"] == new["ticket_id"]
+    assert await count("tickets") == 2
+    # A new firing (another startsAt: it recovered and fired again in between, and the
+    # recovery was lost or not sent) opens the next ticket, linked to the cancelled one.
+    r = await post(client, key, am_body({**a, "startsAt": "2026-03-02T09:30:00Z"}), h)
     third = r.json()["alerts"][0]
     assert third["action"] == "refired" and third["ticket_id"] not in (
         old["ticket_id"],

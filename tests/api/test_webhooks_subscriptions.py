@@ -262,3 +262,57 @@ async def test_redeliver_since_needs_an_instant(
     problem(await client.post(path, json={"since": "yesterday"}, headers=admin), 422, "since")
     r = await client.post(path, json={"since": "2026-01-01T00:00:00Z"}, headers=admin)
     assert r.status_code == 200 and r.json() == {"redelivered": 0}
+
+
+# --- hostile input on every endpoint (review) ------------------------------------------------------
+
+_HUGE = "x" * 300_000
+_ID_FORMS = ["not-a-uuid", "0" * 5000, "%00", "00000000-0000-0000-0000-000000000000", "1 OR 1=1"]
+
+
+def _hostile_requests(sid: str, did: str) -> list[tuple[str, str, Any, dict[str, Any] | None]]:
+    """(method, path, json body, query) requests that must never be answered 5xx (a clamped
+    `limit` is answered 200)."""
+    subs, dels = f"{BASE}/{sid}", f"/v1/webhooks/deliveries/{did}"
+    bodies: list[Any] = [None, [], "x", 1, {"name": None}, {"name": _HUGE},
+                         {"url": 5}, {"url": "http://[::1"}, {"url": "http://a" + "b" * 3000},
+                         {"event_types": [1]}, {"event_types": [None]}, {"event_types": {}},
+                         {"event_types": ["ticket.[!]"]}, {"event_types": ["**" * 40]},
+                         {"description": "a\x00b"}, {"secret": 1}, {"secret": "whsec_" + "\x00" * 40},
+                         {"since": "9999-12-31T23:59:59-14:00"}, {"since": "0001-01-01T00:00:00+14:00"},
+                         {"since": 10**20}, {"since": "2026-13-01T00:00:00Z"}, {"since": None},
+                         {"since": "2026-01-01T00:00:00"}, {"since": "-infinity"},
+                         {"active": "yes"}, {"unknown": 1}]  # fmt: skip
+    out: list[tuple[str, str, Any, dict[str, Any] | None]] = []
+    for b in bodies:
+        out += [("POST", BASE, b, None), ("PATCH", subs, b, None),
+                ("POST", f"{subs}/rotate-secret", b if b is not None else [], None),
+                ("POST", f"{subs}/redeliver", b, None), ("POST", f"{dels}/redeliver", b, None),
+                ("POST", f"{subs}/enable", b, None)]  # fmt: skip
+    for q in [{"limit": "0"}, {"limit": "100000"}, {"limit": "x"}, {"cursor": "\x00"},
+              {"cursor": _HUGE[:5000]}, {"cursor": "bm90LWEtY3Vyc29y"}, {"active": "maybe"},
+              {"state": "lost"}, {"state": "\x00"}]:  # fmt: skip
+        out += [("GET", BASE, None, q), ("GET", f"{subs}/deliveries", None, q)]
+    for bad in _ID_FORMS:
+        out += [("GET", f"{BASE}/{bad}", None, None), ("PATCH", f"{BASE}/{bad}", {}, None),
+                ("DELETE", f"{BASE}/{bad}", None, None),
+                ("POST", f"{BASE}/{bad}/redeliver", {"since": "2026-01-01T00:00:00Z"}, None),
+                ("GET", f"/v1/webhooks/deliveries/{bad}", None, None),
+                ("POST", f"/v1/webhooks/deliveries/{bad}/redeliver", None, None)]  # fmt: skip
+    out += [("PATCH", subs, {"name": "x"}, None)]  # If-Match garbage below
+    return out
+
+
+async def test_hostile_input_on_every_endpoint_is_a_4xx_problem(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    sub = await create(client, admin)
+    missing = "0192f3c4-0000-7000-8000-000000000000"
+    for method, path, payload, query in _hostile_requests(sub["id"], missing):
+        kw: dict[str, Any] = {"params": query}
+        if payload is not None:
+            kw["json"] = payload
+        r = await client.request(method, path, headers={**admin, "If-Match": '"garbage'}, **kw)
+        assert r.status_code < 500, (method, path, str(payload)[:80], query, r.text[:300])
+        if r.status_code >= 400:
+            assert r.headers["content-type"].startswith("application/problem+json"), r.text[:200]

@@ -36,6 +36,14 @@ from app.hooks import ssrf
         ("http://[2002:7f00:1::]/", "loopback"),  # 6to4 of 127.0.0.1
         ("http://localhost:8000/hook", "loopback"),  # a name that resolves to loopback
         ("http://LOCALHOST./hook", "loopback"),
+        ("HTTP://127.0.0.1/", "loopback"),
+        ("http://[0:0:0:0:0:ffff:127.0.0.1]/", "loopback"),
+        ("http://[::127.0.0.1]/", "reserved"),  # IPv4-compatible (deprecated)
+        ("http://[fec0::1]/", "site-local"),  # deprecated, but still routed inside
+        ("http://198.18.0.1/", "private"),  # benchmarking
+        ("http://192.0.0.1/", "private"),  # IETF protocol assignments
+        ("http://255.255.255.255/", "reserved"),  # broadcast
+        ("http://100.127.255.255/", "shared"),
     ],
 )
 async def test_non_global_targets_are_refused(url: str, kind: str) -> None:
@@ -55,6 +63,28 @@ async def test_non_global_targets_are_refused(url: str, kind: str) -> None:
         ("http:///nohost", "no host"),
         ("http://example.com:99999/", "not valid"),
         ("http://example.com/#frag", "fragment"),
+        ("http://good.example@127.0.0.1/", "user-info"),
+        ("http://good.example\\@127.0.0.1/", "user-info"),
+        ("http://example.com:0/", "port"),
+        ("http://example.com:65536/", "not valid"),
+        ("http://:80/", "no host"),
+        # Zone ids pick an interface: meaningless for a global target.
+        ("http://[fe80::1%25eth0]/", "zone id"),
+        ("http://[2606:4700::1111%25eth0]/", "zone id"),
+        ("http://ex%41mple.com/", "zone id or %-escapes"),
+        # Numeric IPv4 forms the C resolver would read as 127.0.0.1 (inet_aton).
+        ("http://2130706433/", "four decimal numbers"),
+        ("http://0x7f.1/", "four decimal numbers"),
+        ("http://0x7f000001/", "four decimal numbers"),
+        ("http://017700000001/", "four decimal numbers"),
+        ("http://127.1/", "four decimal numbers"),
+        ("http://0/", "four decimal numbers"),
+        ("http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/", "four decimal numbers"),  # full-width
+        # Not a host name at all (the resolver would only be asked for nonsense).
+        ("http://127.0.0.1\\.good.example/", "not valid"),
+        ("http://exa mple.com/", "not valid"),
+        ("http://example..com/", "not valid"),
+        ("http://" + "a" * 64 + ".com/", "not valid"),
     ],
 )
 async def test_malformed_targets_are_refused_before_any_lookup(url: str, reason: str) -> None:
@@ -101,3 +131,13 @@ async def test_the_request_goes_to_the_checked_address_with_the_name_as_host_and
     plain = await ssrf.check("http://[::1]/", ["::1/128"])
     assert plain.request_url() == "http://[::1]:80/" and plain.host_header == "[::1]"
     assert plain.extensions() == {}
+
+
+async def test_what_is_checked_is_what_is_named_and_connected_to() -> None:
+    """An IP literal in its canonical form (Host, SNI and the address agree); a Unicode
+    name in its IDNA form; the port as written."""
+    mapped = await ssrf.check("http://[::FFFF:5DB8:D822]:8080/x", [])
+    assert mapped.host == mapped.address == "::ffff:5db8:d822"
+    assert mapped.host_header == "[::ffff:5db8:d822]:8080"
+    assert ssrf.parse("https://Bücher.example./a")[2] == "xn--bcher-kva.example"
+    assert ssrf.parse(" http://93.184.216.34:080/ ")[3] == 80

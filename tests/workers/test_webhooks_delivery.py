@@ -227,7 +227,11 @@ async def test_events_arrive_once_each_with_distinct_ids_whatever_their_order(
     assert sorted(by_path["/all"]) == sorted(ids(created) | ids(breached) | ids(other))
     # Distinct ids, each once: what a receiver de-duplicating on webhook-id needs.
     assert all(len(v) == len(set(v)) for v in by_path.values())
-    assert by_path["/all"] != [envelope.event_id(m) for m in created + breached + other]
+    # Sent concurrently: later events went out while the first was still unanswered (its
+    # receiver stalled), so a receiver cannot count on one event's answer before the
+    # next. (Arrival order itself is the scheduler's, so it is not asserted.)
+    first, *rest = [r for r in rx.requests if r.path == "/all"]
+    assert any(r.at < first.at + first.reply.delay for r in rest)
     assert len(await deliveries(db, every["id"])) == 11
     assert (
         len(await deliveries(db, tickets["id"])) == 6 and len(await deliveries(db, sla["id"])) == 3

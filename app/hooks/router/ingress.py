@@ -8,9 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from app.core.bodies import read_limited
 from app.core.config import get_settings
 from app.core.db import UoW
-from app.core.errors import PayloadTooLarge, Problem, problem_responses
+from app.core.errors import Problem, problem_responses
 from app.hooks.schemas.ingress import HookPayload, HookReceived
 from app.hooks.service import ingress as service
 
@@ -42,7 +43,18 @@ _BODY: dict[str, Any] = {
         )
     ],
 }
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 _EXTRA: dict[int | str, dict[str, Any]] = {
+    # This route's own meaning of the shared statuses (an API key plays no part here).
+    400: {"description": "Malformed JSON, or a `webhook-id` too long or holding a control "
+          "character."},
+    401: {"description": "A missing or wrong signature, token or password, or a "
+          "`webhook-timestamp` more than HOOK_TIMESTAMP_TOLERANCE_SECONDS off."},
+    404: {"description": "No active source has this key."},
+    413: {"description": "The body is over HOOK_MAX_BODY_BYTES."},
+    415: {"description": "Not `application/json`."},
+    429: {"description": "More requests this minute than the source's rate: send again "
+          "after `Retry-After` seconds.", "headers": _RETRY_AFTER},
     # Names the payload's model so that FastAPI lists it among the components, which the
     # request body above refers to; app.core.openapi gives every 422 the Problem schema.
     422: {"model": HookPayload, "description": "Not a payload of the source's kind."},
@@ -50,29 +62,24 @@ _EXTRA: dict[int | str, dict[str, Any]] = {
     202: {"description": "Taken: what became of each alert."},
     503: {
         "model": Problem,
-        "description": "The source's customer or category cannot take tickets now: nothing "
-        "was recorded; send it again after `Retry-After`.",
+        "description": "`hook-deferred`: the source's customer or category cannot take "
+        "tickets now; `retry`: the request collided with a concurrent one. Nothing was "
+        "recorded either way; send it again after `Retry-After`.",
         "content": _PROBLEM_CONTENT,
+        "headers": _RETRY_AFTER,
     },
-}
+}  # fmt: skip
+
+
+def _responses() -> dict[int | str, dict[str, Any]]:
+    """The shared Problem entries, with this route's descriptions (and headers) over
+    them."""
+    shared = problem_responses(400, 401, 404, 413, 415, 429)
+    return {s: {**shared.get(s, {}), **extra} for s, extra in _EXTRA.items()}
 
 
 async def _body(request: Request) -> bytes:
-    """The body, refused (413) once it passes the limit: counted as it arrives, so an
-    oversized one is never held whole."""
-    limit = get_settings().hook_max_body_bytes
-    too_large = PayloadTooLarge(f"Webhook bodies are limited to {limit} bytes.", limit=limit)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_limited(request, get_settings().hook_max_body_bytes, "Webhook bodies")
 
 
 @router.post(
@@ -85,13 +92,12 @@ async def _body(request: Request) -> bytes:
     "first result and changes nothing.",
     status_code=202,
     response_model=HookReceived,
-    responses=problem_responses(400, 401, 404, 413, 415, 429) | _EXTRA,
+    responses=_responses(),
     openapi_extra=_BODY,
 )
 async def receive_hook(key: str, request: Request, uow: UoW, response: Response) -> HookReceived:
-    source = await service.find_source(uow, key)
-    await service.check_rate(source)
     body = await _body(request)
+    source = await service.find_source(uow, key)
     received = await service.receive(uow, source, request.headers, body)
     if received.problem is not None:
         # Recorded, so that the same webhook-id again is answered the same: committed

@@ -12,7 +12,8 @@ from app.core.outputs import OutputModel
 
 Action = Literal[
     "opened",  # a new ticket
-    "refired",  # a new ticket, linked to the closed (or cancelled) one of its last firing
+    "refired",  # fired again after a recovery: a new ticket, linked to the closed one
+    "closed_while_firing",  # the same firing, its ticket closed or cancelled: counted only
     "repeated",  # its open ticket got an `alert.repeated` event (counted)
     "reopened",  # its resolved ticket was reopened
     "recovered",  # recorded on its ticket (`alert.recovered`); the ticket stays as it is

@@ -20,6 +20,7 @@ from app.core.inputs import InputModel
 from app.core.outputs import OutputModel
 from app.hooks.mapping import MAX_PATHS
 from app.hooks.models import ALERT_STATES, AUTH_SCHEMES, REQUEST_OUTCOMES, SOURCE_KINDS
+from app.hooks.schemas.ingress import AlertResult
 
 Kind = Literal["alertmanager", "generic"]
 Auth = Literal["signature", "bearer", "basic"]
@@ -211,8 +212,8 @@ class HookRequestOut(OutputModel):
     outcome: Outcome
     status_code: int
     body_bytes: int
-    alerts: list[dict[str, Any]] = Field(
-        description="Per alert: fingerprint, status, action, ticket_id, ticket_number."
+    alerts: list[AlertResult] = Field(
+        description="Per alert, what was done (as the sender was answered)."
     )
     error: str | None
 

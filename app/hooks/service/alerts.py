@@ -16,8 +16,12 @@ Per alert, by its own `status` (never the group's):
   ticket's version untouched, so an engineer's ETag survives Alertmanager's
   `repeat_interval`), `fire_count` + 1. `repeated`.
 - firing, its ticket resolved: reopened ("告警再次触发 / alert fired again"). `reopened`.
-- firing, its ticket closed or cancelled: a new ticket, whose `alert.refired` event
-  names the old one (id and number); the row's `previous_ticket_id` keeps it. `refired`.
+- firing again after a recovery (or, from Alertmanager, with another `startsAt`), its
+  ticket closed or cancelled: a new ticket, whose `alert.refired` event names the old
+  one (id and number); the row's `previous_ticket_id` keeps it. `refired`.
+- firing still (the same firing), its ticket closed or cancelled: counted, nothing
+  opened (`closed_while_firing`): whoever closed it decided about this very firing, and
+  Alertmanager's repeats of it must not undo that every `repeat_interval`.
 - resolved, firing before: the row is resolved and its ticket gets `alert.recovered`
   (announced). With the source's `resolve_on_recovery` the ticket is resolved when its
   state machine allows it (in progress, or waiting): `recovered_resolved`. A ticket
@@ -57,6 +61,10 @@ CHANNEL = "webhook"
 SUBJECT_MAX = 300
 DESCRIPTION_MAX = 20_000
 AFFECTED_MAX = 300
+# The longest customer or category code and device serial (their columns): a longer
+# candidate is compared with nothing, never cut until it happens to equal one.
+CODE_MAX = 64
+SERIAL_MAX = 100
 REOPEN_REASON = "告警再次触发 / alert fired again"
 RESOLUTION = "告警已恢复，自动解决 / The alert recovered; resolved automatically."
 NOT_STARTED = (
@@ -136,6 +144,7 @@ def _seen(row: HookAlert, alert: Alert, now: datetime) -> None:
 
 
 async def _fire(ctx: _Ctx, row: HookAlert, alert: Alert, fresh: bool) -> dict[str, Any]:
+    again = _new_episode(row, alert)
     _seen(row, alert, ctx.now)
     row.fire_count += 1
     row.state, row.resolved_at = "firing", None
@@ -155,9 +164,23 @@ async def _fire(ctx: _Ctx, row: HookAlert, alert: Alert, fresh: bool) -> dict[st
         await tickets.act(ctx.uow, ctx.actor, ticket.id, "reopen", {"reason": REOPEN_REASON},
                           None, CHANNEL)  # fmt: skip
         return _result(alert, "reopened", ticket.id, ticket.number)
-    # Closed or cancelled: that story is over; a new ticket, linked to it.
+    if not again:
+        # Closed or cancelled while the alert still fires (a false alarm cancelled, a
+        # fix confirmed before the metric settled): Alertmanager repeats it every
+        # `repeat_interval`, and a ticket per repeat is the flood someone just closed.
+        # Counted; a new ticket only once it recovers and fires again.
+        return _result(alert, "closed_while_firing", ticket.id, ticket.number)
+    # Closed or cancelled, and this is a new firing: a new ticket, linked to the old.
     opened = await _open(ctx, alert, row, previous=ticket)
     return _result(alert, "refired", opened.id, opened.number)
+
+
+def _new_episode(row: HookAlert, alert: Alert) -> bool:
+    """Whether this firing is a new one rather than a repeat of the firing we hold: the
+    alert recovered in between, or (Alertmanager) it started at another instant."""
+    if row.state == "resolved":
+        return True
+    return bool(alert.starts_at and row.starts_at and alert.starts_at != row.starts_at)
 
 
 async def _open(
@@ -184,7 +207,8 @@ async def _open(
 
 async def _recover(ctx: _Ctx, row: HookAlert, alert: Alert, fresh: bool) -> dict[str, Any]:
     if not fresh and row.state == "resolved":
-        return _result(alert, "already_resolved", row.ticket_id)
+        held = None if row.ticket_id is None else await tickets.get_any(ctx.uow, row.ticket_id)
+        return _result(alert, "already_resolved", row.ticket_id, held.number if held else None)
     _seen(row, alert, ctx.now)
     row.state, row.resolved_at = "resolved", ctx.now
     if fresh or row.ticket_id is None:
@@ -278,10 +302,10 @@ async def _ticket_data(ctx: _Ctx, alert: Alert) -> tickets.TicketCreate:
 
 
 async def _customer(ctx: _Ctx, code: str | None) -> uuid.UUID | None:
-    if code is None:
+    if code is None or len(code) > CODE_MAX:  # longer than any code: names none
         return None
     if code not in ctx.customers:
-        ctx.customers[code] = await repository.active_customer_by_code(ctx.uow, code[:64])
+        ctx.customers[code] = await repository.active_customer_by_code(ctx.uow, code)
     return ctx.customers[code]
 
 
@@ -291,10 +315,10 @@ async def _device(
     """The device of the serial and the ticket's customer: the mapped customer's device
     if it has one; else, with no customer mapped, the device's own customer; else (a
     serial of another customer's device) no device."""
-    if serial is None:
+    if serial is None or len(serial) > SERIAL_MAX:
         return None, customer_id
     if serial not in ctx.devices:
-        ctx.devices[serial] = await repository.active_devices_by_serial(ctx.uow, serial[:100])
+        ctx.devices[serial] = await repository.active_devices_by_serial(ctx.uow, serial)
     found = ctx.devices[serial]
     owner = customer_id or ctx.source.customer_id
     for device_id, device_customer in found:
@@ -308,10 +332,10 @@ async def _device(
 
 
 async def _category(ctx: _Ctx, code: str | None) -> str | None:
-    if code is None:
+    if code is None or len(code) > CODE_MAX:
         return None
     if code not in ctx.categories:
-        ctx.categories[code] = bool(await sources_repo.category_active(ctx.uow, code[:64]))
+        ctx.categories[code] = bool(await sources_repo.category_active(ctx.uow, code))
     return code if ctx.categories[code] else None
 
 

@@ -1,10 +1,12 @@
 """One request to `/v1/hooks/{key}`, from the source's lookup to its recorded result.
 
-In this order, so that each refusal costs the least and says the least: the source
-(404, the same for an unknown and an inactive key, looked up before the body is read),
-its rate (429), the body within HOOK_MAX_BODY_BYTES (413, the router), the credentials
-(401: nothing is recorded for a request that is not the source's), then JSON (415), the
-payload of the source's kind (400/422), and its alerts (app/hooks/service/alerts.py).
+In this order: the body within HOOK_MAX_BODY_BYTES (413, the router: read before the
+database is touched, so a sender trickling its body holds no pooled connection and no
+open transaction), the source (404, the same for an unknown and an inactive key), the
+credentials (401: nothing is recorded for a request that is not the source's), its rate
+(429: only the source's own requests count, so whoever merely knows its URL cannot use
+up its rate and have its real alerts refused), then JSON (415), the payload of the
+source's kind (400/422), and its alerts (app/hooks/service/alerts.py).
 
 Every authenticated request is a `hook_requests` row, in the transaction of its effect.
 A signature source's `webhook-id` is claimed by that row's unique index: the same id
@@ -15,6 +17,7 @@ by the alerts' state per fingerprint."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,13 +38,16 @@ from app.core.errors import (
     UnsupportedMediaType,
     WebhookUnauthorized,
 )
+from app.core.inputs import bad_character
 from app.hooks import credentials, payloads, ratelimit
 from app.hooks.models import HookSource
 from app.hooks.repository import alerts as repository
 from app.hooks.repository import sources as sources_repo
 from app.hooks.schemas.ingress import HookReceived
+from app.hooks.schemas.sources import KEY_PATTERN
 from app.hooks.service import alerts as alerts_service
 
+_KEY = re.compile(KEY_PATTERN)
 JSON_TYPES = ("application/json",)
 ERROR_MAX = 2000
 WEBHOOK_ID_MAX = 200  # hook_requests.webhook_id
@@ -58,7 +64,8 @@ class Received:
 
 
 async def find_source(uow: UnitOfWork, key: str) -> HookSource:
-    source = await sources_repo.active_by_key(uow, key) if len(key) <= 64 else None
+    # A key no source can have (the pattern of every key) costs no query.
+    source = await sources_repo.active_by_key(uow, key) if _KEY.fullmatch(key) else None
     if source is None:
         raise NotFound("No active webhook source has this key.")
     return source
@@ -116,9 +123,9 @@ async def receive(
         webhook_id = credentials.check(_secrets(source), headers, body, now, tolerance)
     except credentials.CredentialError as exc:
         raise WebhookUnauthorized(str(exc)) from None
-    if webhook_id is not None and len(webhook_id) > WEBHOOK_ID_MAX:
-        # Not cut to fit: two ids sharing a prefix would replay each other.
-        raise BadRequest(f"webhook-id is limited to {WEBHOOK_ID_MAX} characters.")
+    await check_rate(source)
+    if webhook_id is not None:
+        _check_webhook_id(webhook_id)
     base: dict[str, Any] = {
         "source_id": source.id,
         "webhook_id": webhook_id,
@@ -141,6 +148,16 @@ async def receive(
     results = await alerts_service.apply(uow, source, alerts, now)
     await repository.finish_request(uow, request_id, alerts=results)
     return Received(_answer(request_id, "accepted", results))
+
+
+def _check_webhook_id(webhook_id: str) -> None:
+    """An id that can be stored as it is: not cut to fit (two ids sharing a prefix would
+    replay each other), and without the control characters PostgreSQL refuses (NUL) or
+    a log line should not hold."""
+    if len(webhook_id) > WEBHOOK_ID_MAX:
+        raise BadRequest(f"webhook-id is limited to {WEBHOOK_ID_MAX} characters.")
+    if bad_character(webhook_id, multiline=False) is not None:
+        raise BadRequest("webhook-id must not contain a control character.")
 
 
 def _answer(request_id: uuid.UUID, outcome: str, results: list[Any]) -> HookReceived:

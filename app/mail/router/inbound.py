@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.access.deps import require
+from app.core.bodies import read_limited
 from app.core.config import get_settings
 from app.core.db import UoW
-from app.core.errors import PayloadTooLarge, Problem, UnsupportedMediaType, problem_responses
+from app.core.errors import Problem, UnsupportedMediaType, problem_responses
 from app.core.pagination import Page, PageParams, page_params
 from app.core.security import Permission, Principal
 from app.mail.schemas.inbound import InboundOut, InboundReceived, Outcome, Source
@@ -50,19 +51,7 @@ async def _raw_body(request: Request) -> bytes:
         raise UnsupportedMediaType(
             "Post the raw message as `message/rfc822` (or `text/plain`).", allowed=list(RAW_TYPES)
         )
-    limit = get_settings().mail_in_max_bytes
-    declared = request.headers.get("content-length", "")
-    too_large = PayloadTooLarge(f"Messages are limited to {limit} bytes.", limit=limit)
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_limited(request, get_settings().mail_in_max_bytes, "Messages")
 
 
 @router.post(
