@@ -14,6 +14,7 @@ from app.demo.archive import (
 )
 from app.demo.callbacks import step_callbacks
 from app.demo.context import MARKER_KEY_NAME, DemoContext, Step
+from app.demo.hooks import step_hooks
 from app.demo.keys import keys_path, step_admin_key, step_keys, write_keys
 from app.demo.parts import step_parts, step_parts_follow_up
 from app.demo.tickets import step_incident, step_tickets
@@ -33,6 +34,7 @@ STEPS: list[Step] = [
     step_incident,
     step_parts_follow_up,
     step_callbacks,
+    step_hooks,
 ]
 
 

@@ -27,6 +27,8 @@ _COUNTS = {
     "warehouses": "SELECT count(*) FROM warehouses",
     "parts": "SELECT count(*) FROM parts",
     "part_requests": "SELECT count(*) FROM part_requests",
+    "hook_sources": "SELECT count(*) FROM hook_sources",
+    "webhook_subscriptions": "SELECT count(*) FROM webhook_subscriptions",
 }
 
 
@@ -175,6 +177,8 @@ async def test_demo_loads_once_with_working_keys_and_tickets_in_every_state(
     assert again["tickets"] == 2 * counts["tickets"]
     assert again["customers"] == counts["customers"]
     assert again["branches"] == counts["branches"]
+    assert again["hook_sources"] == counts["hook_sources"] == 1
+    assert again["webhook_subscriptions"] == counts["webhook_subscriptions"] == 1
     # Warehouses and parts are found again, the stories take their parts from what the
     # first load left, and the ledger still agrees with every balance and serial.
     assert (await _rows("SELECT count(*) FROM warehouses"))[0][0] == counts["warehouses"]
@@ -370,3 +374,50 @@ async def test_demo_tells_the_spare_parts_story(
     assert (await _rows("SELECT max(at) <= now() FROM stock_movements"))[0][0]
 
     assert await _stock_ok()
+
+
+async def test_demo_has_an_alertmanager_source_and_a_subscription_to_the_dev_receiver(
+    app: Any, client: httpx.AsyncClient, data_dir: Path
+) -> None:
+    """The demo's Alertmanager source answers its documented token (a `critical` alert
+    is a P1 ticket of the bank's data centre); its subscription targets the receiver
+    that `make run` starts, signing with the secret that receiver knows."""
+    from app.demo import load_demo
+    from app.demo.hooks import ALERTMANAGER_KEY, ALERTMANAGER_TOKEN
+    from app.hooks.devreceiver import DEMO_SECRET, dev_url
+
+    assert await load_demo() == 0
+    payload = {
+        "version": "4", "groupKey": "{}:{alertname=\"UPSOnBattery\"}", "status": "firing",
+        "receiver": "supportline", "groupLabels": {"alertname": "UPSOnBattery"},
+        "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am.idc:9093",
+        "truncatedAlerts": 0,
+        "alerts": [{
+            "status": "firing", "fingerprint": "5f1c0de0a1b2c3d4",
+            "labels": {"alertname": "UPSOnBattery", "severity": "紧急", "instance": "ups-1"},
+            "annotations": {"summary": "UPS 1 转电池供电 (UPS 1 on battery)"},
+            "startsAt": "2026-01-05T02:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.idc:9090/graph",
+        }],
+    }  # fmt: skip
+    url = f"/v1/hooks/{ALERTMANAGER_KEY}"
+    r = await client.post(url, json=payload)
+    assert r.status_code == 401, r.text
+    auth = {"Authorization": f"Bearer {ALERTMANAGER_TOKEN}"}
+    r = await client.post(url, json=payload, headers=auth)
+    assert r.status_code == 202, r.text
+    [opened] = r.json()["alerts"]
+    assert opened["action"] == "opened"
+    ticket = await _rows(
+        "SELECT t.priority, c.code FROM tickets t JOIN customers c ON c.id = t.customer_id"
+        " WHERE t.id = :id",
+        id=opened["ticket_id"],
+    )
+    assert [tuple(t) for t in ticket] == [("P1", "C-SH-000101")]
+
+    subscriptions = await _rows(
+        "SELECT url, secret, event_types, active FROM webhook_subscriptions"
+    )
+    [(sub_url, secret, event_types, active)] = [tuple(s) for s in subscriptions]
+    assert (sub_url, secret, active) == (dev_url(), DEMO_SECRET, True)
+    assert {"ticket.*", "incident.*", "sla.*"} <= set(event_types)
