@@ -232,7 +232,8 @@ def _dev_start_webhook_receiver(run: DevRun, data_dir: Path) -> None:
         receiver.start()
     except OSError as exc:
         print(f"The dev webhook receiver cannot listen on {receiver.url} ({exc}); "
-              "set DEV_WEBHOOK_PORT to another port.", file=sys.stderr)  # fmt: skip
+              "set DEV_WEBHOOK_PORT to another one (before the demo loads: its "
+              "subscription keeps the URL it was given).", file=sys.stderr)  # fmt: skip
         return
     run.webhook_receiver = receiver
 
