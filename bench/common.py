@@ -347,6 +347,29 @@ async def fresh_database(db: str, server: str = DEFAULT_SERVER) -> str:
 # Servers
 
 
+class Arrivals:
+    """What a bench's sink records: (key of what arrived, when), thread-safe, so the
+    phase can wait for `count()` and read `since(n)`. The SMTP sink and the webhook
+    receiver are both one."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.accepted: list[tuple[str, float]] = []
+        self.sessions = 0
+
+    def arrived(self, key: str) -> None:
+        with self.lock:
+            self.accepted.append((key, time.time()))
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.accepted)
+
+    def since(self, n: int) -> list[tuple[str, float]]:
+        with self.lock:
+            return self.accepted[n:]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -32,7 +32,6 @@ import json
 import re
 import signal
 import statistics
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -46,6 +45,7 @@ from bench.common import (
     BRANCH_ID,
     CUSTOMER_ID,
     DEFAULT_SERVER,
+    Arrivals,
     RssSampler,
     app_database_url,
     app_env,
@@ -75,12 +75,10 @@ def redis_url(db: int) -> str:
 # The SMTP sink: accepts everything, records (outbox id of the message, accepted at).
 
 
-class Sink:
+class Sink(Arrivals):
     def __init__(self) -> None:
+        super().__init__()
         self.port = free_port()
-        self.lock = threading.Lock()
-        self.accepted: list[tuple[str, float]] = []
-        self.sessions = 0
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
@@ -93,18 +91,8 @@ class Sink:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data = envelope.original_content or b""
         found = _MESSAGE_ID.search(data)
-        key = found.group(1).decode() if found else ""
-        with self.lock:
-            self.accepted.append((key, time.time()))
+        self.arrived(found.group(1).decode() if found else "")
         return "250 2.0.0 Ok: queued"
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.accepted)
-
-    def since(self, n: int) -> list[tuple[str, float]]:
-        with self.lock:
-            return self.accepted[n:]
 
     def start(self) -> Sink:
         self._controller.start()

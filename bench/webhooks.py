@@ -43,6 +43,7 @@ import uvicorn
 
 from bench.common import (
     DEFAULT_SERVER,
+    Arrivals,
     RssSampler,
     app_env,
     dsn,
@@ -78,14 +79,10 @@ def redis_url(db: int) -> str:
 # The receiver: answers 204 to every POST and records (webhook-id, arrived at).
 
 
-class Receiver:
-    """Has the `count()` / `since(n)` of bench.mail's SMTP sink, so its waits apply."""
-
+class Receiver(Arrivals):
     def __init__(self) -> None:
+        super().__init__()
         self.port = free_port()
-        self.lock = threading.Lock()
-        self.accepted: list[tuple[str, float]] = []
-        self.sessions = 0
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                 access_log=False, lifespan="off", interface="asgi3")  # fmt: skip
         self.server = uvicorn.Server(config)
@@ -98,22 +95,9 @@ class Receiver:
         while more:  # the body is read (and dropped): a real receiver reads it
             message = await receive()
             more = message.get("more_body", False)
-        msg_id = ""
-        for k, v in scope["headers"]:
-            if k == b"webhook-id":
-                msg_id = v.decode()
-        with self.lock:
-            self.accepted.append((msg_id, time.time()))
+        self.arrived(dict(scope["headers"]).get(b"webhook-id", b"").decode())
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.accepted)
-
-    def since(self, n: int) -> list[tuple[str, float]]:
-        with self.lock:
-            return self.accepted[n:]
 
     def start(self) -> Receiver:
         self.thread.start()

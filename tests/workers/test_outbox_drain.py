@@ -359,8 +359,8 @@ def test_configured_consumers_load_by_dotted_path(outbox_settings: Settings) -> 
     into = Dispatcher()
     outbox_settings.outbox_consumers = ["tests.workers.consumers:slow_record"]
     loaded = load_configured_consumers(outbox_settings, into)
-    # The built-in consumers (e-mail) first, then the configured ones.
-    assert [c.name for c in loaded] == ["mail", "test.slow_record"]
+    # The built-in consumers (e-mail, webhooks) first, then the configured ones.
+    assert [c.name for c in loaded] == ["mail", "webhooks", "test.slow_record"]
     wanting = {c.name for c in into.consumers_for("test.anything")}
     assert "test.slow_record" in wanting
     assert "test.slow_record" not in {c.name for c in into.consumers_for("ticket.created")}
