@@ -87,7 +87,7 @@ def create_source(base: str, admin: str) -> str:
     body = {
         "key": KEY, "name": "压测 Alertmanager (bench)", "kind": "alertmanager",
         "auth": "bearer", "secret": TOKEN, "customer_id": str(common.CUSTOMER_ID),
-        "category": "hardware", "priority": "P3", "rate_limit_per_minute": 100_000_000,
+        "category": "hardware", "priority": "P3", "rate_limit_per_minute": 1_000_000,
     }  # fmt: skip
     status, text = post(base + "/v1/hooks/sources", body, admin)
     if status != 201:

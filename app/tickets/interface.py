@@ -2,7 +2,8 @@
 `app.tickets.events`, the events it publishes) that another domain imports. Through it
 a domain reads a ticket, locks it, changes its owner or status through the state
 machine (`act`, `set_owner`, `target_status`), marks it changed (`touch`) and records
-its timeline events (`record_event`, as `SYSTEM` for what nobody did by hand). Its
+its timeline events (`record_event`, as `SYSTEM` for what nobody did by hand;
+`insert_select`, the fragment a domain's one-statement hot path writes them with). Its
 tables are written here and nowhere else; an import-linter contract in pyproject.toml
 holds every other domain to this module."""
 
@@ -27,6 +28,7 @@ from app.tickets.service import (
 from app.tickets.timeline import (
     SYSTEM,
     SystemEvents,
+    insert_select,
     insert_system_events,
     outbox_payload,
     record_event,
@@ -49,6 +51,7 @@ __all__ = [
     "get",
     "get_any",
     "get_for_update",
+    "insert_select",
     "insert_system_events",
     "outbox_payload",
     "owner_branch",

@@ -140,6 +140,10 @@ async def receive(
         if await repository.claim_request(uow, {**base, **refused}) is None:
             return await _replay(uow, base)
         return Received(None, problem=problem)
+    if webhook_id is None:  # no replay key to claim: repeats may take the hot path
+        fast = await alerts_service.apply_repeats(uow, source, alerts, now, len(body))
+        if fast is not None:
+            return Received(_answer(fast[0], "accepted", fast[1]))
     request_id = await repository.claim_request(
         uow, {**base, "outcome": "accepted", "status_code": 202, "alerts": []}
     )
