@@ -10,7 +10,8 @@ event) and its sender posts them, signed.
 
 0. **ceiling**: the same number of signed envelopes POSTed straight to the receiver by
    an httpx client in this process at the sender's concurrency (`WEBHOOK_CONCURRENCY`,
-   16): what HTTP on this machine allows, with no database and no queue.
+   16): what a Python sender of these requests manages with no database and no queue;
+   and the receiver alone under wrk (what it can take at all).
 1. **throughput**: N events (default 5,000) committed in one transaction; deliveries
    per second from that commit to the last 2xx (drain, consumer, sender).
 2. **sender**: N deliveries committed `pending` at once (the consumer's output): the
@@ -53,6 +54,7 @@ from bench.common import (
     machine,
     migrate,
     recreate_database,
+    run_wrk,
     save,
 )
 from bench.mail import (
@@ -176,8 +178,13 @@ async def ceiling_phase(receiver: Receiver, args: argparse.Namespace) -> dict[st
         await asyncio.gather(*(post_all() for _ in range(concurrency)))
         t1 = time.time()
     got = receiver.count() - start
+    # The receiver alone, driven by wrk (whose own cost is small): what it can take.
+    res = run_wrk("receiver", receiver.url, duration=5, method="POST",
+                  body={"version": 1, "type": "ticket.created", "data": {"n": 1}},
+                  connections=concurrency)  # fmt: skip
     return {"deliveries": n, "accepted": got, "per_s": got / max(t1 - t0, 1e-9),
-            "concurrency": concurrency}  # fmt: skip
+            "concurrency": concurrency, "receiver_rps": res.rps,
+            "receiver_p99_ms": res.p99_ms}  # fmt: skip
 
 
 async def throughput_phase(conn: asyncpg.Connection, receiver: Receiver, worker: WorkerProc,
@@ -279,7 +286,9 @@ def report(result: dict[str, Any]) -> None:
     if c := result.get("ceiling"):
         print(f"\n## ceiling: {c['deliveries']:,} signed POSTs straight to the receiver, "
               f"{c['concurrency']} at a time, no database")  # fmt: skip
-        print(f"{c['per_s']:,.0f} requests/s ({c['accepted']:,} received)")
+        print(f"{c['per_s']:,.0f} requests/s ({c['accepted']:,} received); the receiver "
+              f"alone under wrk -c{c['concurrency']}: {c['receiver_rps']:,.0f} requests/s, "
+              f"p99 {c['receiver_p99_ms']:.1f} ms")  # fmt: skip
     if t := result.get("throughput"):
         print(f"\n## throughput: {t['events']:,} ticket.created events in one commit, 1 worker")
         print(f"received {t['accepted']:,} (distinct {t['distinct']:,}, duplicates "
