@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -345,6 +345,24 @@ async def fresh_database(db: str, server: str = DEFAULT_SERVER) -> str:
 
 # --------------------------------------------------------------------------------------
 # Servers
+
+
+@contextlib.asynccontextmanager
+async def one_run(server: str, lock: int, name: str) -> AsyncIterator[None]:
+    """One run of bench `name` at a time on this PostgreSQL server (an advisory lock,
+    held by a connection of its own), and Ctrl-C or SIGTERM cancelling the run, so that
+    its `finally` blocks stop the processes it started."""
+    guard = await asyncpg.connect(dsn("postgres", server))
+    try:
+        if not await guard.fetchval("SELECT pg_try_advisory_lock($1)", lock):
+            raise SystemExit(f"another bench/{name} run is in progress on this server")
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+        yield
+    finally:
+        await guard.close()
 
 
 class Arrivals:

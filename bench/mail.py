@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import re
-import signal
 import statistics
 import time
 import uuid
@@ -55,6 +54,7 @@ from bench.common import (
     log,
     machine,
     migrate,
+    one_run,
     recreate_database,
     save,
 )
@@ -453,18 +453,9 @@ async def ensure_defaults(args: argparse.Namespace) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    guard = await asyncpg.connect(dsn("postgres", args.server))
-    try:
-        if not await guard.fetchval("SELECT pg_try_advisory_lock($1)", _RUN_LOCK):
-            raise SystemExit("another bench/mail run is in progress on this server")
-        main_task = asyncio.current_task()
-        assert main_task is not None
-        for sig in (signal.SIGINT, signal.SIGTERM):  # stop the worker on the way out
-            asyncio.get_running_loop().add_signal_handler(sig, main_task.cancel)
+    async with one_run(args.server, _RUN_LOCK, "mail"):
         print(f"\n# mail  ({machine()})")
         result = await run_all(args)
-    finally:
-        await guard.close()
     verdicts = report(result)
     print(f"\nSMTP sessions: {result['sessions']:,}; worker peak RSS "
           f"{result['worker_peak_rss_mb']:.0f} MB; errors in the worker's log tail: "

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import threading
 import time
 import uuid
@@ -53,6 +52,7 @@ from bench.common import (
     log,
     machine,
     migrate,
+    one_run,
     recreate_database,
     run_wrk,
     save,
@@ -356,18 +356,9 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    guard = await asyncpg.connect(dsn("postgres", args.server))
-    try:
-        if not await guard.fetchval("SELECT pg_try_advisory_lock($1)", _RUN_LOCK):
-            raise SystemExit("another bench/webhooks run is in progress on this server")
-        main_task = asyncio.current_task()
-        assert main_task is not None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, main_task.cancel)
+    async with one_run(args.server, _RUN_LOCK, "webhooks"):
         print(f"\n# webhooks out  ({machine()})")
         result = await run_all(args)
-    finally:
-        await guard.close()
     report(result)
     print(f"\nworker peak RSS {result['worker_peak_rss_mb']:.0f} MB; errors in the worker's "
           f"log tail: {len(result['worker_errors'])}")  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import AwareDatetime
 
 from app.access.deps import Idem, require
@@ -20,6 +20,7 @@ from app.calendars.schemas import (
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
+from app.core.etag import IfMatchStale as IfMatch
 from app.core.pagination import Page, PageParams, page_of, page_params
 from app.core.security import Permission, Principal
 
@@ -27,9 +28,6 @@ router = APIRouter(prefix="/v1/calendars", tags=["calendars"])
 Reader = Annotated[Principal, Depends(require(Permission.records_read))]
 Writer = Annotated[Principal, Depends(require(Permission.catalogue_write))]
 Paging = Annotated[PageParams, Depends(page_params)]
-IfMatch = Annotated[
-    str | None, Header(description="ETag from a previous read; 412 when it is stale.")
-]
 ActiveFilter = Annotated[bool | None, Query(description="Only active (or inactive) calendars.")]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.access.deps import Idem, require
 from app.catalogue import service
@@ -27,6 +27,7 @@ from app.catalogue.schemas import (
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
+from app.core.etag import IfMatchStale as IfMatch
 from app.core.pagination import CodePageParams, Page, code_page_params, page_of
 from app.core.security import Permission, Principal
 
@@ -34,9 +35,6 @@ router = APIRouter(prefix="/v1", tags=["catalogue"])
 Reader = Annotated[Principal, Depends(require(Permission.records_read))]
 Writer = Annotated[Principal, Depends(require(Permission.catalogue_write))]
 CodePath = Annotated[str, Path(max_length=64, description="The catalogue code.")]
-IfMatch = Annotated[
-    str | None, Header(description="ETag from a previous read; 412 when it is stale.")
-]
 ActiveFilter = Annotated[bool | None, Query(description="Only active (or inactive) rows.")]
 Paging = Annotated[CodePageParams, Depends(code_page_params)]
 

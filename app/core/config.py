@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
@@ -165,6 +166,12 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.max_page_size < self.default_page_size:
             raise ValueError("MAX_PAGE_SIZE must be >= DEFAULT_PAGE_SIZE")
+        for network in self.webhook_allow_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                # Refused at start-up, not as a 500 when a subscription is registered.
+                raise ValueError(f"WEBHOOK_ALLOW_NETWORKS: {network!r} is no network") from None
         if self.env == "production" and not self.survey_secret:
             # Refused at start-up rather than as a 500 on the public survey page.
             raise ValueError("SURVEY_SECRET is required with ENV=production")

@@ -140,3 +140,7 @@ class ConditionalReadMiddleware:
 IfMatch = Annotated[
     str | None, Header(description="ETag from a previous read; 412 when the ticket changed.")
 ]
+# The same header for any other resource (the description is the spec's).
+IfMatchStale = Annotated[
+    str | None, Header(description="ETag from a previous read; 412 when it is stale.")
+]

@@ -15,10 +15,6 @@ demo-alertmanager-idc-token-for-development-only}}`. The subscription signs with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from app.core.config import get_settings
 from app.core.db import UnitOfWork
 from app.core.pagination import PageParams
 from app.demo.context import DemoContext
@@ -62,12 +58,10 @@ async def step_hooks(uow: UnitOfWork, ctx: DemoContext) -> None:
 
 
 async def _alertmanager_source(uow: UnitOfWork, ctx: DemoContext) -> None:
-    from app.hooks.repository import sources as source_rows
+    from app.core.errors import Conflict
     from app.hooks.schemas.sources import HookMapping, HookSourceCreate, ValueMaps
     from app.hooks.service import sources
 
-    if await source_rows.key_taken(uow, ALERTMANAGER_KEY):  # loaded before (--force)
-        return
     body = HookSourceCreate(
         key=ALERTMANAGER_KEY,
         name=ALERTMANAGER_NAME,
@@ -84,7 +78,10 @@ async def _alertmanager_source(uow: UnitOfWork, ctx: DemoContext) -> None:
         ),
         resolve_on_recovery=False,
     )
-    created = await sources.create(uow, body)
+    try:
+        created = await sources.create(uow, body)
+    except Conflict:  # loaded before (--force): the key is taken, nothing was written
+        return
     ctx.ids["hook_source:alertmanager"] = created.id
     ctx.count("webhook sources")
 
@@ -104,22 +101,9 @@ async def _dev_subscription(uow: UnitOfWork, ctx: DemoContext) -> None:
         description=SUBSCRIPTION_DESCRIPTION,
         secret=DEMO_SECRET,
     )
-    with _receiver_allowed():
-        row = await subscriptions.create(uow, body)
+    # Loopback allowed for this registration only, as `make run` allows it to its
+    # children: a demo loaded elsewhere (a test, `supportline demo` on a server) has the
+    # row all the same, and its sends are refused until WEBHOOK_ALLOW_NETWORKS allows it.
+    row = await subscriptions.create(uow, body, also_allow=[RECEIVER_NETWORK])
     ctx.ids["webhook_subscription:dev"] = row.id
     ctx.count("webhook subscriptions")
-
-
-@contextmanager
-def _receiver_allowed() -> Iterator[None]:
-    """Loopback allowed while the subscription is registered, as `make run` allows it to
-    its children: a demo loaded elsewhere (a test, `supportline demo` on a server) has the
-    row all the same, and its sends are refused until WEBHOOK_ALLOW_NETWORKS allows it."""
-    settings = get_settings()
-    before = settings.webhook_allow_networks
-    if RECEIVER_NETWORK not in before:
-        settings.webhook_allow_networks = [*before, RECEIVER_NETWORK]
-    try:
-        yield
-    finally:
-        settings.webhook_allow_networks = before

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.hooks import signing
-from app.hooks.secrets import matches_digest
+from app.hooks.secrets import in_use, matches_digest
 
 
 class CredentialError(Exception):
@@ -35,14 +35,6 @@ class SourceSecrets:
     basic_username: str | None
 
 
-def secrets_in_use(s: SourceSecrets, now: datetime) -> list[str]:
-    """The current secret, and the previous one while its overlap lasts."""
-    kept = [s.secret]
-    if s.previous_secret and s.previous_expires_at is not None and now < s.previous_expires_at:
-        kept.append(s.previous_secret)
-    return kept
-
-
 def check(
     s: SourceSecrets,
     headers: Mapping[str, str],
@@ -52,7 +44,7 @@ def check(
 ) -> str | None:
     """The request's `webhook-id` (signature sources) or None (bearer, basic, which have
     none); CredentialError when the credentials are missing or wrong."""
-    stored = secrets_in_use(s, now)
+    stored = in_use(s.secret, s.previous_secret, s.previous_expires_at, now)
     if s.auth == "signature":
         try:
             return signing.verify(stored, headers, body, now, tolerance_seconds)

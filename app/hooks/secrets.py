@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from datetime import datetime, timedelta
 
 SIGNING_PREFIX = "whsec_"
 SIGNING_BYTES = 32
@@ -42,3 +43,20 @@ def digest(token: str) -> str:
 
 def matches_digest(token: str, stored: str) -> bool:
     return hmac.compare_digest(digest(token), stored)
+
+
+def in_use(current: str, previous: str | None, until: datetime | None, now: datetime) -> list[str]:
+    """The secrets valid now, both ways: the current one, and the one before it while
+    the overlap after its rotation lasts."""
+    if previous and until is not None and now < until:
+        return [current, previous]
+    return [current]
+
+
+def rotated(current: str, now: datetime, overlap: timedelta) -> tuple[str | None, datetime | None]:
+    """(previous_secret, previous_expires_at) after `current` is replaced at `now`: kept
+    for the overlap, or dropped at once when there is none (a second rotation within the
+    overlap drops the oldest)."""
+    if overlap > timedelta(0):
+        return current, now + overlap
+    return None, None

@@ -59,11 +59,12 @@ import httpx
 
 from app.core.clock import get_clock
 from app.core.config import Settings, get_settings
-from app.core.db import UnitOfWork, sessionmaker
+from app.core.db import UnitOfWork, open_uow
 from app.core.ids import uuid7
 from app.hooks import schedule, signing, ssrf
 from app.hooks.repository import deliveries as repo
 from app.hooks.repository import subscriptions as subs_repo
+from app.hooks.secrets import in_use
 from app.outbox.service import publish
 
 log = logging.getLogger("supportline.webhooks")
@@ -98,31 +99,18 @@ def lease_seconds(settings: Settings, size: int) -> float:
     return max(float(settings.webhook_sending_stale_seconds), needed)
 
 
-def signing_secrets(row: Any, now: datetime) -> list[str]:
-    """The secrets that sign now: the current one, and the previous one during the
-    overlap after a rotation."""
-    found = [row["secret"]]
-    previous, until = row["previous_secret"], row["previous_expires_at"]
-    if previous and until is not None and until > now:
-        found.append(previous)
-    return found
-
-
 async def send_pass(batch_size: int | None = None) -> PassResult:
     """Claims, sends, records one batch. Never raises for a receiver's trouble; a
     database failure propagates (what was claimed waits for its lease)."""
     settings = get_settings()
     clock = get_clock()
-    uow = UnitOfWork(sessionmaker())
-    try:
+    async with open_uow() as uow:  # raw autocommit statements: the claim is durable
         now = clock.now()
         if not await repo.any_due(uow, now):
             return PassResult()
         size = batch_size or settings.webhook_batch_size
         lease = now + timedelta(seconds=lease_seconds(settings, size))
         claimed = await repo.claim(uow, now, lease, size)
-    finally:
-        await uow.close()
     result = PassResult(claimed=len(claimed))
     rows = [r for r in claimed if r["state"] == "sending"]
     result.skipped = len(claimed) - len(rows)
@@ -231,6 +219,10 @@ async def _attempt(pools: _Pools, row: Any, lease: datetime, settings: Settings)
     return _outcome(row, lease, started, duration, answer)
 
 
+def _secrets(row: Any, now: datetime) -> list[str]:
+    return in_use(row["secret"], row["previous_secret"], row["previous_expires_at"], now)
+
+
 async def _exchange(pools: _Pools, row: Any, started: datetime, settings: Settings) -> _Answer:
     try:
         target = await ssrf.check(
@@ -242,7 +234,7 @@ async def _exchange(pools: _Pools, row: Any, started: datetime, settings: Settin
         return _Answer("network_error", error=str(exc))
     body = row["body"].encode()
     headers = {
-        **signing.headers(signing_secrets(row, started), row["event_id"], started, body),
+        **signing.headers(_secrets(row, started), row["event_id"], started, body),
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         "host": target.host_header,
@@ -346,43 +338,48 @@ def _outcome(
 async def _record(
     outcomes: list[repo.Outcome], rows: list[Any], result: PassResult, settings: Settings
 ) -> None:
+    """The batch's attempts and states, and its subscriptions' health, in one
+    transaction."""
     by_id = {r["id"]: r for r in rows}
-    uow = UnitOfWork(sessionmaker())
-    try:
+    async with open_uow() as uow:
         uow.session  # noqa: B018  (the session first: the raw statements join its transaction)
         now = get_clock().now()
         recorded = await repo.record(uow, outcomes, now)
-        ok_subs: set[uuid.UUID] = set()
-        failing: dict[uuid.UUID, datetime] = {}
-        gone: set[uuid.UUID] = set()
-        for o in outcomes:
-            sub = by_id[o.delivery_id]["subscription_id"]
-            if o.ok:
-                result.delivered += 1
-                ok_subs.add(sub)
-                continue
-            result.failed += 1
-            if o.delivery_id not in recorded:
-                result.unrecorded += 1
-            if o.status == 410:
-                gone.add(sub)
-            failing[sub] = min(failing.get(sub, o.started_at), o.started_at)
+        ok_subs, failing, gone = _tally(outcomes, by_id, recorded, result)
         await subs_repo.mark_succeeded(uow, sorted(ok_subs))
-        for sub in ok_subs:
-            failing.pop(sub, None)  # a success in the batch: the subscription works
         limit = now - timedelta(days=settings.webhook_disable_after_days)
         long_failing = [
             sub for sub, since in await subs_repo.mark_failing(uow, failing) if since <= limit
         ]
         result.disabled += await _disable(uow, sorted(gone), "gone", now)
         result.disabled += await _disable(uow, sorted(set(long_failing) - gone), "failing", now)
-        await uow.commit()
-    except BaseException:
-        await uow.rollback()
-        raise
-    finally:
-        await uow.close()
     _log(outcomes, by_id)
+
+
+def _tally(
+    outcomes: list[repo.Outcome], by_id: dict[uuid.UUID, Any], recorded: set[uuid.UUID],
+    result: PassResult,
+) -> tuple[set[uuid.UUID], dict[uuid.UUID, datetime], set[uuid.UUID]]:  # fmt: skip
+    """Per subscription: which had a success in the batch, which only failures (since
+    their first one's start), which answered 410."""
+    ok_subs: set[uuid.UUID] = set()
+    failing: dict[uuid.UUID, datetime] = {}
+    gone: set[uuid.UUID] = set()
+    for o in outcomes:
+        sub = by_id[o.delivery_id]["subscription_id"]
+        if o.ok:
+            result.delivered += 1
+            ok_subs.add(sub)
+            continue
+        result.failed += 1
+        if o.delivery_id not in recorded:
+            result.unrecorded += 1
+        if o.status == 410:
+            gone.add(sub)
+        failing[sub] = min(failing.get(sub, o.started_at), o.started_at)
+    for sub in ok_subs:
+        failing.pop(sub, None)  # a success in the batch: the subscription works
+    return ok_subs, failing, gone
 
 
 async def _disable(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Response
+from fastapi import APIRouter, Depends, Path, Response
 
 from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
+from app.core.etag import IfMatchStale as IfMatch
 from app.core.pagination import CodePageParams, Page, code_page_params
 from app.core.security import Permission, Principal
 from app.sla import policies
@@ -19,9 +20,6 @@ router = APIRouter(prefix="/v1", tags=["sla"])
 Reader = Annotated[Principal, Depends(require(Permission.records_read))]
 Writer = Annotated[Principal, Depends(require(Permission.catalogue_write))]
 Level = Annotated[str, Path(max_length=32, description="The service level's code.")]
-IfMatch = Annotated[
-    str | None, Header(description="ETag from a previous read; 412 when it is stale.")
-]
 
 
 @router.get(

@@ -141,3 +141,13 @@ async def test_what_is_checked_is_what_is_named_and_connected_to() -> None:
     assert mapped.host_header == "[::ffff:5db8:d822]:8080"
     assert ssrf.parse("https://Bücher.example./a")[2] == "xn--bcher-kva.example"
     assert ssrf.parse(" http://93.184.216.34:080/ ")[3] == 80
+
+
+def test_the_settings_refuse_an_allowed_network_that_is_none() -> None:
+    from pydantic import ValidationError
+
+    from app.core.config import Settings
+
+    with pytest.raises(ValidationError, match="WEBHOOK_ALLOW_NETWORKS: 'intranet'"):
+        Settings(webhook_allow_networks=["10.20.0.0/16", "intranet"])
+    assert Settings(webhook_allow_networks=["10.20.0.0/16"]).webhook_allow_networks

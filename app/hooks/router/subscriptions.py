@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
+from app.core.etag import IfMatchStale as IfMatch
 from app.core.pagination import Page, PageParams, page_params
 from app.core.security import Permission, Principal
 from app.hooks.schemas.subscriptions import (
@@ -28,9 +29,6 @@ from app.hooks.service import subscriptions as service
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 Manager = Annotated[Principal, Depends(require(Permission.hooks_manage))]
 Paging = Annotated[PageParams, Depends(page_params)]
-IfMatch = Annotated[
-    str | None, Header(description="ETag from a previous read; 412 when it is stale.")
-]
 
 
 @router.post(
@@ -46,6 +44,9 @@ IfMatch = Annotated[
 async def create_subscription(  # type: ignore[no-untyped-def]
     body: WebhookSubscriptionCreate, principal: Manager, uow: UoW, idem: Idem
 ):
+    # An Idempotency-Key's stored answer holds the secret, which the subscription's row
+    # holds in clear anyway (every delivery is signed with it); a source's create takes
+    # none, since a source keeps only its token's digest.
     row = await service.create(uow, body)
     return await idem.respond(service.with_secret(row), 201, {"ETag": etag_for(row.version)})
 

@@ -186,8 +186,3 @@ class WebhookSubscriptionWithSecret(WebhookSubscriptionOut):
     )
 
     secret: str = Field(description="The signing secret: keep it, it is shown only now.")
-
-
-# The earlier name (app/demo/hooks.py uses it): the classes are prefixed so that their
-# OpenAPI components do not collide with other domains' (mail has a DeliveryOut).
-SubscriptionCreate = WebhookSubscriptionCreate

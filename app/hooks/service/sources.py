@@ -34,7 +34,7 @@ from app.hooks.schemas.sources import (
     HookSourceUpdate,
     HookSourceWithSecret,
 )
-from app.hooks.secrets import digest, is_signing_secret, new_signing_secret, new_token
+from app.hooks.secrets import digest, is_signing_secret, new_signing_secret, new_token, rotated
 
 _NOT_NULL = {"name", "customer_id", "category", "priority", "mapping", "resolve_on_recovery",
              "active"}  # fmt: skip
@@ -150,10 +150,7 @@ async def rotate(
     shown, stored = _new_secret(row.auth, given)
     now = get_clock().now()
     overlap = timedelta(hours=get_settings().webhook_secret_overlap_hours)
-    if overlap:
-        row.previous_secret, row.previous_expires_at = row.secret, now + overlap
-    else:
-        row.previous_secret = row.previous_expires_at = None
+    row.previous_secret, row.previous_expires_at = rotated(row.secret, now, overlap)
     row.secret = stored
     _touch(row)
     await repository.save(uow)

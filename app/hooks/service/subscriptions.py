@@ -14,6 +14,7 @@ with a redelivery since an instant."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from app.core.clock import get_clock
@@ -32,20 +33,21 @@ from app.hooks.schemas.subscriptions import (
     WebhookSubscriptionUpdate,
     WebhookSubscriptionWithSecret,
 )
-from app.hooks.secrets import new_signing_secret
+from app.hooks.secrets import new_signing_secret, rotated
 
 
 class UnsafeTarget(Unprocessable):
     slug, title = "webhook-target-refused", "The webhook target is not allowed"
 
 
-async def check_url(url: str) -> str:
-    """The URL as stored, once it passed the SSRF rules (app.hooks.ssrf): a 422 naming
-    `url` and the reason otherwise."""
+async def check_url(url: str, also_allow: Sequence[str] = ()) -> str:
+    """The URL as stored, once it passed the SSRF rules (app.hooks.ssrf) with
+    WEBHOOK_ALLOW_NETWORKS (and `also_allow`: the demo's loopback receiver): a 422
+    naming `url` and the reason otherwise."""
     settings = get_settings()
+    allowed = [*settings.webhook_allow_networks, *also_allow]
     try:
-        await ssrf.check(url, settings.webhook_allow_networks,
-                         settings.webhook_connect_timeout_seconds)  # fmt: skip
+        await ssrf.check(url, allowed, settings.webhook_connect_timeout_seconds)
     except (ssrf.Refused, ssrf.Unresolvable) as exc:
         raise UnsafeTarget(str(exc), field="url") from None
     return url.strip()
@@ -59,8 +61,10 @@ def with_secret(row: WebhookSubscription) -> WebhookSubscriptionWithSecret:
     return WebhookSubscriptionWithSecret(**out(row).model_dump(), secret=row.secret)
 
 
-async def create(uow: UnitOfWork, body: WebhookSubscriptionCreate) -> WebhookSubscription:
-    url = await check_url(body.url)
+async def create(
+    uow: UnitOfWork, body: WebhookSubscriptionCreate, also_allow: Sequence[str] = ()
+) -> WebhookSubscription:
+    url = await check_url(body.url, also_allow)
     now = get_clock().now()
     row = WebhookSubscription(
         name=body.name,
@@ -142,11 +146,8 @@ async def rotate_secret(
 ) -> WebhookSubscription:
     row = await get(uow, subscription_id, lock=True)
     now = get_clock().now()
-    hours = get_settings().webhook_secret_overlap_hours
-    if hours > 0:
-        row.previous_secret, row.previous_expires_at = row.secret, now + timedelta(hours=hours)
-    else:
-        row.previous_secret, row.previous_expires_at = None, None
+    overlap = timedelta(hours=get_settings().webhook_secret_overlap_hours)
+    row.previous_secret, row.previous_expires_at = rotated(row.secret, now, overlap)
     row.secret = body.secret or new_signing_secret()
     _touch(row)
     await repo.save(uow)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.access.deps import CurrentPrincipal, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, set_etag
+from app.core.etag import IfMatchStale as IfMatch
 from app.core.pagination import CodePageParams, Page, PageParams, code_page_params, page_params
 from app.core.security import Permission, Principal
 from app.mail.schemas.notices import (
@@ -31,9 +32,6 @@ from app.mail.service import notices as service
 
 router = APIRouter(prefix="/v1/mail", tags=["mail"])
 Manager = Annotated[Principal, Depends(require(Permission.mail_manage))]
-IfMatch = Annotated[
-    str | None, Header(description="ETag from a previous read; 412 when it is stale.")
-]
 EventType = Annotated[
     str, Path(min_length=1, max_length=64, description="A notice type, e.g. sla.breached.")
 ]

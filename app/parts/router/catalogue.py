@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.access.deps import Idem, require
 from app.core.db import UoW
 from app.core.errors import problem_responses
 from app.core.etag import NOT_MODIFIED, etag_for, set_etag
+from app.core.etag import IfMatchStale as IfMatch
 from app.core.pagination import Page, PageParams, page_of, page_params
 from app.core.security import Permission, Principal
 from app.parts.schemas.catalogue import (
@@ -32,9 +33,6 @@ router = APIRouter(prefix="/v1", tags=["parts"])
 Reader = Annotated[Principal, Depends(require(Permission.records_read))]
 Writer = Annotated[Principal, Depends(require(Permission.catalogue_write))]
 Paging = Annotated[PageParams, Depends(page_params)]
-IfMatch = Annotated[
-    str | None, Header(description="ETag from a previous read; 412 when it is stale.")
-]
 
 
 # -- Parts
